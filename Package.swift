@@ -1,0 +1,91 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// meshsim: compare load-balancing, rate-limiting, circuit-breaking and retry strategies for a service mesh,
+/// by discrete-event simulation and on real sockets.
+let package = Package(
+    name: "meshsim",
+    products: [
+        .executable(name: "meshsim", targets: ["meshsim"]),
+        .library(name: "SimCore", targets: ["SimCore"]),
+        .library(name: "SimKernel", targets: ["SimKernel"]),
+        .library(name: "SimRandom", targets: ["SimRandom"]),
+        .library(name: "Balancers", targets: ["Balancers"]),
+        .library(name: "MeshModel", targets: ["MeshModel"]),
+        .library(name: "Scenario", targets: ["Scenario"]),
+        .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Runner", targets: ["Runner"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
+    ],
+    targets: [
+        // The GNU Scientific Library, found with pkg-config (Debian: libgsl-dev).
+        .systemLibrary(
+            name: "CGSL",
+            pkgConfig: "gsl",
+            providers: [.apt(["libgsl-dev"])]
+        ),
+        // Core value types shared by every layer: time, stream keys, endpoint views. No dependencies.
+        .target(name: "SimCore"),
+        // The discrete-event kernel: an event queue in integer nanoseconds.
+        .target(name: "SimKernel", dependencies: ["SimCore"]),
+        // Seeded GSL random streams and service-time distributions.
+        .target(name: "SimRandom", dependencies: ["SimCore", "CGSL"]),
+        // Policy modules: clock-agnostic state machines that import only SimCore.
+        .target(name: "Balancers", dependencies: ["SimCore"]),
+        // Streaming metrics (HDR histograms), CSV writers and statistics.
+        .target(
+            name: "Reports",
+            dependencies: [
+                "SimCore", "CGSL",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        // The mesh model: services, replicas, network, clients and faults driven by the kernel.
+        .target(
+            name: "MeshModel",
+            dependencies: [
+                "SimCore", "SimKernel", "SimRandom", "Balancers", "Reports",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // Scenario files: YAML loading, variants and validation with file/line/key-path errors.
+        .target(
+            name: "Scenario",
+            dependencies: ["SimCore", "SimRandom", "MeshModel", .product(name: "Yams", package: "Yams")]
+        ),
+        // Runs variants × seeds in parallel and writes the reports.
+        .target(name: "Runner", dependencies: ["SimCore", "MeshModel", "Scenario", "Reports"]),
+        .executableTarget(
+            name: "meshsim",
+            dependencies: [
+                "Runner", "Scenario", "SimCore", "SimRandom",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "SimCoreTests", dependencies: ["SimCore", "SimKernel"]),
+        .testTarget(name: "SimRandomTests", dependencies: ["SimCore", "SimRandom"]),
+        .testTarget(name: "BalancersTests", dependencies: ["SimCore", "Balancers"]),
+        .testTarget(name: "ReportsTests", dependencies: ["SimCore", "Reports"]),
+        .testTarget(
+            name: "ScenarioTests",
+            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports"],
+            resources: []
+        ),
+        .testTarget(name: "CLITests", dependencies: ["Runner"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    // SE-0335: make existential types visible as `any`.
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // SE-0444: a file sees only the modules it imports itself.
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,26 @@
+//===----------------------------------------------------------------------===//
+// meshsim — MeshModel
+//===----------------------------------------------------------------------===//
+
+/// The events of the mesh model: small integers only, stored inline in the event queue.
+///
+/// Slots (`attempt`, `call`) carry a generation so that an event for a slot that has since been freed and reused
+/// is recognised as stale and ignored.
+public enum MeshEvent: Sendable, Equatable {
+    /// The next arrival of open-loop client `client`, or the next request of user `user` of a closed-loop client.
+    case arrival(client: Int32, user: Int32)
+    /// A request (attempt) reaches its replica after crossing the network.
+    case deliver(attempt: Int32, generation: UInt32)
+    /// A replica finishes the local work of an attempt.
+    case serviceDone(attempt: Int32, generation: UInt32)
+    /// A response reaches the caller after crossing the network (or a refused connection is noticed).
+    case response(attempt: Int32, generation: UInt32)
+    /// The per-attempt timeout of a call fires.
+    case timeout(call: Int32, generation: UInt32, attemptNumber: Int32)
+    /// Fault `index` begins.
+    case faultStart(index: Int32)
+    /// Fault `index` ends.
+    case faultEnd(index: Int32)
+    /// Callers of `service` learn that `replica` has appeared (`present`) or gone.
+    case discovery(service: Int32, replica: Int32, present: Bool)
+}

@@ -1,0 +1,277 @@
+//===----------------------------------------------------------------------===//
+// meshsim — MeshModel
+//===----------------------------------------------------------------------===//
+
+public import SimCore
+public import SimRandom
+
+/// A fully resolved, validated mesh: what one replication simulates.
+///
+/// The scenario loader builds it from a YAML file (names resolved to indices, defaults applied, variants merged);
+/// tests can build one directly. Indices refer into the arrays of the same spec.
+public struct MeshSpec: Sendable {
+    /// The scenario's name (the first CSV column).
+    public var name: String
+    /// When arrivals stop.
+    public var duration: SimDuration
+    /// Requests that arrive before this are left out of `summary.csv` (they still appear in `timeseries.csv`).
+    public var warmup: SimDuration = .zero
+    /// The width of a `timeseries.csv` window.
+    public var window: SimDuration = .seconds(1)
+    /// How long after `duration` outstanding requests may still finish; those that do not are `unfinished`.
+    public var drain: SimDuration = .seconds(60)
+    /// Zone names; replicas, clients and links refer to them by index.
+    public var zones: [String] = ["default"]
+    /// One-way links between zones: `links[from][to]`.
+    public var links: [[LinkSpec]] = [[LinkSpec()]]
+    /// How endpoint changes reach callers.
+    public var discovery = DiscoverySpec()
+    /// The services.
+    public var services: [ServiceSpec] = []
+    /// The clients that offer load.
+    public var clients: [ClientSpec] = []
+    /// The fault timeline.
+    public var faults: [FaultSpec] = []
+
+    /// Creates a spec with one zone and no services.
+    public init(name: String, duration: SimDuration) {
+        self.name = name
+        self.duration = duration
+    }
+
+    /// Sets every link to `link` (zones × zones).
+    public mutating func setAllLinks(_ link: LinkSpec) {
+        links = Array(repeating: Array(repeating: link, count: zones.count), count: zones.count)
+    }
+}
+
+/// A one-way network link between two zones.
+public struct LinkSpec: Sendable, Equatable {
+    /// One-way delay of a message.
+    public var delay: Distribution = .constant(0)
+    /// Probability that a transmission is lost; each loss costs `retransmit` more delay.
+    public var loss: Double = 0
+    /// Delay added by each lost transmission (a TCP retransmission timeout).
+    public var retransmit: SimDuration = .milliseconds(200)
+
+    /// Creates a link.
+    public init(delay: Distribution = .constant(0), loss: Double = 0, retransmit: SimDuration = .milliseconds(200)) {
+        self.delay = delay
+        self.loss = loss
+        self.retransmit = retransmit
+    }
+
+    /// Whether messages cross the link in zero time with no draw.
+    public var isInstant: Bool { delay.isAlwaysZero && loss == 0 }
+}
+
+/// Service discovery: how changes to a service's endpoint set reach its callers.
+public struct DiscoverySpec: Sendable, Equatable {
+    /// Delay between an endpoint change (crash, restart, scale) and callers seeing it.
+    public var propagationDelay: SimDuration = .seconds(1)
+    /// What a refused connection to a dead endpoint costs the caller before it learns of the failure.
+    public var refusedCost: SimDuration = .milliseconds(1)
+
+    /// Creates the discovery settings.
+    public init(propagationDelay: SimDuration = .seconds(1), refusedCost: SimDuration = .milliseconds(1)) {
+        self.propagationDelay = propagationDelay
+        self.refusedCost = refusedCost
+    }
+}
+
+/// The balancing algorithms the mesh model can drive.
+public enum BalancerKind: String, Sendable, CaseIterable {
+    /// ``Balancers/RoundRobinBalancer``.
+    case roundRobin = "round_robin"
+    /// ``Balancers/RandomBalancer``.
+    case random
+}
+
+/// How a caller calls a service: balancing, timeout and retries on one call edge.
+public struct CallPolicy: Sendable, Equatable {
+    /// The balancer that picks the endpoint for each attempt.
+    public var balancer: BalancerKind = .roundRobin
+    /// Per-attempt timeout; `nil` waits forever.
+    public var timeout: SimDuration?
+    /// How many times a failed attempt (error, 503, refused, reset, timeout) is retried.
+    public var retries: Int = 0
+
+    /// Creates a policy.
+    public init(balancer: BalancerKind = .roundRobin, timeout: SimDuration? = nil, retries: Int = 0) {
+        self.balancer = balancer
+        self.timeout = timeout
+        self.retries = retries
+    }
+}
+
+/// One step of a service's downstream work: a call to `target`, made `fanout` times in parallel.
+public struct CallSpec: Sendable, Equatable {
+    /// The index of the called service.
+    public var target: Int
+    /// How many parallel calls (1 for a plain call); the step ends when all have answered.
+    public var fanout: Int = 1
+    /// Balancing, timeout and retries for these calls.
+    public var policy = CallPolicy()
+
+    /// Creates a call step.
+    public init(target: Int, fanout: Int = 1, policy: CallPolicy = CallPolicy()) {
+        self.target = target
+        self.fanout = fanout
+        self.policy = policy
+    }
+}
+
+/// One replica of a service.
+public struct ReplicaSpec: Sendable, Equatable {
+    /// The replica's zone (index into ``MeshSpec/zones``).
+    public var zone: Int = 0
+    /// Its static weight, for weighted balancers.
+    public var weight: Int = 1
+    /// Its speed factor: service times are divided by it (2 is twice as fast).
+    public var speed: Double = 1
+    /// Whether it runs from the start; spares (false) are started by a `scale` fault.
+    public var initiallyActive = true
+
+    /// Creates a replica.
+    public init(zone: Int = 0, weight: Int = 1, speed: Double = 1, initiallyActive: Bool = true) {
+        self.zone = zone
+        self.weight = weight
+        self.speed = speed
+        self.initiallyActive = initiallyActive
+    }
+}
+
+/// A service: replicas with worker slots and a bounded FIFO queue, a service time, an error rate, downstream calls.
+public struct ServiceSpec: Sendable, Equatable {
+    /// The service's name.
+    public var name: String
+    /// Its replicas, including spares for scaling out.
+    public var replicas: [ReplicaSpec]
+    /// Requests a replica serves at once.
+    public var workers: Int = 1
+    /// Requests a replica holds waiting for a worker; one more is rejected with a 503.
+    public var queueCapacity: Int = Int(Int32.max)
+    /// Local work per request, before the downstream calls.
+    public var serviceTime: Distribution
+    /// Probability that a request fails with a 500 after its work.
+    public var errorRate: Double = 0
+    /// Downstream calls, made in order while the worker is held.
+    public var calls: [CallSpec] = []
+
+    /// Creates a service.
+    public init(name: String, replicas: [ReplicaSpec], workers: Int = 1, serviceTime: Distribution) {
+        self.name = name
+        self.replicas = replicas
+        self.workers = workers
+        self.serviceTime = serviceTime
+    }
+}
+
+/// How a client offers load.
+public enum LoadSpec: Sendable, Equatable {
+    /// Open loop: arrivals at a rate (requests per second) that follows `schedule`, whatever the responses do.
+    case open(arrival: ArrivalProcess, schedule: [RatePoint])
+    /// Closed loop: `users` users, each sending a request, waiting for the answer, then thinking.
+    case closed(users: Int, thinkTime: Distribution)
+}
+
+/// The spacing of open-loop arrivals.
+public enum ArrivalProcess: String, Sendable, Equatable, CaseIterable {
+    /// Exponential gaps (a Poisson process).
+    case poisson
+    /// Evenly spaced arrivals.
+    case constant
+}
+
+/// A point of a rate schedule: from `at`, the rate is `rate`; with `ramp`, it changes linearly to the next point.
+public struct RatePoint: Sendable, Equatable {
+    /// When this rate begins.
+    public var at: SimDuration
+    /// Requests per second.
+    public var rate: Double
+    /// Whether the rate moves linearly from this point to the next (otherwise it steps).
+    public var ramp: Bool
+
+    /// Creates a point.
+    public init(at: SimDuration, rate: Double, ramp: Bool = false) {
+        self.at = at
+        self.rate = rate
+        self.ramp = ramp
+    }
+}
+
+/// A source of requests to one service.
+public struct ClientSpec: Sendable, Equatable {
+    /// The client's name.
+    public var name: String
+    /// Its zone.
+    public var zone: Int = 0
+    /// The service it calls.
+    public var target: Int
+    /// Open or closed loop.
+    public var load: LoadSpec
+    /// Balancing, timeout (the per-client timeout) and retries of its calls.
+    public var policy = CallPolicy()
+
+    /// Creates a client.
+    public init(name: String, zone: Int = 0, target: Int, load: LoadSpec, policy: CallPolicy = CallPolicy()) {
+        self.name = name
+        self.zone = zone
+        self.target = target
+        self.load = load
+        self.policy = policy
+    }
+}
+
+/// A fault: `kind` from `at` for `duration` (forever when `nil`).
+public struct FaultSpec: Sendable, Equatable {
+    /// When the fault begins.
+    public var at: SimDuration
+    /// How long it lasts; `nil` means to the end of the run.
+    public var duration: SimDuration?
+    /// What happens.
+    public var kind: FaultKind
+
+    /// Creates a fault.
+    public init(at: SimDuration, duration: SimDuration?, kind: FaultKind) {
+        self.at = at
+        self.duration = duration
+        self.kind = kind
+    }
+}
+
+/// The replicas of one service that a fault touches.
+public struct ReplicaSelection: Sendable, Equatable {
+    /// The service.
+    public var service: Int
+    /// Replica indices; empty means every replica.
+    public var replicas: [Int]
+
+    /// Creates a selection.
+    public init(service: Int, replicas: [Int] = []) {
+        self.service = service
+        self.replicas = replicas
+    }
+}
+
+/// What a fault does while it is active.
+public enum FaultKind: Sendable, Equatable {
+    /// The replicas crash: queued and running requests are reset, new connections are refused; they restart after.
+    case crash(ReplicaSelection)
+    /// Service times are multiplied by `factor`.
+    case slowdown(ReplicaSelection, factor: Double)
+    /// The error probability becomes `rate`.
+    case errors(ReplicaSelection, rate: Double)
+    /// Every message between zones `a` and `b` (both ways) takes `delay` longer.
+    case latency(a: Int, b: Int, delay: SimDuration)
+    /// Every message between zones `a` and `b` (both ways) is lost.
+    case partition(a: Int, b: Int)
+    /// Every replica in the zone crashes.
+    case zoneOutage(zone: Int)
+    /// Stop-the-world pauses of `length` every `every` (the first at the fault's start).
+    case pause(ReplicaSelection, every: SimDuration, length: SimDuration)
+    /// The client's arrival rate is multiplied by `factor` (open loop) .
+    case loadSpike(client: Int, factor: Double)
+    /// `delta` replicas are added (spares started) or removed (the last running ones stopped).
+    case scale(service: Int, delta: Int)
+}

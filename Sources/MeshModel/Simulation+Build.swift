@@ -1,0 +1,107 @@
+//===----------------------------------------------------------------------===//
+// meshsim — MeshModel
+//===----------------------------------------------------------------------===//
+
+import Balancers
+import DequeModule
+import Reports
+import SimCore
+import SimKernel
+import SimRandom
+
+extension Simulation {
+    /// Creates the runtime state and every random stream, keyed by stable component names.
+    func build() {
+        for (s, service) in spec.services.enumerated() {
+            serviceFirstReplica.append(replicas.count)
+            var view: [EndpointState] = []
+            for (i, replica) in service.replicas.enumerated() {
+                let key = "service/\(service.name)/replica/\(i)"
+                replicas.append(
+                    ReplicaState(
+                        service: Int32(s),
+                        localIndex: Int32(i),
+                        zone: Int32(replica.zone),
+                        speed: replica.speed,
+                        workers: Int32(service.workers),
+                        queueCapacity: Int32(clamping: service.queueCapacity),
+                        baseErrorRate: service.errorRate,
+                        active: replica.initiallyActive,
+                        errorRate: service.errorRate,
+                        serviceStream: stream(key + "/service_time"),
+                        errorStream: stream(key + "/errors")
+                    )
+                )
+                if replica.initiallyActive {
+                    view.append(EndpointState(index: Int32(i), weight: Int32(clamping: replica.weight)))
+                }
+            }
+            views.append(view)
+        }
+        for service in spec.services {
+            var stageEdges: [Int32] = []
+            for (k, call) in service.calls.enumerated() {
+                stageEdges.append(addEdge(target: call.target, policy: call.policy, key: "edge/\(service.name)/\(k)"))
+            }
+            callEdges.append(stageEdges)
+        }
+        for client in spec.clients {
+            clientEdge.append(addEdge(target: client.target, policy: client.policy, key: "edge/client/\(client.name)"))
+            let key = "client/\(client.name)"
+            clients.append(
+                ClientState(
+                    arrivals: stream(key + "/arrivals"),
+                    thinning: stream(key + "/thinning"),
+                    think: stream(key + "/think"),
+                    zone: Int32(client.zone)
+                )
+            )
+        }
+        links = spec.links.enumerated().map { from, row in
+            row.enumerated().map { to, link in
+                LinkState(
+                    spec: link,
+                    instant: link.isInstant,
+                    rng: stream("network/\(spec.zones[from])/\(spec.zones[to])")
+                )
+            }
+        }
+        faultActive = Array(repeating: false, count: spec.faults.count)
+        scaleChanges = Array(repeating: [], count: spec.faults.count)
+    }
+
+    private func addEdge(target: Int, policy: CallPolicy, key: String) -> Int32 {
+        edges.append(
+            EdgeState(
+                target: Int32(target),
+                policy: policy,
+                timeoutNs: policy.timeout?.nanoseconds ?? 0,
+                balancer: BalancerBox(policy.balancer),
+                rng: stream(key + "/balancer")
+            )
+        )
+        return Int32(edges.count - 1)
+    }
+
+    /// Schedules the first arrivals and the fault timeline.
+    func start() {
+        for (c, client) in spec.clients.enumerated() {
+            switch client.load {
+            case .open:
+                clients[c].peakRate = peakRate(client: c)
+                clients[c].steadyPoisson = isSteadyPoisson(client: c)
+                if let first = nextArrival(client: c, after: 0) {
+                    schedule(.arrival(client: Int32(c), user: -1), at: first)
+                }
+            case .closed(let users, let think):
+                for u in 0..<users {
+                    let t = think.sample(using: clients[c].think)
+                    if t < durationNs { schedule(.arrival(client: Int32(c), user: Int32(u)), at: t) }
+                }
+            }
+        }
+        for (i, fault) in spec.faults.enumerated() {
+            schedule(.faultStart(index: Int32(i)), at: fault.at.nanoseconds)
+        }
+    }
+}

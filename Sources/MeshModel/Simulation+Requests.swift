@@ -1,0 +1,320 @@
+//===----------------------------------------------------------------------===//
+// meshsim — MeshModel
+//===----------------------------------------------------------------------===//
+
+import Balancers
+import DequeModule
+import Reports
+import SimCore
+import SimKernel
+import SimRandom
+
+extension Simulation {
+    // MARK: - Slabs
+
+    @inline(__always)
+    func allocateCall() -> Int {
+        if let slot = freeCalls.popLast() { return Int(slot) }
+        calls.append(CallState())
+        return calls.count - 1
+    }
+
+    @inline(__always)
+    func freeCall(_ c: Int) {
+        calls[c].live = false
+        calls[c].generation &+= 1
+        freeCalls.append(Int32(c))
+    }
+
+    @inline(__always)
+    func allocateAttempt() -> Int {
+        if let slot = freeAttempts.popLast() { return Int(slot) }
+        attempts.append(AttemptState())
+        return attempts.count - 1
+    }
+
+    @inline(__always)
+    func freeAttempt(_ a: Int) {
+        attempts[a].phase = .free
+        attempts[a].generation &+= 1
+        freeAttempts.append(Int32(a))
+    }
+
+    // MARK: - Calls
+
+    /// Starts a call on `edge` from a caller in `zone`; `parent` is the calling attempt, or -1 for a client request.
+    func startCall(edge: Int32, zone: Int32, parent: Int32, client: Int32, user: Int32) {
+        let c = allocateCall()
+        calls[c].live = true
+        calls[c].edge = edge
+        calls[c].callerZone = zone
+        calls[c].parent = parent
+        calls[c].parentGeneration = parent >= 0 ? attempts[Int(parent)].generation : 0
+        calls[c].client = client
+        calls[c].user = user
+        calls[c].attemptsMade = 0
+        calls[c].currentAttempt = -1
+        calls[c].start = now
+        sendAttempt(call: c)
+    }
+
+    /// Makes the next attempt of call `c`: picks an endpoint, arms the timeout and sends the request.
+    func sendAttempt(call c: Int) {
+        let edge = Int(calls[c].edge)
+        calls[c].attemptsMade += 1
+        let target = Int(edges[edge].target)
+        var rng = edges[edge].rng
+        let time = queue.now
+        let choice = views[target].withUnsafeBufferPointer { endpoints in
+            edges[edge].balancer.pick(from: endpoints, at: time, using: &rng)
+        }
+        let a = allocateAttempt()
+        attempts[a].call = Int32(c)
+        attempts[a].callGeneration = calls[c].generation
+        attempts[a].failedChild = false
+        attempts[a].stage = 0
+        attempts[a].pendingChildren = 0
+        calls[c].currentAttempt = Int32(a)
+        if edges[edge].timeoutNs > 0 {
+            schedule(
+                .timeout(call: Int32(c), generation: calls[c].generation, attemptNumber: calls[c].attemptsMade),
+                at: now + edges[edge].timeoutNs
+            )
+        }
+        guard let position = choice else {
+            // No endpoint is known: the call fails at once, as a refused connection.
+            attempts[a].replica = -1
+            attempts[a].phase = .answering
+            attempts[a].status = .refused
+            receive(a)
+            return
+        }
+        let replica = serviceFirstReplica[target] + Int(views[target][position].index)
+        attempts[a].replica = Int32(replica)
+        attempts[a].phase = .travelling
+        guard let delay = transit(from: Int(calls[c].callerZone), to: Int(replicas[replica].zone)) else {
+            return  // lost in a partition: only the timeout can end this attempt
+        }
+        if delay == 0 {
+            arrive(a)
+        } else {
+            schedule(.deliver(attempt: Int32(a), generation: attempts[a].generation), at: now + delay)
+        }
+    }
+
+    /// The one-way delay of a message between two zones, or `nil` when the message is lost to a partition.
+    @inline(__always)
+    func transit(from: Int, to: Int) -> Int64? {
+        if links[from][to].instant && links[from][to].extraDelay == 0 && !links[from][to].partitioned { return 0 }
+        if links[from][to].partitioned { return nil }
+        var delay = links[from][to].spec.delay.sample(using: links[from][to].rng) + links[from][to].extraDelay
+        let loss = links[from][to].spec.loss
+        if loss > 0 {
+            let rng = links[from][to].rng
+            var lost = 0
+            while rng.bernoulli(loss) && lost < 64 {
+                delay += links[from][to].spec.retransmit.nanoseconds
+                lost += 1
+            }
+        }
+        return delay
+    }
+
+    // MARK: - Replicas
+
+    /// An attempt reaches its replica: it is refused, rejected, queued or started.
+    func arrive(_ a: Int) {
+        let r = Int(attempts[a].replica)
+        guard replicas[r].isServing else {
+            attempts[a].phase = .answering
+            attempts[a].status = .refused
+            schedule(.response(attempt: Int32(a), generation: attempts[a].generation), at: now + refusedCostNs)
+            return
+        }
+        attempts[a].replicaEpoch = replicas[r].epoch
+        if replicas[r].busy < replicas[r].workers {
+            replicas[r].busy += 1
+            startWork(a, replica: r)
+        } else if replicas[r].waiting.count < Int(replicas[r].queueCapacity) {
+            attempts[a].phase = .queued
+            replicas[r].waiting.append(Int32(a))
+            queuedTotal += 1
+        } else {
+            answer(a, status: .overloaded)
+        }
+    }
+
+    /// Starts the local work of an attempt on a worker slot that the caller has already taken.
+    func startWork(_ a: Int, replica r: Int) {
+        attempts[a].phase = .working
+        let service = Int(replicas[r].service)
+        var work = spec.services[service].serviceTime.sample(using: replicas[r].serviceStream)
+        let factor = replicas[r].slowdown / replicas[r].speed
+        if factor != 1 { work = clampToNanoseconds(Double(work) * factor) }
+        let finish = finishTime(replica: r, start: now, work: work)
+        schedule(.serviceDone(attempt: Int32(a), generation: attempts[a].generation), at: finish)
+    }
+
+    /// When work of length `work` started at `start` ends, given the replica's stop-the-world pauses.
+    func finishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
+        let every = replicas[r].pauseEvery
+        guard every > 0 else { return start + work }
+        let length = replicas[r].pauseLength
+        let origin = replicas[r].pauseOrigin
+        let until = replicas[r].pauseUntil
+        var t = start
+        var remaining = work
+        while true {
+            if t >= until { return t + remaining }
+            let k = t >= origin ? (t - origin) / every : -1
+            let pauseStart = k >= 0 ? origin + k * every : origin
+            if k >= 0 && t < pauseStart + length {
+                t = pauseStart + length  // inside a pause: wait for it to end
+                continue
+            }
+            let nextPause = k >= 0 ? pauseStart + every : origin
+            if nextPause >= until || t + remaining <= nextPause { return t + remaining }
+            remaining -= nextPause - t
+            t = nextPause
+        }
+    }
+
+    /// The local work of an attempt is done: its downstream calls begin.
+    func serviceDone(_ a: Int) {
+        let r = Int(attempts[a].replica)
+        guard attempts[a].phase == .working, attempts[a].replicaEpoch == replicas[r].epoch else { return }
+        runStages(a, replica: r)
+    }
+
+    /// Issues the attempt's current downstream step, or finishes the attempt when none is left.
+    func runStages(_ a: Int, replica r: Int) {
+        let service = Int(replicas[r].service)
+        let steps = spec.services[service].calls
+        let stage = Int(attempts[a].stage)
+        if stage < steps.count && !attempts[a].failedChild {
+            let step = steps[stage]
+            attempts[a].pendingChildren = Int32(step.fanout)
+            let edge = callEdges[service][stage]
+            for _ in 0..<step.fanout {
+                startCall(edge: edge, zone: replicas[r].zone, parent: Int32(a), client: -1, user: -1)
+                // A child may finish inline (zero delay everywhere); stop if this attempt moved on.
+                if attempts[a].phase != .working || Int(attempts[a].stage) != stage { break }
+            }
+            return
+        }
+        // Done: release the worker, start the next queued request, answer.
+        let status: AttemptStatus
+        if attempts[a].failedChild {
+            status = .error
+        } else if replicas[r].errorRate > 0 && replicas[r].errorStream.bernoulli(replicas[r].errorRate) {
+            status = .error
+        } else {
+            status = .ok
+        }
+        releaseWorker(replica: r)
+        answer(a, status: status)
+    }
+
+    /// Frees a worker slot of replica `r` and gives it to the next queued attempt, if any.
+    func releaseWorker(replica r: Int) {
+        if let next = replicas[r].waiting.popFirst() {
+            queuedTotal -= 1
+            startWork(Int(next), replica: r)
+        } else {
+            replicas[r].busy -= 1
+        }
+    }
+
+    /// A child call of attempt `parent` has ended.
+    func childDone(parent a: Int, generation: UInt32, success: Bool) {
+        guard attempts[a].generation == generation, attempts[a].phase == .working else { return }
+        let r = Int(attempts[a].replica)
+        guard attempts[a].replicaEpoch == replicas[r].epoch else { return }
+        if !success { attempts[a].failedChild = true }
+        attempts[a].pendingChildren -= 1
+        if attempts[a].pendingChildren > 0 { return }
+        if !attempts[a].failedChild { attempts[a].stage += 1 }
+        runStages(a, replica: r)
+    }
+
+    /// Sends an attempt's response back to its caller.
+    func answer(_ a: Int, status: AttemptStatus) {
+        attempts[a].phase = .answering
+        attempts[a].status = status
+        let c = Int(attempts[a].call)
+        let from = Int(replicas[Int(attempts[a].replica)].zone)
+        guard calls[c].generation == attempts[a].callGeneration,
+            let delay = transit(from: from, to: Int(calls[c].callerZone))
+        else {
+            freeAttempt(a)  // nobody is waiting, or the response is lost
+            return
+        }
+        if delay == 0 {
+            receive(a)
+        } else {
+            schedule(.response(attempt: Int32(a), generation: attempts[a].generation), at: now + delay)
+        }
+    }
+
+    // MARK: - Callers
+
+    /// A response (or a refusal) reaches the caller.
+    func receive(_ a: Int) {
+        let c = Int(attempts[a].call)
+        let status = attempts[a].status
+        let current = calls[c].generation == attempts[a].callGeneration && Int(calls[c].currentAttempt) == a
+        freeAttempt(a)
+        guard current else { return }  // the caller gave up on this attempt (timeout) or on the call
+        calls[c].currentAttempt = -1
+        if status == .ok {
+            finishCall(c, outcome: .ok)
+        } else {
+            attemptFailed(c, outcome: status.outcome)
+        }
+    }
+
+    /// The per-attempt timeout of call `c` fires.
+    func timeout(call c: Int, generation: UInt32, attemptNumber: Int32) {
+        guard calls[c].generation == generation, calls[c].live, calls[c].attemptsMade == attemptNumber,
+            calls[c].currentAttempt >= 0
+        else { return }
+        // The attempt goes on at its replica (no cancellation), but its answer will be ignored.
+        calls[c].currentAttempt = -1
+        attemptFailed(c, outcome: .timedOut)
+    }
+
+    /// An attempt failed: retry when the policy allows, otherwise end the call.
+    func attemptFailed(_ c: Int, outcome: RequestOutcome) {
+        let edge = Int(calls[c].edge)
+        if Int(calls[c].attemptsMade) <= edges[edge].policy.retries {
+            sendAttempt(call: c)
+        } else {
+            finishCall(c, outcome: outcome)
+        }
+    }
+
+    /// Call `c` has ended: report it to the parent attempt, or record the client request.
+    func finishCall(_ c: Int, outcome: RequestOutcome) {
+        let parent = Int(calls[c].parent)
+        if parent >= 0 {
+            let generation = calls[c].parentGeneration
+            freeCall(c)
+            childDone(parent: parent, generation: generation, success: outcome == .ok)
+            return
+        }
+        recorder.recordFinish(
+            start: calls[c].start,
+            now: now,
+            outcome: outcome,
+            attempts: Int(calls[c].attemptsMade)
+        )
+        rootsInFlight -= 1
+        let client = Int(calls[c].client)
+        let user = calls[c].user
+        freeCall(c)
+        if user >= 0, case .closed(_, let think) = spec.clients[client].load {
+            let next = now + think.sample(using: clients[client].think)
+            if next < durationNs { schedule(.arrival(client: Int32(client), user: user), at: next) }
+        }
+    }
+}

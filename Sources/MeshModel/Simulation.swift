@@ -1,0 +1,159 @@
+//===----------------------------------------------------------------------===//
+// meshsim — MeshModel
+//===----------------------------------------------------------------------===//
+
+import Balancers
+public import Reports
+public import SimCore
+import SimKernel
+import SimRandom
+import DequeModule
+
+/// One replication of a mesh: the model's state driven by one event queue, single-threaded.
+///
+/// A request from a client is a *call* to a service; each try of a call is an *attempt*, served by one replica.
+/// A replica runs an attempt's local work on a worker slot (waiting in a bounded FIFO queue when all are busy),
+/// then makes its downstream calls in order while holding the worker, then answers. Messages cross the network
+/// with the delay of the link between the two zones. Calls and attempts live in slabs reused through free lists,
+/// so a steady run allocates nothing per request; an M/M/1 request costs exactly two events (its arrival and the
+/// end of its service), because zero-delay hops are handled inline and absent features cost no event or draw.
+public final class Simulation {
+    /// The spec being simulated.
+    public let spec: MeshSpec
+    /// The seed of this replication's streams.
+    public let seed: UInt64
+    /// Called before each event is handled, with the event's time (for debugging and ordering tests).
+    public var trace: ((SimInstant, MeshEvent) -> Void)?
+    /// Called every 65,536 events with the current simulated time (for progress lines).
+    public var progress: ((SimInstant) -> Void)?
+
+    var queue = EventQueue<MeshEvent>(reservingCapacity: 1024)
+    var recorder: ReplicationRecorder
+
+    // Model state (see Simulation+State.swift for the types).
+    var replicas: [ReplicaState] = []
+    var serviceFirstReplica: [Int] = []
+    var views: [[EndpointState]] = []
+    var edges: [EdgeState] = []
+    var clientEdge: [Int32] = []
+    var callEdges: [[Int32]] = []
+    var clients: [ClientState] = []
+    var links: [[LinkState]] = []
+    var calls: [CallState] = []
+    var freeCalls: [Int32] = []
+    var attempts: [AttemptState] = []
+    var freeAttempts: [Int32] = []
+    var faultActive: [Bool] = []
+    var scaleChanges: [[Int]] = []
+    var rootsInFlight = 0
+    var queuedTotal = 0
+    let durationNs: Int64
+    let refusedCostNs: Int64
+    let propagationNs: Int64
+
+    /// Creates replication `replication`'s model of `spec`, with streams derived from `seed`.
+    ///
+    /// - Parameters:
+    ///   - spec: a validated mesh.
+    ///   - seed: the replication's seed; every stream is derived from it and a stable component key.
+    ///   - variant: the variant's name, written in the `timeseries.csv` rows.
+    public init(spec: MeshSpec, seed: UInt64, variant: String = "base") {
+        self.spec = spec
+        self.seed = seed
+        self.durationNs = spec.duration.nanoseconds
+        self.refusedCostNs = spec.discovery.refusedCost.nanoseconds
+        self.propagationNs = spec.discovery.propagationDelay.nanoseconds
+        self.recorder = ReplicationRecorder(
+            warmup: spec.warmup.nanoseconds,
+            duration: spec.duration.nanoseconds,
+            window: spec.window.nanoseconds,
+            rowPrefix: CSVFormat.field(spec.name) + "," + CSVFormat.field(variant) + ",\(seed),"
+        )
+        build()
+    }
+
+    /// The stream for component `key` of this replication.
+    func stream(_ key: String) -> RandomStream {
+        RandomStream(seed: StreamSeed.derive(seed: seed, replication: 0, key: key))
+    }
+
+    // MARK: - Running
+
+    /// The result of a finished replication.
+    public struct Result: Sendable {
+        /// The `summary.csv` metrics.
+        public var summary: MetricRow
+        /// The `timeseries.csv` rows (no header).
+        public var timeseries: String
+        /// Events handled.
+        public var events: UInt64
+        /// Simulated time at the end of the run.
+        public var endTime: SimInstant
+    }
+
+    /// Runs the replication to its end: arrivals stop at `duration`, then outstanding requests have `drain` to finish.
+    public func run() -> Result {
+        start()
+        let limit = SimInstant(nanoseconds: durationNs) + spec.drain
+        var sinceProgress = 0
+        while let event = queue.popNext(notAfter: limit) {
+            let now = queue.now.nanoseconds
+            if now >= recorder.nextBoundary {
+                recorder.closeWindows(through: now, inFlight: rootsInFlight, queueDepth: queuedTotal)
+            }
+            if let trace { trace(queue.now, event) }
+            handle(event)
+            if now >= durationNs && rootsInFlight == 0 { break }
+            sinceProgress &+= 1
+            if sinceProgress == 65_536 {
+                sinceProgress = 0
+                progress?(queue.now)
+            }
+        }
+        let end = max(queue.now.nanoseconds, durationNs)
+        let window = spec.window.nanoseconds
+        let lastBoundary = (end + window - 1) / window * window
+        recorder.closeWindows(through: max(lastBoundary, window), inFlight: rootsInFlight, queueDepth: queuedTotal)
+        var unfinished: UInt64 = 0
+        for call in calls where call.live && call.parent < 0 && recorder.isMeasured(start: call.start) {
+            unfinished += 1
+        }
+        return Result(
+            summary: recorder.summaryRow(unfinished: unfinished),
+            timeseries: recorder.timeseries,
+            events: queue.eventsProcessed,
+            endTime: queue.now
+        )
+    }
+
+    func handle(_ event: MeshEvent) {
+        switch event {
+        case .arrival(let client, let user):
+            arrival(client: Int(client), user: user)
+        case .deliver(let a, let generation):
+            guard attempts[Int(a)].generation == generation else { return }
+            arrive(Int(a))
+        case .serviceDone(let a, let generation):
+            guard attempts[Int(a)].generation == generation else { return }
+            serviceDone(Int(a))
+        case .response(let a, let generation):
+            guard attempts[Int(a)].generation == generation else { return }
+            receive(Int(a))
+        case .timeout(let c, let generation, let number):
+            timeout(call: Int(c), generation: generation, attemptNumber: number)
+        case .faultStart(let index):
+            startFault(Int(index))
+        case .faultEnd(let index):
+            endFault(Int(index))
+        case .discovery(let service, let replica, let present):
+            applyDiscovery(service: Int(service), replica: Int32(replica), present: present)
+        }
+    }
+
+    /// The current simulated time in nanoseconds.
+    @inline(__always) var now: Int64 { queue.now.nanoseconds }
+
+    @inline(__always) func schedule(_ event: MeshEvent, at time: Int64) {
+        queue.schedule(event, at: SimInstant(nanoseconds: time))
+    }
+}

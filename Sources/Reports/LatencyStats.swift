@@ -1,0 +1,96 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Reports
+//===----------------------------------------------------------------------===//
+
+public import Histogram
+
+/// Outcome counts and a latency distribution for a set of finished requests.
+///
+/// Latencies are recorded in nanoseconds in an HDR histogram with three significant digits (so percentiles are
+/// within 0.1%); the mean and maximum are kept exactly beside it. Every histogram has the same layout, so any two
+/// can be merged.
+public struct LatencyStats: Sendable {
+    /// The largest latency the histogram tracks (one hour); longer ones are clamped there (the maximum stays exact).
+    public static let highestTrackable: UInt64 = 3_600_000_000_000
+
+    /// Finished requests.
+    public private(set) var requests: UInt64 = 0
+    /// Finished requests by outcome, indexed by `RequestOutcome.rawValue`.
+    public private(set) var outcomes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// Attempts made for the finished requests (1 each, plus retries).
+    public private(set) var attempts: UInt64 = 0
+    /// Sum of latencies in nanoseconds.
+    public private(set) var latencySum: Double = 0
+    /// The largest latency in nanoseconds.
+    public private(set) var maxLatency: UInt64 = 0
+    /// The latency distribution (nanoseconds).
+    public private(set) var histogram: Histogram<UInt64>
+
+    /// Creates empty statistics.
+    public init() {
+        histogram = Histogram(
+            lowestDiscernibleValue: 1,
+            highestTrackableValue: LatencyStats.highestTrackable,
+            numberOfSignificantValueDigits: .three
+        )
+    }
+
+    /// Records one finished request.
+    ///
+    /// - Complexity: O(1), no allocation.
+    public mutating func record(latency: Int64, outcome: RequestOutcome, attempts: Int) {
+        let value = UInt64(max(latency, 0))
+        requests &+= 1
+        switch outcome {
+        case .ok: outcomes.0 &+= 1
+        case .failed: outcomes.1 &+= 1
+        case .timedOut: outcomes.2 &+= 1
+        case .rejected: outcomes.3 &+= 1
+        }
+        self.attempts &+= UInt64(attempts)
+        latencySum += Double(value)
+        if value > maxLatency { maxLatency = value }
+        _ = histogram.record(min(value, LatencyStats.highestTrackable))
+    }
+
+    /// Finished requests that ended with `outcome`.
+    public func count(_ outcome: RequestOutcome) -> UInt64 {
+        switch outcome {
+        case .ok: return outcomes.0
+        case .failed: return outcomes.1
+        case .timedOut: return outcomes.2
+        case .rejected: return outcomes.3
+        }
+    }
+
+    /// The mean latency in milliseconds (`nil` when nothing finished).
+    public var meanMilliseconds: Double? { requests == 0 ? nil : latencySum / Double(requests) / 1e6 }
+
+    /// The latency at `percentile` (0–100) in milliseconds (`nil` when nothing finished).
+    public func percentileMilliseconds(_ percentile: Double) -> Double? {
+        requests == 0 ? nil : Double(histogram.valueAtPercentile(percentile)) / 1e6
+    }
+
+    /// Adds another set of statistics into this one.
+    public mutating func add(_ other: LatencyStats) {
+        requests &+= other.requests
+        outcomes.0 &+= other.outcomes.0
+        outcomes.1 &+= other.outcomes.1
+        outcomes.2 &+= other.outcomes.2
+        outcomes.3 &+= other.outcomes.3
+        attempts &+= other.attempts
+        latencySum += other.latencySum
+        maxLatency = max(maxLatency, other.maxLatency)
+        histogram.add(other.histogram)
+    }
+
+    /// Empties the statistics, keeping the histogram's storage.
+    public mutating func reset() {
+        requests = 0
+        outcomes = (0, 0, 0, 0)
+        attempts = 0
+        latencySum = 0
+        maxLatency = 0
+        histogram.reset()
+    }
+}

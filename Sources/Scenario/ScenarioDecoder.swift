@@ -1,0 +1,510 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Scenario
+//===----------------------------------------------------------------------===//
+
+import MeshModel
+import SimCore
+import SimRandom
+
+/// Builds a ``Scenario`` from a YAML tree: resolves names, applies defaults and variants, and records every problem.
+struct ScenarioDecoder {
+    var reader: TreeReader
+    let file: String
+
+    init(file: String) {
+        self.file = file
+        self.reader = TreeReader(file: file)
+    }
+
+    static let topKeys = [
+        "name", "description", "seed", "seeds", "duration", "warmup", "window", "drain", "zones", "network",
+        "discovery", "services", "clients", "faults", "report", "variants",
+    ]
+
+    /// Limits that keep a run within memory; documented in docs/scenario-format.md.
+    static let maxSeeds = 10_000
+    static let maxReplicas = 100_000
+    static let maxWorkers = 1_000_000
+    static let maxUsers = 1_000_000
+    static let maxFanout = 1_000
+    static let maxRate = 100_000_000.0
+
+    mutating func decode(_ tree: YAMLTree, source: String) -> Scenario? {
+        guard let top = reader.fields(tree, "", known: Self.topKeys) else { return nil }
+        let baseName = file.split(separator: "/").last.map { String($0) } ?? file
+        let stem = baseName.hasSuffix(".yaml") ? String(baseName.dropLast(5)) : baseName.hasSuffix(".yml") ? String(baseName.dropLast(4)) : baseName
+        let name = top["name"].flatMap { reader.string($0, "name") } ?? stem
+        let description = top["description"].flatMap { reader.string($0, "description") } ?? ""
+        let seed = UInt64(reader.int(top["seed"], "seed", default: 1, range: 0...Int(Int64.max)))
+        let seeds = reader.int(top["seeds"], "seeds", default: 1, range: 1...Self.maxSeeds)
+        var rankBy = "success_rate"
+        if let report = reader.fields(top["report"], "report", known: ["rank_by"]) {
+            rankBy = reader.choice(report["rank_by"], "report.rank_by", choices: Scenario.rankMetrics.map(\.name)) ?? rankBy
+        }
+        guard let base = mesh(top, name: name) else { return nil }
+        var variants: [Scenario.Variant] = []
+        let variantNodes = reader.list(top["variants"], "variants")
+        if variantNodes.isEmpty {
+            variants.append(Scenario.Variant(name: "base", description: "", spec: base))
+        } else if reader.errors.isEmpty {
+            var names: Set<String> = []
+            for (i, node) in variantNodes.enumerated() {
+                let path = "variants[\(i)]"
+                guard let f = reader.fields(node, path, known: ["name", "description", "set"]) else { continue }
+                guard let variantName = f["name"].flatMap({ reader.string($0, path + ".name") }) else {
+                    if f["name"] == nil { reader.fail(.missingField, node, path + ".name", "a variant needs a name") }
+                    continue
+                }
+                if !names.insert(variantName).inserted {
+                    reader.fail(.duplicate, f["name"], path + ".name", "variant '\(variantName)' is defined twice")
+                    continue
+                }
+                var patched = tree
+                for pair in reader.entries(f["set"], path + ".set") {
+                    if pair.key.hasPrefix("variants") || pair.key.hasPrefix("seeds") || pair.key.hasPrefix("seed") {
+                        reader.fail(.outOfRange, pair.value, path + ".set." + pair.key, "a variant cannot change '\(pair.key)'", mark: pair.mark)
+                        continue
+                    }
+                    do {
+                        try patched.set(path: pair.key, to: pair.value)
+                    } catch {
+                        reader.fail(.danglingReference, pair.value, path + ".set." + pair.key, error.message, suggestion: error.suggestion, mark: pair.mark)
+                    }
+                }
+                let errorsBefore = reader.errors.count
+                guard let patchedTop = reader.fields(patched, "", known: Self.topKeys),
+                    let spec = mesh(patchedTop, name: name)
+                else { continue }
+                // Problems that only the variant's overrides create are reported under the variant.
+                for j in errorsBefore..<reader.errors.count {
+                    reader.errors[j].keyPath = "\(path) (\(variantName)): " + reader.errors[j].keyPath
+                }
+                variants.append(
+                    Scenario.Variant(
+                        name: variantName,
+                        description: f["description"].flatMap { reader.string($0, path + ".description") } ?? "",
+                        spec: spec
+                    )
+                )
+            }
+        }
+        return Scenario(
+            name: name,
+            description: description,
+            file: file,
+            source: source,
+            seed: seed,
+            seeds: seeds,
+            rankBy: rankBy,
+            variants: variants
+        )
+    }
+
+    // MARK: - Mesh
+
+    mutating func mesh(_ top: Fields, name: String) -> MeshSpec? {
+        if top["duration"] == nil {
+            reader.fail(.missingField, top.node, "duration", "a scenario needs 'duration' (e.g. duration: 60s)")
+        }
+        let duration = reader.duration(top["duration"], "duration", default: .seconds(10), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24 * 365))
+        var spec = MeshSpec(name: name, duration: duration)
+        spec.warmup = reader.duration(top["warmup"], "warmup", default: .zero)
+        if spec.warmup >= duration, top["warmup"] != nil {
+            reader.fail(.outOfRange, top["warmup"], "warmup", "warmup (\(spec.warmup.formatted)) must be shorter than duration (\(duration.formatted))")
+        }
+        spec.window = reader.duration(top["window"], "window", default: .seconds(1), range: .milliseconds(1)...SimDuration.seconds(3600 * 24))
+        if duration.nanoseconds / max(spec.window.nanoseconds, 1) > 10_000_000 {
+            reader.fail(.outOfRange, top["window"], "window", "window \(spec.window.formatted) gives more than 10,000,000 rows per replication; use a wider window")
+        }
+        spec.drain = reader.duration(top["drain"], "drain", default: .seconds(60))
+
+        // Zones.
+        var zones: [String] = []
+        for (i, node) in reader.list(top["zones"], "zones").enumerated() {
+            guard let zone = reader.string(node, "zones[\(i)]") else { continue }
+            if zones.contains(zone) { reader.fail(.duplicate, node, "zones[\(i)]", "zone '\(zone)' is listed twice") }
+            zones.append(zone)
+        }
+        if zones.isEmpty { zones = ["default"] }
+        spec.zones = zones
+        spec.setAllLinks(LinkSpec())
+        network(top["network"], &spec)
+
+        if let discovery = reader.fields(top["discovery"], "discovery", known: ["propagation_delay", "refused_cost"]) {
+            spec.discovery.propagationDelay = reader.duration(discovery["propagation_delay"], "discovery.propagation_delay", default: spec.discovery.propagationDelay)
+            spec.discovery.refusedCost = reader.duration(discovery["refused_cost"], "discovery.refused_cost", default: spec.discovery.refusedCost)
+        }
+
+        // Services: names first, so calls can refer to services defined later.
+        let serviceEntries = reader.entries(top["services"], "services")
+        if top["services"] == nil || serviceEntries.isEmpty {
+            reader.fail(.missingField, top["services"] ?? top.node, "services", "a scenario needs at least one service")
+        }
+        let serviceNames = serviceEntries.map(\.key)
+        var totalReplicas = 0
+        for entry in serviceEntries {
+            spec.services.append(service(entry.value, "services." + entry.key, name: entry.key, zones: zones, serviceNames: serviceNames, totalReplicas: &totalReplicas))
+        }
+        checkCycles(spec.services, serviceEntries)
+
+        let clientEntries = reader.entries(top["clients"], "clients")
+        if top["clients"] == nil || clientEntries.isEmpty {
+            reader.fail(.missingField, top["clients"] ?? top.node, "clients", "a scenario needs at least one client")
+        }
+        for entry in clientEntries {
+            if let c = client(entry.value, "clients." + entry.key, name: entry.key, zones: zones, serviceNames: serviceNames) {
+                spec.clients.append(c)
+            }
+        }
+        let clientNames = clientEntries.map(\.key)
+        for (i, node) in reader.list(top["faults"], "faults").enumerated() {
+            if let f = fault(node, "faults[\(i)]", spec: spec, clientNames: clientNames) { spec.faults.append(f) }
+        }
+        return spec
+    }
+
+    mutating func zoneIndex(_ node: YAMLTree?, _ path: String, zones: [String]) -> Int? {
+        guard let name = reader.string(node, path) else { return nil }
+        guard let index = zones.firstIndex(of: name) else {
+            reader.fail(
+                .danglingReference,
+                node,
+                path,
+                "no zone named '\(name)' (zones: \(zones.joined(separator: ", ")))",
+                suggestion: closestName(to: name, among: zones).map { "did you mean '\($0)'?" }
+            )
+            return nil
+        }
+        return index
+    }
+
+    mutating func serviceIndex(_ node: YAMLTree?, _ path: String, names: [String]) -> Int? {
+        guard let name = reader.string(node, path) else { return nil }
+        guard let index = names.firstIndex(of: name) else {
+            reader.fail(
+                .danglingReference,
+                node,
+                path,
+                "no service named '\(name)' (services: \(names.joined(separator: ", ")))",
+                suggestion: closestName(to: name, among: names).map { "did you mean '\($0)'?" }
+            )
+            return nil
+        }
+        return index
+    }
+
+    // MARK: - Network
+
+    static let linkKeys = ["delay", "loss", "retransmit"]
+
+    mutating func link(_ f: Fields, _ base: LinkSpec) -> LinkSpec {
+        LinkSpec(
+            delay: reader.distribution(f["delay"], f.path("delay"), default: base.delay),
+            loss: reader.number(f["loss"], f.path("loss"), default: base.loss, range: 0...0.99, what: "a loss probability"),
+            retransmit: reader.duration(f["retransmit"], f.path("retransmit"), default: base.retransmit)
+        )
+    }
+
+    mutating func network(_ node: YAMLTree?, _ spec: inout MeshSpec) {
+        guard let f = reader.fields(node, "network", known: ["default", "links"]) else { return }
+        if let d = reader.fields(f["default"], "network.default", known: Self.linkKeys) {
+            spec.setAllLinks(link(d, LinkSpec()))
+        }
+        for (i, item) in reader.list(f["links"], "network.links").enumerated() {
+            let path = "network.links[\(i)]"
+            guard let l = reader.fields(item, path, known: Self.linkKeys + ["from", "to", "symmetric"]) else { continue }
+            if l["from"] == nil || l["to"] == nil {
+                reader.fail(.missingField, item, path, "a link needs 'from' and 'to' zones")
+                continue
+            }
+            let from = zoneIndex(l["from"], path + ".from", zones: spec.zones)
+            let to = zoneIndex(l["to"], path + ".to", zones: spec.zones)
+            let symmetric = reader.bool(l["symmetric"], path + ".symmetric", default: true)
+            guard let from, let to else { continue }
+            let value = link(l, spec.links[from][to])
+            spec.links[from][to] = value
+            if symmetric { spec.links[to][from] = value }
+        }
+    }
+
+    // MARK: - Services
+
+    static let serviceKeys = ["replicas", "zones", "spares", "workers", "queue", "service_time", "error_rate", "calls"]
+    static let callKeys = ["service", "fanout", "timeout", "retries", "balancer"]
+
+    mutating func service(
+        _ node: YAMLTree,
+        _ path: String,
+        name: String,
+        zones: [String],
+        serviceNames: [String],
+        totalReplicas: inout Int
+    ) -> ServiceSpec {
+        var result = ServiceSpec(name: name, replicas: [ReplicaSpec()], serviceTime: .constant(0))
+        guard let f = reader.fields(node, path, known: Self.serviceKeys) else { return result }
+        // Replicas: a count spread over `zones`, or a list of {zone, weight, speed}.
+        var replicaZones: [Int] = []
+        for (i, z) in reader.list(f["zones"], f.path("zones")).enumerated() {
+            if let index = zoneIndex(z, f.path("zones") + "[\(i)]", zones: zones) { replicaZones.append(index) }
+        }
+        if replicaZones.isEmpty { replicaZones = [0] }
+        var replicas: [ReplicaSpec] = []
+        switch f["replicas"] {
+        case .some(.sequence(let items, _)):
+            for (i, item) in items.enumerated() {
+                let rp = f.path("replicas") + "[\(i)]"
+                guard let r = reader.fields(item, rp, known: ["zone", "weight", "speed"]) else { continue }
+                let zone = r["zone"] == nil ? replicaZones[i % replicaZones.count] : (zoneIndex(r["zone"], rp + ".zone", zones: zones) ?? 0)
+                replicas.append(
+                    ReplicaSpec(
+                        zone: zone,
+                        weight: reader.int(r["weight"], rp + ".weight", default: 1, range: 1...1_000_000),
+                        speed: reader.number(r["speed"], rp + ".speed", default: 1, range: 0.001...1000, what: "a speed factor")
+                    )
+                )
+            }
+            if items.isEmpty { reader.fail(.outOfRange, f["replicas"], f.path("replicas"), "a service needs at least one replica") }
+        default:
+            let count = reader.int(f["replicas"], f.path("replicas"), default: 1, range: 1...Self.maxReplicas)
+            replicas = (0..<count).map { ReplicaSpec(zone: replicaZones[$0 % replicaZones.count]) }
+        }
+        let spares = reader.int(f["spares"], f.path("spares"), default: 0, range: 0...Self.maxReplicas)
+        for i in 0..<spares {
+            replicas.append(ReplicaSpec(zone: replicaZones[(replicas.count + i) % replicaZones.count], initiallyActive: false))
+        }
+        totalReplicas += replicas.count
+        if totalReplicas > Self.maxReplicas {
+            reader.fail(.outOfRange, f["replicas"] ?? node, f.path("replicas"), "more than \(Self.maxReplicas) replicas in all")
+            replicas = Array(replicas.prefix(1))
+        }
+        if !replicas.isEmpty { result.replicas = replicas }
+        result.workers = reader.int(f["workers"], f.path("workers"), default: 1, range: 1...Self.maxWorkers)
+        if let q = f["queue"], case .scalar("unbounded", _, _) = q {
+            result.queueCapacity = Int(Int32.max)
+        } else {
+            result.queueCapacity = reader.int(f["queue"], f.path("queue"), default: Int(Int32.max), range: 0...Int(Int32.max))
+        }
+        if f["service_time"] == nil {
+            reader.fail(.missingField, node, f.path("service_time"), "a service needs 'service_time' (e.g. service_time: exponential:mean=1ms)")
+        }
+        result.serviceTime = reader.distribution(f["service_time"], f.path("service_time"), default: .constant(0))
+        result.errorRate = reader.probability(f["error_rate"], f.path("error_rate"), default: 0)
+        for (i, item) in reader.list(f["calls"], f.path("calls")).enumerated() {
+            let cp = f.path("calls") + "[\(i)]"
+            guard let c = reader.fields(item, cp, known: Self.callKeys) else { continue }
+            if c["service"] == nil {
+                reader.fail(.missingField, item, cp + ".service", "a call needs the 'service' it calls")
+                continue
+            }
+            guard let target = serviceIndex(c["service"], cp + ".service", names: serviceNames) else { continue }
+            result.calls.append(
+                CallSpec(
+                    target: target,
+                    fanout: reader.int(c["fanout"], cp + ".fanout", default: 1, range: 1...Self.maxFanout),
+                    policy: policy(c, cp)
+                )
+            )
+        }
+        if result.calls.count > 100 { reader.fail(.outOfRange, f["calls"], f.path("calls"), "at most 100 downstream steps per service") }
+        return result
+    }
+
+    mutating func policy(_ f: Fields, _ path: String) -> CallPolicy {
+        var policy = CallPolicy()
+        if let kind = reader.choice(f["balancer"], path + ".balancer", choices: BalancerKind.allCases.map(\.rawValue)) {
+            policy.balancer = BalancerKind(rawValue: kind)!
+        }
+        if let t = f["timeout"], !t.isNull {
+            policy.timeout = reader.duration(t, path + ".timeout", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
+        }
+        policy.retries = reader.int(f["retries"], path + ".retries", default: 0, range: 0...100)
+        return policy
+    }
+
+    /// A service that (transitively) calls itself would recurse forever: report the cycle.
+    mutating func checkCycles(_ services: [ServiceSpec], _ entries: [(key: String, mark: SourceMark?, value: YAMLTree)]) {
+        var state = Array(repeating: 0, count: services.count)  // 0 new, 1 on stack, 2 done
+        func visit(_ s: Int, _ trail: [Int], _ reader: inout TreeReader) {
+            state[s] = 1
+            for call in services[s].calls where call.target < services.count {
+                if state[call.target] == 1 {
+                    let names = (trail + [s, call.target]).drop { $0 != call.target }.map { services[$0].name }
+                    reader.fail(.outOfRange, entries[s].value, "services.\(services[s].name).calls", "services call each other in a cycle: \(names.joined(separator: " → "))", mark: entries[s].mark)
+                } else if state[call.target] == 0 {
+                    visit(call.target, trail + [s], &reader)
+                }
+            }
+            state[s] = 2
+        }
+        for s in services.indices where state[s] == 0 { visit(s, [], &reader) }
+    }
+
+    // MARK: - Clients
+
+    static let clientKeys = [
+        "target", "zone", "rate", "arrival", "schedule", "users", "think_time", "timeout", "retries", "balancer",
+    ]
+
+    mutating func client(_ node: YAMLTree, _ path: String, name: String, zones: [String], serviceNames: [String]) -> ClientSpec? {
+        guard let f = reader.fields(node, path, known: Self.clientKeys) else { return nil }
+        if f["target"] == nil { reader.fail(.missingField, node, f.path("target"), "a client needs the 'target' service it calls") }
+        let target = serviceIndex(f["target"], f.path("target"), names: serviceNames)
+        let zone = f["zone"] == nil ? 0 : (zoneIndex(f["zone"], f.path("zone"), zones: zones) ?? 0)
+        let load: LoadSpec
+        if f["users"] != nil {
+            for key in ["rate", "schedule", "arrival"] where f[key] != nil {
+                reader.fail(.outOfRange, f[key], f.path(key), "'\(key)' is for open-loop clients; a closed-loop client (users) has 'think_time'")
+            }
+            load = .closed(
+                users: reader.int(f["users"], f.path("users"), default: 1, range: 1...Self.maxUsers),
+                thinkTime: reader.distribution(f["think_time"], f.path("think_time"), default: .constant(0))
+            )
+        } else {
+            if f["think_time"] != nil {
+                reader.fail(.outOfRange, f["think_time"], f.path("think_time"), "'think_time' is for closed-loop clients (set 'users')")
+            }
+            let arrival = reader.choice(f["arrival"], f.path("arrival"), choices: ArrivalProcess.allCases.map(\.rawValue)).flatMap(ArrivalProcess.init) ?? .poisson
+            var schedule: [RatePoint] = []
+            if let rate = f["rate"] {
+                schedule.append(RatePoint(at: .zero, rate: reader.number(rate, f.path("rate"), default: 0, range: 0...Self.maxRate, what: "requests per second")))
+            }
+            for (i, item) in reader.list(f["schedule"], f.path("schedule")).enumerated() {
+                let sp = f.path("schedule") + "[\(i)]"
+                guard let p = reader.fields(item, sp, known: ["at", "rate", "ramp"]) else { continue }
+                if p["at"] == nil || p["rate"] == nil { reader.fail(.missingField, item, sp, "a schedule point needs 'at' and 'rate'") }
+                let point = RatePoint(
+                    at: reader.duration(p["at"], sp + ".at", default: .zero),
+                    rate: reader.number(p["rate"], sp + ".rate", default: 0, range: 0...Self.maxRate, what: "requests per second"),
+                    ramp: reader.bool(p["ramp"], sp + ".ramp", default: false)
+                )
+                if let last = schedule.last, point.at < last.at {
+                    reader.fail(.outOfRange, p["at"], sp + ".at", "schedule points must be in time order")
+                }
+                schedule.append(point)
+            }
+            if schedule.isEmpty {
+                reader.fail(.missingField, node, f.path("rate"), "a client needs 'rate' (open loop), 'schedule', or 'users' (closed loop)")
+            }
+            load = .open(arrival: arrival, schedule: schedule)
+        }
+        guard let target else { return nil }
+        return ClientSpec(name: name, zone: zone, target: target, load: load, policy: policy(f, path))
+    }
+
+    // MARK: - Faults
+
+    static let faultKinds = ["crash", "slowdown", "errors", "latency", "partition", "zone_outage", "pause", "load_spike", "scale"]
+    static let faultKeys = ["at", "for", "kind", "service", "replica", "replicas", "factor", "rate", "zones", "zone", "delay", "every", "length", "client", "delta"]
+
+    mutating func fault(_ node: YAMLTree, _ path: String, spec: MeshSpec, clientNames: [String]) -> FaultSpec? {
+        guard let f = reader.fields(node, path, known: Self.faultKeys) else { return nil }
+        if f["at"] == nil { reader.fail(.missingField, node, path + ".at", "a fault needs 'at' (when it begins)") }
+        if f["kind"] == nil {
+            reader.fail(.missingField, node, path + ".kind", "a fault needs 'kind' (one of: \(Self.faultKinds.joined(separator: ", ")))")
+        }
+        let at = reader.duration(f["at"], path + ".at", default: .zero)
+        let length = f["for"].map { reader.duration($0, path + ".for", default: .seconds(1), range: .nanoseconds(1)...SimDuration(nanoseconds: Int64.max / 4)) }
+        guard let kindName = reader.choice(f["kind"], path + ".kind", choices: Self.faultKinds) else { return nil }
+        let allowed: Set<String>
+        let kind: FaultKind?
+        switch kindName {
+        case "crash":
+            allowed = ["service", "replica", "replicas"]
+            kind = selection(f, path, spec).map { .crash($0) }
+        case "slowdown":
+            allowed = ["service", "replica", "replicas", "factor"]
+            let factor = reader.number(f["factor"], path + ".factor", default: 1, range: 0.001...1_000_000, what: "a slowdown factor")
+            if f["factor"] == nil { reader.fail(.missingField, node, path + ".factor", "a slowdown needs 'factor' (e.g. 10 for ten times slower)") }
+            kind = selection(f, path, spec).map { .slowdown($0, factor: factor) }
+        case "errors":
+            allowed = ["service", "replica", "replicas", "rate"]
+            if f["rate"] == nil { reader.fail(.missingField, node, path + ".rate", "an errors fault needs 'rate' (a probability)") }
+            let rate = reader.probability(f["rate"], path + ".rate", default: 0)
+            kind = selection(f, path, spec).map { .errors($0, rate: rate) }
+        case "latency", "partition":
+            allowed = kindName == "latency" ? ["zones", "delay"] : ["zones"]
+            let pair = reader.list(f["zones"], path + ".zones")
+            var indices: [Int] = []
+            for (i, z) in pair.enumerated() {
+                if let index = zoneIndex(z, path + ".zones[\(i)]", zones: spec.zones) { indices.append(index) }
+            }
+            if pair.count != 2 {
+                reader.fail(pair.isEmpty ? .missingField : .outOfRange, f["zones"] ?? node, path + ".zones", "expected a pair of zones, e.g. zones: [a, b]")
+            }
+            if kindName == "latency" {
+                if f["delay"] == nil { reader.fail(.missingField, node, path + ".delay", "a latency fault needs 'delay'") }
+                let delay = reader.duration(f["delay"], path + ".delay", default: .zero)
+                kind = indices.count == 2 ? .latency(a: indices[0], b: indices[1], delay: delay) : nil
+            } else {
+                if indices.count == 2 && indices[0] == indices[1] {
+                    reader.fail(.outOfRange, f["zones"], path + ".zones", "a partition needs two different zones")
+                }
+                kind = indices.count == 2 ? .partition(a: indices[0], b: indices[1]) : nil
+            }
+        case "zone_outage":
+            allowed = ["zone"]
+            if f["zone"] == nil { reader.fail(.missingField, node, path + ".zone", "a zone outage needs 'zone'") }
+            kind = zoneIndex(f["zone"], path + ".zone", zones: spec.zones).map { .zoneOutage(zone: $0) }
+        case "pause":
+            allowed = ["service", "replica", "replicas", "every", "length"]
+            if f["every"] == nil || f["length"] == nil {
+                reader.fail(.missingField, node, path, "a pause needs 'every' and 'length' (e.g. every: 10s, length: 200ms)")
+            }
+            let every = reader.duration(f["every"], path + ".every", default: .seconds(1), range: .milliseconds(1)...SimDuration.seconds(3600 * 24))
+            let pauseLength = reader.duration(f["length"], path + ".length", default: .zero)
+            if pauseLength >= every { reader.fail(.outOfRange, f["length"], path + ".length", "a pause must be shorter than its period 'every'") }
+            kind = selection(f, path, spec).map { .pause($0, every: every, length: pauseLength) }
+        case "load_spike":
+            allowed = ["client", "factor"]
+            let factor = reader.number(f["factor"], path + ".factor", default: 1, range: 0...1000, what: "a rate multiplier")
+            if f["factor"] == nil { reader.fail(.missingField, node, path + ".factor", "a load spike needs 'factor'") }
+            guard let clientName = reader.string(f["client"], path + ".client") else {
+                if f["client"] == nil { reader.fail(.missingField, node, path + ".client", "a load spike needs 'client'") }
+                return nil
+            }
+            guard let c = clientNames.firstIndex(of: clientName), c < spec.clients.count else {
+                reader.fail(.danglingReference, f["client"], path + ".client", "no client named '\(clientName)'", suggestion: closestName(to: clientName, among: clientNames).map { "did you mean '\($0)'?" })
+                return nil
+            }
+            if case .closed = spec.clients[c].load {
+                reader.fail(.outOfRange, f["client"], path + ".client", "a load spike applies to open-loop clients (with a rate)")
+            }
+            kind = .loadSpike(client: c, factor: factor)
+        default:  // scale
+            allowed = ["service", "delta"]
+            let delta = reader.int(f["delta"], path + ".delta", default: 0, range: -Self.maxReplicas...Self.maxReplicas)
+            if f["delta"] == nil || delta == 0 {
+                reader.fail(.missingField, f["delta"] ?? node, path + ".delta", "a scale fault needs a non-zero 'delta' (+2 adds spares, -1 removes a replica)")
+            }
+            kind = selection(f, path, spec).map { .scale(service: $0.service, delta: delta) }
+            if let s = kind, case .scale(let service, let d) = s, d > 0 {
+                let spares = spec.services[service].replicas.filter { !$0.initiallyActive }.count
+                if d > spares {
+                    reader.fail(.outOfRange, f["delta"], path + ".delta", "service '\(spec.services[service].name)' has \(spares) spare replicas; adding \(d) needs 'spares: \(d)' on the service")
+                }
+            }
+        }
+        for key in f.values.keys.sorted() where !["at", "for", "kind"].contains(key) && !allowed.contains(key) {
+            reader.fail(.unknownKey, f[key], path + "." + key, "a \(kindName) fault has no '\(key)' (it takes: \((["at", "for", "kind"] + allowed.sorted()).joined(separator: ", ")))")
+        }
+        guard let kind else { return nil }
+        return FaultSpec(at: at, duration: length, kind: kind)
+    }
+
+    mutating func selection(_ f: Fields, _ path: String, _ spec: MeshSpec) -> ReplicaSelection? {
+        if f["service"] == nil {
+            reader.fail(.missingField, f.node, path + ".service", "this fault needs the 'service' it affects")
+            return nil
+        }
+        guard let s = serviceIndex(f["service"], path + ".service", names: spec.services.map(\.name)) else { return nil }
+        let count = spec.services[s].replicas.count
+        var chosen: [Int] = []
+        if let one = f["replica"] {
+            chosen.append(reader.int(one, path + ".replica", default: 0, range: 0...(count - 1)))
+        }
+        for (i, r) in reader.list(f["replicas"], path + ".replicas").enumerated() {
+            chosen.append(reader.int(r, path + ".replicas[\(i)]", default: 0, range: 0...(count - 1)))
+        }
+        return ReplicaSelection(service: s, replicas: chosen)
+    }
+}

@@ -1,0 +1,178 @@
+//===----------------------------------------------------------------------===//
+// meshsim — SimKernel
+//===----------------------------------------------------------------------===//
+
+public import SimCore
+
+/// The future-event set of one simulation: a binary min-heap ordered by (time, insertion sequence).
+///
+/// Simultaneous events run first-in first-out, as in SimPy, ns-3 and OMNeT++, which makes every run with the same
+/// inputs replay the same order. Time is integer nanoseconds. `Event` is the model's own payload (an enum of small
+/// integers in the mesh model), stored inline, so scheduling allocates nothing once the heap has grown to its working
+/// size. A queue is single-threaded by design: one per replication.
+///
+/// Cancellation is lazy: `cancel(_:)` records the token and the entry is dropped when it reaches the top.
+public struct EventQueue<Event> {
+    /// A handle to a scheduled event, for cancellation.
+    public struct Token: Hashable, Sendable {
+        /// The event's insertion sequence number, unique within the queue.
+        public let sequence: UInt64
+
+        @inlinable init(sequence: UInt64) { self.sequence = sequence }
+    }
+
+    @usableFromInline
+    struct Entry {
+        @usableFromInline var time: Int64
+        @usableFromInline var sequence: UInt64
+        @usableFromInline var event: Event
+
+        @inlinable init(time: Int64, sequence: UInt64, event: Event) {
+            self.time = time
+            self.sequence = sequence
+            self.event = event
+        }
+
+        @inlinable func precedes(_ other: Entry) -> Bool {
+            time < other.time || (time == other.time && sequence < other.sequence)
+        }
+    }
+
+    @usableFromInline var heap: ContiguousArray<Entry> = []
+    @usableFromInline var nextSequence: UInt64 = 0
+    @usableFromInline var cancelled: Set<UInt64> = []
+
+    @usableFromInline var _now: SimInstant = .zero
+    @usableFromInline var _eventsProcessed: UInt64 = 0
+
+    /// The time of the event being handled (or of the last one handled).
+    @inlinable public var now: SimInstant { _now }
+    /// How many events have been popped and handed to the model.
+    @inlinable public var eventsProcessed: UInt64 { _eventsProcessed }
+
+    /// Creates an empty queue at time zero.
+    public init() {}
+
+    /// Creates an empty queue with room for `capacity` pending events.
+    public init(reservingCapacity capacity: Int) {
+        heap.reserveCapacity(capacity)
+    }
+
+    /// The number of pending events, cancelled ones included until they are dropped.
+    @inlinable public var count: Int { heap.count }
+
+    /// Whether no event is pending.
+    @inlinable public var isEmpty: Bool { heap.isEmpty }
+
+    /// The time of the earliest pending event, if any.
+    @inlinable public var nextTime: SimInstant? { heap.first.map { SimInstant(nanoseconds: $0.time) } }
+
+    /// Schedules `event` at `time`, which must not be earlier than `now`.
+    ///
+    /// - Complexity: O(log n).
+    @inlinable @discardableResult
+    public mutating func schedule(_ event: Event, at time: SimInstant) -> Token {
+        precondition(time >= now, "an event cannot be scheduled in the past")
+        let sequence = nextSequence
+        nextSequence &+= 1
+        heap.append(Entry(time: time.nanoseconds, sequence: sequence, event: event))
+        siftUp(heap.count - 1)
+        return Token(sequence: sequence)
+    }
+
+    /// Schedules `event` after `delay` from now.
+    ///
+    /// - Complexity: O(log n).
+    @inlinable @discardableResult
+    public mutating func schedule(_ event: Event, after delay: SimDuration) -> Token {
+        schedule(event, at: now + delay)
+    }
+
+    /// Cancels a pending event; cancelling one that already ran or was cancelled does nothing.
+    ///
+    /// - Complexity: O(1); the entry is dropped when it reaches the top of the heap.
+    public mutating func cancel(_ token: Token) {
+        guard token.sequence < nextSequence else { return }
+        cancelled.insert(token.sequence)
+    }
+
+    /// Removes and returns the earliest pending event if it is due no later than `limit`, advancing `now` to its time.
+    ///
+    /// Returns `nil`, leaving the event pending, when the queue is empty or the next event is after `limit`.
+    ///
+    /// - Complexity: O(log n).
+    @inlinable
+    public mutating func popNext(notAfter limit: SimInstant = .distantFuture) -> Event? {
+        while let top = heap.first {
+            if top.time > limit.nanoseconds { return nil }
+            let entry = removeTop()
+            if !cancelled.isEmpty, cancelled.remove(entry.sequence) != nil { continue }
+            _now = SimInstant(nanoseconds: entry.time)
+            _eventsProcessed &+= 1
+            return entry.event
+        }
+        return nil
+    }
+
+    /// Moves `now` forward to `time` without handling an event (used to end a run at its horizon).
+    public mutating func advance(to time: SimInstant) {
+        if time > _now { _now = time }
+    }
+
+    /// Runs events in order until the queue is empty or the next event is after `limit`, calling `handle` for each.
+    ///
+    /// `handle` may schedule and cancel events through the queue it is given. Returns the number of events handled.
+    @inlinable @discardableResult
+    public mutating func run(until limit: SimInstant = .distantFuture, _ handle: (inout EventQueue, Event) -> Void)
+        -> UInt64
+    {
+        var handled: UInt64 = 0
+        while let event = popNext(notAfter: limit) {
+            handle(&self, event)
+            handled += 1
+        }
+        if limit != .distantFuture { advance(to: limit) }
+        return handled
+    }
+
+    // MARK: - Heap
+
+    @inlinable
+    mutating func removeTop() -> Entry {
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return last }
+        let top = heap[0]
+        heap[0] = last
+        siftDown(0)
+        return top
+    }
+
+    @inlinable
+    mutating func siftUp(_ start: Int) {
+        var child = start
+        let item = heap[child]
+        while child > 0 {
+            let parent = (child - 1) >> 1
+            if !item.precedes(heap[parent]) { break }
+            heap[child] = heap[parent]
+            child = parent
+        }
+        heap[child] = item
+    }
+
+    @inlinable
+    mutating func siftDown(_ start: Int) {
+        let count = heap.count
+        var parent = start
+        let item = heap[parent]
+        while true {
+            var child = 2 * parent + 1
+            if child >= count { break }
+            if child + 1 < count && heap[child + 1].precedes(heap[child]) { child += 1 }
+            if !heap[child].precedes(item) { break }
+            heap[parent] = heap[child]
+            parent = child
+        }
+        heap[parent] = item
+    }
+}
