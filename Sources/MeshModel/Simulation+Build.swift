@@ -11,7 +11,7 @@ import SimRandom
 
 extension Simulation {
     /// Creates the runtime state and every random stream, keyed by stable component names.
-    func build() {
+    mutating func build() {
         for (s, service) in spec.services.enumerated() {
             serviceFirstReplica.append(replicas.count)
             var view: [EndpointState] = []
@@ -26,6 +26,8 @@ extension Simulation {
                         workers: Int32(service.workers),
                         queueCapacity: Int32(clamping: service.queueCapacity),
                         baseErrorRate: service.errorRate,
+                        serviceTime: service.serviceTime,
+                        stageCount: Int32(service.calls.count),
                         active: replica.initiallyActive,
                         errorRate: service.errorRate,
                         serviceStream: stream(key + "/service_time"),
@@ -70,7 +72,7 @@ extension Simulation {
         scaleChanges = Array(repeating: [], count: spec.faults.count)
     }
 
-    private func addEdge(target: Int, policy: CallPolicy, key: String) -> Int32 {
+    private mutating func addEdge(target: Int, policy: CallPolicy, key: String) -> Int32 {
         edges.append(
             EdgeState(
                 target: Int32(target),
@@ -84,7 +86,7 @@ extension Simulation {
     }
 
     /// Schedules the first arrivals and the fault timeline.
-    func start() {
+    mutating func start() {
         for (c, client) in spec.clients.enumerated() {
             switch client.load {
             case .open:

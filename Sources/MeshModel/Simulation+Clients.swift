@@ -11,7 +11,7 @@ import SimRandom
 
 extension Simulation {
     /// An arrival: the client sends a request, and an open-loop client schedules its next one.
-    func arrival(client c: Int, user: Int32) {
+    mutating func arrival(client c: Int, user: Int32) {
         if user < 0, let next = nextArrival(client: c, after: now) {
             schedule(.arrival(client: Int32(c), user: -1), at: next)
         }
@@ -26,7 +26,7 @@ extension Simulation {
     /// with probability rate(t) / peak. The candidates come from the client's arrival stream and the coin flips from
     /// a separate stream, so two variants with the same schedule see identical arrivals. A constant rate needs no
     /// coin flip.
-    func nextArrival(client c: Int, after time: Int64) -> Int64? {
+    mutating func nextArrival(client c: Int, after time: Int64) -> Int64? {
         let peak = clients[c].peakRate
         guard peak > 0 else { return nil }
         var t = time
@@ -59,7 +59,7 @@ extension Simulation {
     }
 
     /// The client's arrival rate (per second) at `time`: its schedule times any active load spikes.
-    func rate(client c: Int, schedule: [RatePoint], at time: Int64) -> Double {
+    mutating func rate(client c: Int, schedule: [RatePoint], at time: Int64) -> Double {
         var base = 0.0
         if let i = schedule.lastIndex(where: { $0.at.nanoseconds <= time }) {
             let point = schedule[i]
@@ -81,7 +81,7 @@ extension Simulation {
     }
 
     /// The first time after `time` at which the client's rate may change.
-    private func nextRateChange(client c: Int, schedule: [RatePoint], after time: Int64) -> Int64? {
+    private mutating func nextRateChange(client c: Int, schedule: [RatePoint], after time: Int64) -> Int64? {
         var candidates = schedule.map(\.at.nanoseconds).filter { $0 > time }
         for fault in spec.faults {
             if case .loadSpike(let client, _) = fault.kind, client == c {
@@ -93,7 +93,7 @@ extension Simulation {
     }
 
     /// The highest rate the client ever reaches: schedule peak times every load spike that could overlap it.
-    func peakRate(client c: Int) -> Double {
+    mutating func peakRate(client c: Int) -> Double {
         guard case .open(_, let schedule) = spec.clients[c].load else { return 0 }
         var peak = schedule.map(\.rate).max() ?? 0
         for fault in spec.faults {
@@ -103,7 +103,7 @@ extension Simulation {
     }
 
     /// Whether the client is Poisson at one rate from time zero with no load spike: no thinning needed.
-    func isSteadyPoisson(client c: Int) -> Bool {
+    mutating func isSteadyPoisson(client c: Int) -> Bool {
         guard case .open(.poisson, let schedule) = spec.clients[c].load, schedule.count == 1,
             schedule[0].at == .zero
         else { return false }

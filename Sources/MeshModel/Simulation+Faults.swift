@@ -11,7 +11,7 @@ import SimRandom
 
 extension Simulation {
     /// Fault `i` begins: crashes and scaling act now; everything else is recomputed from the active faults.
-    func startFault(_ i: Int) {
+    mutating func startFault(_ i: Int) {
         let fault = spec.faults[i]
         faultActive[i] = true
         if let duration = fault.duration {
@@ -30,7 +30,7 @@ extension Simulation {
     }
 
     /// Fault `i` ends: crashed replicas restart, scaling is undone, modifiers are recomputed.
-    func endFault(_ i: Int) {
+    mutating func endFault(_ i: Int) {
         faultActive[i] = false
         switch spec.faults[i].kind {
         case .crash(let selection):
@@ -46,7 +46,7 @@ extension Simulation {
     }
 
     /// Global replica indices of a selection (every replica of the service when it names none).
-    func replicaIndices(_ selection: ReplicaSelection) -> [Int] {
+    mutating func replicaIndices(_ selection: ReplicaSelection) -> [Int] {
         let first = serviceFirstReplica[selection.service]
         if selection.replicas.isEmpty {
             return Array(first..<(first + spec.services[selection.service].replicas.count))
@@ -55,7 +55,7 @@ extension Simulation {
     }
 
     /// Crashes replica `r`: its queued and running requests are reset; callers learn of it after propagation.
-    func crash(replica r: Int) {
+    mutating func crash(replica r: Int) {
         replicas[r].crashes += 1
         guard replicas[r].crashes == 1 else { return }
         replicas[r].epoch &+= 1
@@ -71,14 +71,14 @@ extension Simulation {
     }
 
     /// Restarts replica `r` once no crash fault holds it down.
-    func restart(replica r: Int) {
+    mutating func restart(replica r: Int) {
         replicas[r].crashes -= 1
         guard replicas[r].crashes == 0 else { return }
         if replicas[r].active { announce(replica: r, present: true) }
     }
 
     /// Starts spares (`delta` > 0) or stops running replicas (`delta` < 0); returns the replicas changed.
-    func scale(service s: Int, delta: Int) -> [Int] {
+    mutating func scale(service s: Int, delta: Int) -> [Int] {
         let first = serviceFirstReplica[s]
         let all = Array(first..<(first + spec.services[s].replicas.count))
         var changed: [Int] = []
@@ -92,14 +92,14 @@ extension Simulation {
     }
 
     /// Starts or stops a replica; a stopped replica finishes what it holds but refuses new connections.
-    func setActive(replica r: Int, _ active: Bool) {
+    mutating func setActive(replica r: Int, _ active: Bool) {
         guard replicas[r].active != active else { return }
         replicas[r].active = active
         if replicas[r].crashes == 0 { announce(replica: r, present: active) }
     }
 
     /// Tells the callers of the replica's service, after the propagation delay, that it appeared or went.
-    func announce(replica r: Int, present: Bool) {
+    mutating func announce(replica r: Int, present: Bool) {
         schedule(
             .discovery(service: replicas[r].service, replica: replicas[r].localIndex, present: present),
             at: now + propagationNs
@@ -107,7 +107,7 @@ extension Simulation {
     }
 
     /// Updates the callers' view of a service's endpoints.
-    func applyDiscovery(service s: Int, replica local: Int32, present: Bool) {
+    mutating func applyDiscovery(service s: Int, replica local: Int32, present: Bool) {
         let position = views[s].firstIndex { $0.index == local }
         if present, position == nil {
             let weight = spec.services[s].replicas[Int(local)].weight
@@ -119,7 +119,7 @@ extension Simulation {
     }
 
     /// Recomputes slowdowns, error rates, pauses and link faults from the set of active faults.
-    func recomputeModifiers() {
+    mutating func recomputeModifiers() {
         for r in replicas.indices {
             replicas[r].slowdown = 1
             replicas[r].errorRate = replicas[r].baseErrorRate

@@ -13,28 +13,28 @@ extension Simulation {
     // MARK: - Slabs
 
     @inline(__always)
-    func allocateCall() -> Int {
+    mutating func allocateCall() -> Int {
         if let slot = freeCalls.popLast() { return Int(slot) }
         calls.append(CallState())
         return calls.count - 1
     }
 
     @inline(__always)
-    func freeCall(_ c: Int) {
+    mutating func freeCall(_ c: Int) {
         calls[c].live = false
         calls[c].generation &+= 1
         freeCalls.append(Int32(c))
     }
 
     @inline(__always)
-    func allocateAttempt() -> Int {
+    mutating func allocateAttempt() -> Int {
         if let slot = freeAttempts.popLast() { return Int(slot) }
         attempts.append(AttemptState())
         return attempts.count - 1
     }
 
     @inline(__always)
-    func freeAttempt(_ a: Int) {
+    mutating func freeAttempt(_ a: Int) {
         attempts[a].phase = .free
         attempts[a].generation &+= 1
         freeAttempts.append(Int32(a))
@@ -43,7 +43,7 @@ extension Simulation {
     // MARK: - Calls
 
     /// Starts a call on `edge` from a caller in `zone`; `parent` is the calling attempt, or -1 for a client request.
-    func startCall(edge: Int32, zone: Int32, parent: Int32, client: Int32, user: Int32) {
+    mutating func startCall(edge: Int32, zone: Int32, parent: Int32, client: Int32, user: Int32) {
         let c = allocateCall()
         calls[c].live = true
         calls[c].edge = edge
@@ -59,7 +59,7 @@ extension Simulation {
     }
 
     /// Makes the next attempt of call `c`: picks an endpoint, arms the timeout and sends the request.
-    func sendAttempt(call c: Int) {
+    mutating func sendAttempt(call c: Int) {
         let edge = Int(calls[c].edge)
         calls[c].attemptsMade += 1
         let target = Int(edges[edge].target)
@@ -104,7 +104,7 @@ extension Simulation {
 
     /// The one-way delay of a message between two zones, or `nil` when the message is lost to a partition.
     @inline(__always)
-    func transit(from: Int, to: Int) -> Int64? {
+    mutating func transit(from: Int, to: Int) -> Int64? {
         if links[from][to].instant && links[from][to].extraDelay == 0 && !links[from][to].partitioned { return 0 }
         if links[from][to].partitioned { return nil }
         var delay = links[from][to].spec.delay.sample(using: links[from][to].rng) + links[from][to].extraDelay
@@ -123,7 +123,7 @@ extension Simulation {
     // MARK: - Replicas
 
     /// An attempt reaches its replica: it is refused, rejected, queued or started.
-    func arrive(_ a: Int) {
+    mutating func arrive(_ a: Int) {
         let r = Int(attempts[a].replica)
         guard replicas[r].isServing else {
             attempts[a].phase = .answering
@@ -145,10 +145,9 @@ extension Simulation {
     }
 
     /// Starts the local work of an attempt on a worker slot that the caller has already taken.
-    func startWork(_ a: Int, replica r: Int) {
+    mutating func startWork(_ a: Int, replica r: Int) {
         attempts[a].phase = .working
-        let service = Int(replicas[r].service)
-        var work = spec.services[service].serviceTime.sample(using: replicas[r].serviceStream)
+        var work = replicas[r].serviceTime.sample(using: replicas[r].serviceStream)
         let factor = replicas[r].slowdown / replicas[r].speed
         if factor != 1 { work = clampToNanoseconds(Double(work) * factor) }
         let finish = finishTime(replica: r, start: now, work: work)
@@ -156,7 +155,7 @@ extension Simulation {
     }
 
     /// When work of length `work` started at `start` ends, given the replica's stop-the-world pauses.
-    func finishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
+    mutating func finishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
         let every = replicas[r].pauseEvery
         guard every > 0 else { return start + work }
         let length = replicas[r].pauseLength
@@ -180,22 +179,21 @@ extension Simulation {
     }
 
     /// The local work of an attempt is done: its downstream calls begin.
-    func serviceDone(_ a: Int) {
+    mutating func serviceDone(_ a: Int) {
         let r = Int(attempts[a].replica)
         guard attempts[a].phase == .working, attempts[a].replicaEpoch == replicas[r].epoch else { return }
         runStages(a, replica: r)
     }
 
     /// Issues the attempt's current downstream step, or finishes the attempt when none is left.
-    func runStages(_ a: Int, replica r: Int) {
-        let service = Int(replicas[r].service)
-        let steps = spec.services[service].calls
+    mutating func runStages(_ a: Int, replica r: Int) {
         let stage = Int(attempts[a].stage)
-        if stage < steps.count && !attempts[a].failedChild {
-            let step = steps[stage]
-            attempts[a].pendingChildren = Int32(step.fanout)
+        if stage < replicas[r].stageCount && !attempts[a].failedChild {
+            let service = Int(replicas[r].service)
+            let fanout = spec.services[service].calls[stage].fanout
+            attempts[a].pendingChildren = Int32(fanout)
             let edge = callEdges[service][stage]
-            for _ in 0..<step.fanout {
+            for _ in 0..<fanout {
                 startCall(edge: edge, zone: replicas[r].zone, parent: Int32(a), client: -1, user: -1)
                 // A child may finish inline (zero delay everywhere); stop if this attempt moved on.
                 if attempts[a].phase != .working || Int(attempts[a].stage) != stage { break }
@@ -216,7 +214,7 @@ extension Simulation {
     }
 
     /// Frees a worker slot of replica `r` and gives it to the next queued attempt, if any.
-    func releaseWorker(replica r: Int) {
+    mutating func releaseWorker(replica r: Int) {
         if let next = replicas[r].waiting.popFirst() {
             queuedTotal -= 1
             startWork(Int(next), replica: r)
@@ -226,7 +224,7 @@ extension Simulation {
     }
 
     /// A child call of attempt `parent` has ended.
-    func childDone(parent a: Int, generation: UInt32, success: Bool) {
+    mutating func childDone(parent a: Int, generation: UInt32, success: Bool) {
         guard attempts[a].generation == generation, attempts[a].phase == .working else { return }
         let r = Int(attempts[a].replica)
         guard attempts[a].replicaEpoch == replicas[r].epoch else { return }
@@ -238,7 +236,7 @@ extension Simulation {
     }
 
     /// Sends an attempt's response back to its caller.
-    func answer(_ a: Int, status: AttemptStatus) {
+    mutating func answer(_ a: Int, status: AttemptStatus) {
         attempts[a].phase = .answering
         attempts[a].status = status
         let c = Int(attempts[a].call)
@@ -259,7 +257,7 @@ extension Simulation {
     // MARK: - Callers
 
     /// A response (or a refusal) reaches the caller.
-    func receive(_ a: Int) {
+    mutating func receive(_ a: Int) {
         let c = Int(attempts[a].call)
         let status = attempts[a].status
         let current = calls[c].generation == attempts[a].callGeneration && Int(calls[c].currentAttempt) == a
@@ -274,7 +272,7 @@ extension Simulation {
     }
 
     /// The per-attempt timeout of call `c` fires.
-    func timeout(call c: Int, generation: UInt32, attemptNumber: Int32) {
+    mutating func timeout(call c: Int, generation: UInt32, attemptNumber: Int32) {
         guard calls[c].generation == generation, calls[c].live, calls[c].attemptsMade == attemptNumber,
             calls[c].currentAttempt >= 0
         else { return }
@@ -284,7 +282,7 @@ extension Simulation {
     }
 
     /// An attempt failed: retry when the policy allows, otherwise end the call.
-    func attemptFailed(_ c: Int, outcome: RequestOutcome) {
+    mutating func attemptFailed(_ c: Int, outcome: RequestOutcome) {
         let edge = Int(calls[c].edge)
         if Int(calls[c].attemptsMade) <= edges[edge].policy.retries {
             sendAttempt(call: c)
@@ -294,7 +292,7 @@ extension Simulation {
     }
 
     /// Call `c` has ended: report it to the parent attempt, or record the client request.
-    func finishCall(_ c: Int, outcome: RequestOutcome) {
+    mutating func finishCall(_ c: Int, outcome: RequestOutcome) {
         let parent = Int(calls[c].parent)
         if parent >= 0 {
             let generation = calls[c].parentGeneration

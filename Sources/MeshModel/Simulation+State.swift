@@ -110,6 +110,10 @@ struct ReplicaState {
     var workers: Int32
     var queueCapacity: Int32
     var baseErrorRate: Double
+    /// The service's local work per request.
+    var serviceTime: Distribution
+    /// The number of downstream steps of the service.
+    var stageCount: Int32
     var busy: Int32 = 0
     var waiting: Deque<Int32> = []
     var active: Bool

@@ -11,13 +11,15 @@ import DequeModule
 
 /// One replication of a mesh: the model's state driven by one event queue, single-threaded.
 ///
+/// A value type, so that state access needs no runtime exclusivity checks in the event loop.
+///
 /// A request from a client is a *call* to a service; each try of a call is an *attempt*, served by one replica.
 /// A replica runs an attempt's local work on a worker slot (waiting in a bounded FIFO queue when all are busy),
 /// then makes its downstream calls in order while holding the worker, then answers. Messages cross the network
 /// with the delay of the link between the two zones. Calls and attempts live in slabs reused through free lists,
 /// so a steady run allocates nothing per request; an M/M/1 request costs exactly two events (its arrival and the
 /// end of its service), because zero-delay hops are handled inline and absent features cost no event or draw.
-public final class Simulation {
+public struct Simulation {
     /// The spec being simulated.
     public let spec: MeshSpec
     /// The seed of this replication's streams.
@@ -87,12 +89,14 @@ public final class Simulation {
         public var timeseries: String
         /// Events handled.
         public var events: UInt64
+        /// Client requests finished in the whole run (warm-up and drain included).
+        public var completed: UInt64
         /// Simulated time at the end of the run.
         public var endTime: SimInstant
     }
 
     /// Runs the replication to its end: arrivals stop at `duration`, then outstanding requests have `drain` to finish.
-    public func run() -> Result {
+    public mutating func run() -> Result {
         start()
         let limit = SimInstant(nanoseconds: durationNs) + spec.drain
         var sinceProgress = 0
@@ -122,11 +126,12 @@ public final class Simulation {
             summary: recorder.summaryRow(unfinished: unfinished),
             timeseries: recorder.timeseries,
             events: queue.eventsProcessed,
+            completed: recorder.finished,
             endTime: queue.now
         )
     }
 
-    func handle(_ event: MeshEvent) {
+    mutating func handle(_ event: MeshEvent) {
         switch event {
         case .arrival(let client, let user):
             arrival(client: Int(client), user: user)
@@ -153,7 +158,7 @@ public final class Simulation {
     /// The current simulated time in nanoseconds.
     @inline(__always) var now: Int64 { queue.now.nanoseconds }
 
-    @inline(__always) func schedule(_ event: MeshEvent, at time: Int64) {
+    @inline(__always) mutating func schedule(_ event: MeshEvent, at time: Int64) {
         queue.schedule(event, at: SimInstant(nanoseconds: time))
     }
 }

@@ -6,9 +6,10 @@ public import Histogram
 
 /// Outcome counts and a latency distribution for a set of finished requests.
 ///
-/// Latencies are recorded in nanoseconds in an HDR histogram with three significant digits (so percentiles are
-/// within 0.1%); the mean and maximum are kept exactly beside it. Every histogram has the same layout, so any two
-/// can be merged.
+/// Latencies are recorded in nanoseconds in an HDR histogram; the mean and maximum are kept exactly beside it.
+/// Two layouts exist: ``Resolution/fine`` (three significant digits from 1 ns, percentiles within 0.1%) for
+/// summaries, and ``Resolution/coarse`` (two significant digits from 1 µs, within 1%, a tenth of the memory and of
+/// the cost to reset and read) for time-series windows. Statistics of the same resolution can be merged.
 public struct LatencyStats: Sendable {
     /// The largest latency the histogram tracks (one hour); longer ones are clamped there (the maximum stays exact).
     public static let highestTrackable: UInt64 = 3_600_000_000_000
@@ -26,13 +27,30 @@ public struct LatencyStats: Sendable {
     /// The latency distribution (nanoseconds).
     public private(set) var histogram: Histogram<UInt64>
 
+    /// The precision of the latency histogram.
+    public enum Resolution: Sendable {
+        /// Three significant digits from 1 ns.
+        case fine
+        /// Two significant digits from 1 µs.
+        case coarse
+    }
+
     /// Creates empty statistics.
-    public init() {
-        histogram = Histogram(
-            lowestDiscernibleValue: 1,
-            highestTrackableValue: LatencyStats.highestTrackable,
-            numberOfSignificantValueDigits: .three
-        )
+    public init(resolution: Resolution = .fine) {
+        switch resolution {
+        case .fine:
+            histogram = Histogram(
+                lowestDiscernibleValue: 1,
+                highestTrackableValue: LatencyStats.highestTrackable,
+                numberOfSignificantValueDigits: .three
+            )
+        case .coarse:
+            histogram = Histogram(
+                lowestDiscernibleValue: 1_000,
+                highestTrackableValue: LatencyStats.highestTrackable,
+                numberOfSignificantValueDigits: .two
+            )
+        }
     }
 
     /// Records one finished request.

@@ -13,6 +13,8 @@ public struct ReplicationRecorder {
     public private(set) var summary = LatencyStats()
     /// Measured arrivals.
     public private(set) var summaryArrivals: UInt64 = 0
+    /// Every finished request, measured or not.
+    public private(set) var finished: UInt64 = 0
     /// The `timeseries.csv` rows written so far (without a header).
     public private(set) var timeseries = ""
     /// The end of the open window, in nanoseconds; call ``closeWindows(through:inFlight:queueDepth:)`` first when
@@ -23,7 +25,7 @@ public struct ReplicationRecorder {
     private let measureEnd: Int64
     private let window: Int64
     private let rowPrefix: String
-    private var windowStats = LatencyStats()
+    private var windowStats = LatencyStats(resolution: .coarse)
     private var windowArrivals: UInt64 = 0
     private var windowStart: Int64 = 0
 
@@ -53,6 +55,7 @@ public struct ReplicationRecorder {
     /// - Complexity: O(1), no allocation.
     public mutating func recordFinish(start: Int64, now: Int64, outcome: RequestOutcome, attempts: Int) {
         let latency = now - start
+        finished &+= 1
         windowStats.record(latency: latency, outcome: outcome, attempts: attempts)
         if isMeasured(start: start) { summary.record(latency: latency, outcome: outcome, attempts: attempts) }
     }

@@ -9,7 +9,7 @@ import SimCore
 /// Parameters are held in nanoseconds as `Double`; a draw is rounded to integer nanoseconds and never negative.
 /// Build one from text with ``Distribution/parse(_:)`` (`constant:10ms`, `lognormal:median=20ms,p99=120ms`, …) or
 /// from its parts with ``Distribution/make(kind:parameters:)``.
-public indirect enum Distribution: Sendable, Equatable {
+public enum Distribution: Sendable, Equatable {
     /// Always the same value.
     case constant(Double)
     /// Uniform on [min, max].

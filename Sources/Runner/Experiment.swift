@@ -1,0 +1,163 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Runner
+//===----------------------------------------------------------------------===//
+
+public import MeshModel
+import Reports
+import SimCore
+public import Scenario
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Runs every variant of a scenario over its seeds, in parallel across cores, and collects the reports.
+///
+/// Each replication has its own kernel and streams and runs on one thread; results are gathered by index and written
+/// in (variant, seed) order, so the CSVs are byte-identical whatever the number of jobs.
+public struct Experiment: Sendable {
+    /// One replication's identity and result.
+    public struct Replication: Sendable {
+        /// The variant's name.
+        public var variant: String
+        /// The replication's seed.
+        public var seed: UInt64
+        /// What the simulation produced.
+        public var result: Simulation.Result
+    }
+
+    /// A variant's metrics across seeds, with its rank.
+    public struct VariantComparison: Sendable {
+        /// The variant's name.
+        public var variant: String
+        /// 1 for the best.
+        public var rank: Int
+        /// Replications behind the figures.
+        public var seeds: Int
+        /// Per metric (``Experiment/comparisonMetrics``): mean across seeds and 95% CI half-width.
+        public var metrics: [String: (mean: Double?, halfWidth: Double?)]
+    }
+
+    /// The metrics compared across seeds in `comparison.csv`.
+    public static let comparisonMetrics = [
+        "success_rate", "goodput_rps", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "attempts_per_request",
+    ]
+
+    /// The scenario run.
+    public let scenario: Scenario
+    /// Every replication, in (variant, seed) order.
+    public let replications: [Replication]
+    /// The variants ranked (best first).
+    public let comparison: [VariantComparison]
+    /// Wall-clock seconds for all replications.
+    public let wallSeconds: Double
+    /// Jobs used.
+    public let jobs: Int
+
+    /// Events handled across all replications.
+    public var events: UInt64 { replications.reduce(0) { $0 + $1.result.events } }
+
+    /// Runs `scenario` with up to `jobs` replications at once; `progress` receives (done fraction, events so far,
+    /// wall seconds) about twice a second.
+    public static func run(
+        _ scenario: Scenario,
+        jobs requestedJobs: Int,
+        progress: (@Sendable (Double, UInt64, Double) -> Void)? = nil
+    ) -> Experiment {
+        var work: [(variant: Int, seed: UInt64)] = []
+        for v in scenario.variants.indices {
+            for i in 0..<scenario.seeds { work.append((v, scenario.seed &+ UInt64(i))) }
+        }
+        let jobs = max(1, min(requestedJobs, work.count))
+        let results = Mutex<[Simulation.Result?]>(Array(repeating: nil, count: work.count))
+        let next = Atomic<Int>(0)
+        let simulatedDone = Mutex<[Int64]>(Array(repeating: 0, count: work.count))
+        let eventsDone = Atomic<UInt64>(0)
+        let total = work.reduce(0.0) { $0 + Double(scenario.variants[$1.variant].spec.duration.nanoseconds) }
+        let finished = Atomic<Bool>(false)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+
+        let reporter: Thread?
+        if let progress {
+            let thread = Thread {
+                while !finished.load(ordering: .acquiring) {
+                    Thread.sleep(forTimeInterval: 0.5)
+                    if finished.load(ordering: .acquiring) { break }
+                    let done = simulatedDone.withLock { $0.reduce(0) { $0 + Double($1) } }
+                    progress(min(done / max(total, 1), 1), eventsDone.load(ordering: .relaxed), elapsed())
+                }
+            }
+            thread.start()
+            reporter = thread
+        } else {
+            reporter = nil
+        }
+
+        let workItems = work
+        DispatchQueue.concurrentPerform(iterations: jobs) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < workItems.count else { return }
+                let item = workItems[index]
+                let variant = scenario.variants[item.variant]
+                var simulation = Simulation(spec: variant.spec, seed: item.seed, variant: variant.name)
+                if progress != nil {
+                    simulation.progress = { now in
+                        simulatedDone.withLock { $0[index] = now.nanoseconds }
+                        eventsDone.add(65_536, ordering: .relaxed)
+                    }
+                }
+                let result = simulation.run()
+                simulatedDone.withLock { $0[index] = variant.spec.duration.nanoseconds }
+                results.withLock { $0[index] = result }
+            }
+        }
+        finished.store(true, ordering: .releasing)
+        let wall = elapsed()
+        reporter?.cancel()
+
+        let collected = results.withLock { $0 }
+        var replications: [Replication] = []
+        for (i, item) in work.enumerated() {
+            replications.append(
+                Replication(variant: scenario.variants[item.variant].name, seed: item.seed, result: collected[i]!)
+            )
+        }
+        return Experiment(
+            scenario: scenario,
+            replications: replications,
+            comparison: compare(scenario, replications),
+            wallSeconds: wall,
+            jobs: jobs
+        )
+    }
+
+    /// Means and confidence intervals per variant, ranked by the scenario's `rank_by` metric (then by p99, then name).
+    static func compare(_ scenario: Scenario, _ replications: [Replication]) -> [VariantComparison] {
+        var rows: [VariantComparison] = []
+        for variant in scenario.variants {
+            let mine = replications.filter { $0.variant == variant.name }
+            var metrics: [String: (mean: Double?, halfWidth: Double?)] = [:]
+            for metric in comparisonMetrics {
+                metrics[metric] = Statistics.meanWithCI95(mine.compactMap { $0.result.summary.value(of: metric) })
+            }
+            rows.append(VariantComparison(variant: variant.name, rank: 0, seeds: mine.count, metrics: metrics))
+        }
+        let higherIsBetter = Scenario.rankMetrics.first { $0.name == scenario.rankBy }?.higherIsBetter ?? true
+        func key(_ row: VariantComparison, _ metric: String, _ higher: Bool) -> Double {
+            guard let value = row.metrics[metric]?.mean ?? nil else { return .infinity }
+            return higher ? -value : value
+        }
+        let order = rows.indices.sorted { a, b in
+            let ka = key(rows[a], scenario.rankBy, higherIsBetter)
+            let kb = key(rows[b], scenario.rankBy, higherIsBetter)
+            if ka != kb { return ka < kb }
+            let pa = key(rows[a], "p99_ms", false)
+            let pb = key(rows[b], "p99_ms", false)
+            if pa != pb { return pa < pb }
+            return a < b
+        }
+        for (rank, index) in order.enumerated() { rows[index].rank = rank + 1 }
+        return order.map { rows[$0] }
+    }
+}

@@ -1,0 +1,181 @@
+//===----------------------------------------------------------------------===//
+// meshsim — command line
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Foundation
+import Runner
+import Scenario
+import SimCore
+
+/// The `meshsim` command: a thin layer that parses flags, loads the scenario, runs it and writes reports.
+@main
+struct MeshSim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "meshsim",
+        abstract: "Compare service-mesh strategies (balancing, timeouts, retries) by simulation.",
+        discussion: """
+            Exit codes:
+              0   success
+              64  usage error (bad flags or flag values)
+              65  bad scenario (every problem is listed with file, line, column and key path)
+              70  internal error
+            """,
+        version: meshsimVersion,
+        subcommands: [Run.self, Validate.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+/// Exit codes, as in sysexits.h.
+enum Exit {
+    static let badScenario = ExitCode(65)
+    static let internalError = ExitCode(70)
+}
+
+/// Prints a line on standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Finds the bundled scenario `name` (e.g. `quickstart.yaml`): in ./scenarios, or beside the package of the binary.
+func bundledScenario(_ name: String) -> String? {
+    var candidates = ["scenarios/" + name]
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<5 {
+        candidates.append(directory.appendingPathComponent("scenarios/" + name).path)
+        directory = directory.deletingLastPathComponent()
+    }
+    return candidates.first { FileManager.default.fileExists(atPath: $0) }
+}
+
+/// Loads a scenario, printing every problem and exiting 65 when it is invalid.
+func loadScenario(_ path: String) throws -> Scenario {
+    do {
+        return try Scenario.load(path: path)
+    } catch let failure as ScenarioValidationFailure {
+        printError(failure.description)
+        throw Exit.badScenario
+    }
+}
+
+extension MeshSim {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a scenario's variants over its seeds and write summary, timeseries and comparison CSVs.",
+            discussion: """
+                With no SCENARIO, runs the bundled quickstart comparison (scenarios/quickstart.yaml).
+                Output goes to results/<scenario name>/ unless --out is given: summary.csv, timeseries.csv,
+                comparison.csv and run.json. The same scenario and seed give byte-identical CSVs whatever --jobs is.
+
+                Exit codes: 0 success, 64 usage error, 65 bad scenario, 70 internal error.
+                """
+        )
+
+        @Argument(help: "The scenario file (YAML).")
+        var scenario: String?
+
+        @Option(help: "Output folder (default: results/<scenario name>/).")
+        var out: String?
+
+        @Option(help: "Replications per variant (overrides the scenario's 'seeds').")
+        var seeds: Int?
+
+        @Option(help: "Seed of the first replication; replication i uses seed + i (overrides the scenario's 'seed').")
+        var seed: UInt64?
+
+        @Option(help: "Simulated duration, with a unit (e.g. 30s, 2m); overrides the scenario's 'duration'.")
+        var duration: String?
+
+        @Option(name: .customLong("variant"), help: "Run only this variant (repeatable).")
+        var variants: [String] = []
+
+        @Option(help: "Replications run at once (default: all cores).")
+        var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+        @Flag(help: "No progress line and no table.")
+        var quiet = false
+
+        func validate() throws {
+            if let seeds, !(1...10_000).contains(seeds) { throw ValidationError("--seeds must be in 1...10000") }
+            if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+            if let duration {
+                do {
+                    let parsed = try SimDuration(parsing: duration)
+                    if parsed <= .zero { throw ValidationError("--duration must be positive") }
+                } catch let error as SimDuration.ParseError {
+                    throw ValidationError("--duration: \(error)")
+                }
+            }
+        }
+
+        func run() throws {
+            guard let path = scenario ?? bundledScenario("quickstart.yaml") else {
+                printError("error: the bundled scenarios/quickstart.yaml was not found; give a scenario file")
+                throw ExitCode(64)
+            }
+            var loaded = try loadScenario(path)
+            do {
+                loaded = try loaded.selecting(variants: variants)
+            } catch let failure as ScenarioValidationFailure {
+                printError(failure.description)
+                throw Exit.badScenario
+            }
+            if let seeds { loaded.seeds = seeds }
+            if let seed { loaded.seed = seed }
+            if let duration { loaded = loaded.withDuration(try SimDuration(parsing: duration)) }
+
+            let showProgress = !quiet && isatty(STDERR_FILENO) == 1
+            let experiment = Experiment.run(
+                loaded,
+                jobs: jobs,
+                progress: showProgress ? Self.printProgress : nil
+            )
+            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            let directory = out ?? "results/" + loaded.name
+            do {
+                try experiment.write(to: directory)
+            } catch {
+                printError("error: cannot write the reports to \(directory): \(error.localizedDescription)")
+                throw Exit.internalError
+            }
+            if !quiet {
+                print("\(loaded.name): \(loaded.variants.count) variant(s) × \(loaded.seeds) seed(s), ranked by \(loaded.rankBy)")
+                print(experiment.table, terminator: "")
+                let rate = Double(experiment.events) / max(experiment.wallSeconds, 1e-9)
+                print(
+                    "\(experiment.events) events in \(String(format: "%.2f", experiment.wallSeconds)) s "
+                        + "(\(String(format: "%.1f", rate / 1e6)) M events/s, \(experiment.jobs) jobs) → \(directory)/"
+                )
+            }
+        }
+
+        @Sendable static func printProgress(done: Double, events: UInt64, wall: Double) {
+            guard wall >= 2 else { return }
+            let eta = done > 0 ? wall * (1 - done) / done : 0
+            let line = String(
+                format: "\r\u{1B}[2Ksimulated %5.1f%%  %.1f M events/s  ETA %.0f s",
+                done * 100,
+                Double(events) / wall / 1e6,
+                eta
+            )
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a scenario file and list every problem, without running it.",
+            discussion: "Exit codes: 0 valid, 64 usage error, 65 bad scenario."
+        )
+
+        @Argument(help: "The scenario file (YAML).")
+        var scenario: String
+
+        func run() throws {
+            let loaded = try loadScenario(scenario)
+            let names = loaded.variants.map(\.name).joined(separator: ", ")
+            print("\(scenario): ok — scenario '\(loaded.name)', \(loaded.variants.count) variant(s) (\(names)), \(loaded.seeds) seed(s)")
+        }
+    }
+}
