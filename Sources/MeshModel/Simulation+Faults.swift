@@ -66,6 +66,7 @@ extension Simulation {
         for a in attempts.indices where attempts[a].phase == .working && Int(attempts[a].replica) == r {
             answer(a, status: .reset)
         }
+        busyTotal -= Int(replicas[r].busy)
         replicas[r].busy = 0
         if replicas[r].active { announce(replica: r, present: false) }
     }

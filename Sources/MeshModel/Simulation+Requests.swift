@@ -134,6 +134,7 @@ extension Simulation {
         attempts[a].replicaEpoch = replicas[r].epoch
         if replicas[r].busy < replicas[r].workers {
             replicas[r].busy += 1
+            busyTotal += 1
             startWork(a, replica: r)
         } else if replicas[r].waiting.count < Int(replicas[r].queueCapacity) {
             attempts[a].phase = .queued
@@ -220,6 +221,7 @@ extension Simulation {
             startWork(Int(next), replica: r)
         } else {
             replicas[r].busy -= 1
+            busyTotal -= 1
         }
     }
 

@@ -49,6 +49,12 @@ public struct Simulation {
     var scaleChanges: [[Int]] = []
     var rootsInFlight = 0
     var queuedTotal = 0
+    var busyTotal = 0
+    /// Time integrals over the measured span [warmup, duration): client requests in flight, busy workers.
+    var inFlightArea = 0.0
+    var busyArea = 0.0
+    var lastEventTime: Int64 = 0
+    let warmupNs: Int64
     let durationNs: Int64
     let refusedCostNs: Int64
     let propagationNs: Int64
@@ -63,6 +69,7 @@ public struct Simulation {
         self.spec = spec
         self.seed = seed
         self.durationNs = spec.duration.nanoseconds
+        self.warmupNs = spec.warmup.nanoseconds
         self.refusedCostNs = spec.discovery.refusedCost.nanoseconds
         self.propagationNs = spec.discovery.propagationDelay.nanoseconds
         self.recorder = ReplicationRecorder(
@@ -105,6 +112,7 @@ public struct Simulation {
             if now >= recorder.nextBoundary {
                 recorder.closeWindows(through: now, inFlight: rootsInFlight, queueDepth: queuedTotal)
             }
+            if now != lastEventTime { integrate(until: now) }
             if let trace { trace(queue.now, event) }
             handle(event)
             if now >= durationNs && rootsInFlight == 0 { break }
@@ -114,6 +122,7 @@ public struct Simulation {
                 progress?(queue.now)
             }
         }
+        integrate(until: max(queue.now.nanoseconds, durationNs))
         let end = max(queue.now.nanoseconds, durationNs)
         let window = spec.window.nanoseconds
         let lastBoundary = (end + window - 1) / window * window
@@ -122,13 +131,31 @@ public struct Simulation {
         for call in calls where call.live && call.parent < 0 && recorder.isMeasured(start: call.start) {
             unfinished += 1
         }
+        var summary = recorder.summaryRow(unfinished: unfinished)
+        let span = Double(durationNs - warmupNs)
+        summary.meanInFlight = inFlightArea / span
+        let workers = replicas.reduce(0) { $0 + ($1.active ? Int($1.workers) : 0) }
+        summary.utilization = workers > 0 ? busyArea / span / Double(workers) : nil
         return Result(
-            summary: recorder.summaryRow(unfinished: unfinished),
+            summary: summary,
             timeseries: recorder.timeseries,
             events: queue.eventsProcessed,
             completed: recorder.finished,
             endTime: queue.now
         )
+    }
+
+    /// Adds the gauges' values since the last event to their time integrals, within the measured span.
+    @inline(__always)
+    mutating func integrate(until now: Int64) {
+        let low = max(lastEventTime, warmupNs)
+        let high = min(now, durationNs)
+        if high > low {
+            let dt = Double(high - low)
+            inFlightArea += Double(rootsInFlight) * dt
+            busyArea += Double(busyTotal) * dt
+        }
+        lastEventTime = now
     }
 
     mutating func handle(_ event: MeshEvent) {

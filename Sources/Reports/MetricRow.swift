@@ -26,6 +26,10 @@ public struct MetricRow: Sendable, Equatable {
     public var meanMs: Double?, p50Ms: Double?, p90Ms: Double?, p99Ms: Double?, p999Ms: Double?, maxMs: Double?
     /// Attempts per finished request (1 without retries).
     public var attemptsPerRequest: Double?
+    /// Time-averaged client requests in flight over the measured span (L in Little's law; summary only).
+    public var meanInFlight: Double?
+    /// Time-averaged fraction of worker slots busy over the measured span (summary only).
+    public var utilization: Double?
 
     /// The CSV columns, in order, that follow the identifying columns.
     public static let columns = [
@@ -86,6 +90,8 @@ public struct MetricRow: Sendable, Equatable {
         case "p999_ms": return p999Ms
         case "max_ms": return maxMs
         case "attempts_per_request": return attemptsPerRequest
+        case "mean_in_flight": return meanInFlight
+        case "utilization": return utilization
         default: return nil
         }
     }

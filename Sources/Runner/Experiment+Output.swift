@@ -11,7 +11,7 @@ import SimCore
 extension Experiment {
     /// The header of `summary.csv`.
     public static let summaryHeader =
-        (["scenario", "variant", "seed"] + MetricRow.columns + ["unfinished", "events"]).joined(separator: ",")
+        (["scenario", "variant", "seed"] + MetricRow.columns + ["unfinished", "events", "mean_in_flight", "utilization"]).joined(separator: ",")
 
     /// The text of `summary.csv`: one row per (variant, seed).
     public var summaryCSV: String {
@@ -20,7 +20,11 @@ extension Experiment {
             let cells =
                 [CSVFormat.field(scenario.name), CSVFormat.field(replication.variant), String(replication.seed)]
                 + replication.result.summary.cells
-                + [String(replication.result.summary.unfinished), String(replication.result.events)]
+                + [
+                    String(replication.result.summary.unfinished), String(replication.result.events),
+                    CSVFormat.fixed(replication.result.summary.meanInFlight, digits: 4),
+                    CSVFormat.fixed(replication.result.summary.utilization, digits: 6),
+                ]
             text += cells.joined(separator: ",") + "\n"
         }
         return text

@@ -5,6 +5,7 @@
 public import MeshModel
 public import SimCore
 import Foundation
+import Yams
 
 /// A loaded, validated scenario: the base mesh, its variants, and how to run and rank them.
 public struct Scenario: Sendable {
@@ -76,13 +77,29 @@ public struct Scenario: Sendable {
         var decoder = ScenarioDecoder(file: file)
         let scenario = decoder.decode(tree, source: text)
         guard decoder.reader.errors.isEmpty, let scenario else {
-            throw ScenarioValidationFailure(errors: decoder.reader.errors)
+            // In file order; problems without a position (rare) come last, in the order found.
+            let ordered = decoder.reader.errors.enumerated().sorted { a, b in
+                let ka = (a.element.line ?? Int.max, a.element.column ?? Int.max, a.offset)
+                let kb = (b.element.line ?? Int.max, b.element.column ?? Int.max, b.offset)
+                return ka < kb
+            }
+            throw ScenarioValidationFailure(errors: ordered.map(\.element))
         }
         return scenario
     }
 
     /// Turns a YAML parser error into a located scenario error.
     static func syntaxError(_ error: any Error, file: String) -> ScenarioError {
+        if case .duplicatedKeysInMapping(let duplicates, let context) = error as? YamlError {
+            return ScenarioError(
+                .duplicate,
+                file: file,
+                line: context.mark.line,
+                column: context.mark.column,
+                keyPath: "",
+                message: "key '\(duplicates.joined(separator: "', '"))' is given twice in one mapping (\(context.text))"
+            )
+        }
         let text = String(describing: error)
         // Yams describes errors as "<line>:<column>: error: <kind>: <problem>" followed by a snippet.
         let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? text

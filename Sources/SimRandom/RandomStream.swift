@@ -45,6 +45,9 @@ public final class RandomStream: RandomNumberGenerator {
         return high << 32 | low
     }
 
+    /// The generator's next raw 32-bit output.
+    public func next32() -> UInt32 { UInt32(truncatingIfNeeded: gsl_rng_get(generator)) }
+
     /// A uniform draw in [0, 1).
     public func uniform() -> Double { gsl_rng_uniform(generator) }
 
