@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "meshsim",
             dependencies: [
-                "Runner", "Scenario", "SimCore", "SimRandom",
+                "Runner", "Scenario", "SimCore", "SimRandom", "MeshModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

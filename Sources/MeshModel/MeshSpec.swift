@@ -260,7 +260,7 @@ public enum FaultKind: Sendable, Equatable {
     case crash(ReplicaSelection)
     /// Service times are multiplied by `factor`.
     case slowdown(ReplicaSelection, factor: Double)
-    /// The error probability becomes `rate`.
+    /// The error probability becomes `rate` (or stays at the service's own `error_rate` if that is higher).
     case errors(ReplicaSelection, rate: Double)
     /// Every message between zones `a` and `b` (both ways) takes `delay` longer.
     case latency(a: Int, b: Int, delay: SimDuration)

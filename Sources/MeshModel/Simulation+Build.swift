@@ -35,6 +35,7 @@ extension Simulation {
                     )
                 )
                 if replica.initiallyActive {
+                    capacityTotal += service.workers
                     view.append(EndpointState(index: Int32(i), weight: Int32(clamping: replica.weight)))
                 }
             }

@@ -58,6 +58,7 @@ extension Simulation {
     mutating func crash(replica r: Int) {
         replicas[r].crashes += 1
         guard replicas[r].crashes == 1 else { return }
+        if replicas[r].active { capacityTotal -= Int(replicas[r].workers) }
         replicas[r].epoch &+= 1
         while let a = replicas[r].waiting.popFirst() {
             queuedTotal -= 1
@@ -75,7 +76,10 @@ extension Simulation {
     mutating func restart(replica r: Int) {
         replicas[r].crashes -= 1
         guard replicas[r].crashes == 0 else { return }
-        if replicas[r].active { announce(replica: r, present: true) }
+        if replicas[r].active {
+            capacityTotal += Int(replicas[r].workers)
+            announce(replica: r, present: true)
+        }
     }
 
     /// Starts spares (`delta` > 0) or stops running replicas (`delta` < 0); returns the replicas changed.
@@ -96,7 +100,10 @@ extension Simulation {
     mutating func setActive(replica r: Int, _ active: Bool) {
         guard replicas[r].active != active else { return }
         replicas[r].active = active
-        if replicas[r].crashes == 0 { announce(replica: r, present: active) }
+        if replicas[r].crashes == 0 {
+            capacityTotal += active ? Int(replicas[r].workers) : -Int(replicas[r].workers)
+            announce(replica: r, present: active)
+        }
     }
 
     /// Tells the callers of the replica's service, after the propagation delay, that it appeared or went.

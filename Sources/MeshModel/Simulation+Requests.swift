@@ -63,10 +63,9 @@ extension Simulation {
         let edge = Int(calls[c].edge)
         calls[c].attemptsMade += 1
         let target = Int(edges[edge].target)
-        var rng = edges[edge].rng
         let time = queue.now
         let choice = views[target].withUnsafeBufferPointer { endpoints in
-            edges[edge].balancer.pick(from: endpoints, at: time, using: &rng)
+            edges[edge].pick(from: endpoints, at: time)
         }
         let a = allocateAttempt()
         attempts[a].call = Int32(c)
@@ -148,7 +147,7 @@ extension Simulation {
     /// Starts the local work of an attempt on a worker slot that the caller has already taken.
     mutating func startWork(_ a: Int, replica r: Int) {
         attempts[a].phase = .working
-        var work = replicas[r].serviceTime.sample(using: replicas[r].serviceStream)
+        var work = replicas[r].drawWork()
         let factor = replicas[r].slowdown / replicas[r].speed
         if factor != 1 { work = clampToNanoseconds(Double(work) * factor) }
         let finish = finishTime(replica: r, start: now, work: work)

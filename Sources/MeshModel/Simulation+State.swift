@@ -99,6 +99,12 @@ struct EdgeState {
     var timeoutNs: Int64
     var balancer: BalancerBox
     var rng: RandomStream
+
+    /// Picks an endpoint with the edge's balancer and stream.
+    @inline(__always)
+    mutating func pick(from endpoints: UnsafeBufferPointer<EndpointState>, at now: SimInstant) -> Int? {
+        balancer.pick(from: endpoints, at: now, using: &rng)
+    }
 }
 
 /// A replica's runtime state.
@@ -129,6 +135,10 @@ struct ReplicaState {
     var errorStream: RandomStream
 
     var isServing: Bool { active && crashes == 0 }
+
+    /// Draws the local work of one request, before slowdowns and speed.
+    @inline(__always)
+    mutating func drawWork() -> Int64 { serviceTime.sample(using: serviceStream) }
 }
 
 /// A client's runtime state.

@@ -28,6 +28,10 @@ public struct Simulation {
     public var trace: ((SimInstant, MeshEvent) -> Void)?
     /// Called every 65,536 events with the current simulated time (for progress lines).
     public var progress: ((SimInstant) -> Void)?
+    /// The run stops after this many events (a safety limit for tests and fuzzing).
+    public var eventLimit: UInt64 = .max
+    /// The run stops when this many events in a row happen at the same instant (far beyond any real model): a zero-delay loop.
+    public var stallLimit = 1_000_000
 
     var queue = EventQueue<MeshEvent>(reservingCapacity: 1024)
     var recorder: ReplicationRecorder
@@ -50,6 +54,9 @@ public struct Simulation {
     var rootsInFlight = 0
     var queuedTotal = 0
     var busyTotal = 0
+    /// Worker slots of running (active, not crashed) replicas.
+    var capacityTotal = 0
+    var capacityArea = 0.0
     /// Time integrals over the measured span [warmup, duration): client requests in flight, busy workers.
     var inFlightArea = 0.0
     var busyArea = 0.0
@@ -100,6 +107,10 @@ public struct Simulation {
         public var completed: UInt64
         /// Simulated time at the end of the run.
         public var endTime: SimInstant
+        /// Set when the run stopped because simulated time stopped advancing (a zero-delay loop), at that time.
+        public var stalledAt: SimInstant?
+        /// Whether the run stopped at ``Simulation/eventLimit``.
+        public var hitEventLimit = false
     }
 
     /// Runs the replication to its end: arrivals stop at `duration`, then outstanding requests have `drain` to finish.
@@ -107,15 +118,27 @@ public struct Simulation {
         start()
         let limit = SimInstant(nanoseconds: durationNs) + spec.drain
         var sinceProgress = 0
+        var sameInstant = 0
+        var stalledAt: SimInstant?
         while let event = queue.popNext(notAfter: limit) {
             let now = queue.now.nanoseconds
             if now >= recorder.nextBoundary {
                 recorder.closeWindows(through: now, inFlight: rootsInFlight, queueDepth: queuedTotal)
             }
-            if now != lastEventTime { integrate(until: now) }
+            if now != lastEventTime {
+                integrate(until: now)
+                sameInstant = 0
+            } else {
+                sameInstant &+= 1
+                if sameInstant >= stallLimit {
+                    stalledAt = queue.now
+                    break
+                }
+            }
             if let trace { trace(queue.now, event) }
             handle(event)
             if now >= durationNs && rootsInFlight == 0 { break }
+            if queue.eventsProcessed >= eventLimit { break }
             sinceProgress &+= 1
             if sinceProgress == 65_536 {
                 sinceProgress = 0
@@ -134,14 +157,15 @@ public struct Simulation {
         var summary = recorder.summaryRow(unfinished: unfinished)
         let span = Double(durationNs - warmupNs)
         summary.meanInFlight = inFlightArea / span
-        let workers = replicas.reduce(0) { $0 + ($1.active ? Int($1.workers) : 0) }
-        summary.utilization = workers > 0 ? busyArea / span / Double(workers) : nil
+        summary.utilization = capacityArea > 0 ? busyArea / capacityArea : nil
         return Result(
             summary: summary,
             timeseries: recorder.timeseries,
             events: queue.eventsProcessed,
             completed: recorder.finished,
-            endTime: queue.now
+            endTime: queue.now,
+            stalledAt: stalledAt,
+            hitEventLimit: queue.eventsProcessed >= eventLimit
         )
     }
 
@@ -154,6 +178,7 @@ public struct Simulation {
             let dt = Double(high - low)
             inFlightArea += Double(rootsInFlight) * dt
             busyArea += Double(busyTotal) * dt
+            capacityArea += Double(capacityTotal) * dt
         }
         lastEventTime = now
     }

@@ -28,7 +28,7 @@ public struct MetricRow: Sendable, Equatable {
     public var attemptsPerRequest: Double?
     /// Time-averaged client requests in flight over the measured span (L in Little's law; summary only).
     public var meanInFlight: Double?
-    /// Time-averaged fraction of worker slots busy over the measured span (summary only).
+    /// Busy worker time over available worker time (running replicas only) in the measured span (summary only).
     public var utilization: Double?
 
     /// The CSV columns, in order, that follow the identifying columns.

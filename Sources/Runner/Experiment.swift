@@ -39,7 +39,8 @@ public struct Experiment: Sendable {
 
     /// The metrics compared across seeds in `comparison.csv`.
     public static let comparisonMetrics = [
-        "success_rate", "goodput_rps", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "attempts_per_request",
+        "success_rate", "goodput_rps", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
+        "attempts_per_request",
     ]
 
     /// The scenario run.
@@ -52,6 +53,9 @@ public struct Experiment: Sendable {
     public let wallSeconds: Double
     /// Jobs used.
     public let jobs: Int
+
+    /// Replications that stopped because simulated time stopped advancing (a zero-delay loop in the scenario).
+    public var stalls: [Replication] { replications.filter { $0.result.stalledAt != nil } }
 
     /// Events handled across all replications.
     public var events: UInt64 { replications.reduce(0) { $0 + $1.result.events } }

@@ -46,7 +46,9 @@ struct ScenarioDecoder {
         let variantNodes = reader.list(top["variants"], "variants")
         if variantNodes.isEmpty {
             variants.append(Scenario.Variant(name: "base", description: "", spec: base))
-        } else if reader.errors.isEmpty {
+        } else {
+            // Problems already reported for the base file are not repeated for each variant.
+            let baseProblems = Set(reader.errors.map { "\($0.line ?? 0):\($0.column ?? 0):\($0.keyPath):\($0.message)" })
             var names: Set<String> = []
             for (i, node) in variantNodes.enumerated() {
                 let path = "variants[\(i)]"
@@ -61,7 +63,8 @@ struct ScenarioDecoder {
                 }
                 var patched = tree
                 for pair in reader.entries(f["set"], path + ".set") {
-                    if pair.key.hasPrefix("variants") || pair.key.hasPrefix("seeds") || pair.key.hasPrefix("seed") {
+                    let root = String(pair.key.prefix { $0 != "." && $0 != "[" })
+                    if ["variants", "seeds", "seed", "name", "description", "report"].contains(root) {
                         reader.fail(.outOfRange, pair.value, path + ".set." + pair.key, "a variant cannot change '\(pair.key)'", mark: pair.mark)
                         continue
                     }
@@ -76,8 +79,14 @@ struct ScenarioDecoder {
                     let spec = mesh(patchedTop, name: name)
                 else { continue }
                 // Problems that only the variant's overrides create are reported under the variant.
-                for j in errorsBefore..<reader.errors.count {
-                    reader.errors[j].keyPath = "\(path) (\(variantName)): " + reader.errors[j].keyPath
+                var variantProblems = Array(reader.errors[errorsBefore...])
+                reader.errors.removeSubrange(errorsBefore...)
+                variantProblems.removeAll {
+                    baseProblems.contains("\($0.line ?? 0):\($0.column ?? 0):\($0.keyPath):\($0.message)")
+                }
+                for var problem in variantProblems {
+                    problem.keyPath = "\(path) (\(variantName)): " + problem.keyPath
+                    reader.errors.append(problem)
                 }
                 variants.append(
                     Scenario.Variant(
@@ -269,8 +278,9 @@ struct ScenarioDecoder {
             replicas = (0..<count).map { ReplicaSpec(zone: replicaZones[$0 % replicaZones.count]) }
         }
         let spares = reader.int(f["spares"], f.path("spares"), default: 0, range: 0...Self.maxReplicas)
+        let running = replicas.count
         for i in 0..<spares {
-            replicas.append(ReplicaSpec(zone: replicaZones[(replicas.count + i) % replicaZones.count], initiallyActive: false))
+            replicas.append(ReplicaSpec(zone: replicaZones[(running + i) % replicaZones.count], initiallyActive: false))
         }
         totalReplicas += replicas.count
         if totalReplicas > Self.maxReplicas {

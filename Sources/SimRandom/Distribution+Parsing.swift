@@ -100,6 +100,9 @@ extension Distribution {
         case "gamma":
             let shape = try reader.number("shape", positive: true)
             let scale: Double
+            if reader.has("mean") && reader.has("scale") {
+                throw DistributionError("gamma takes 'scale' or 'mean', not both", parameter: "mean")
+            }
             if reader.has("mean") {
                 let mean = try reader.duration("mean")
                 guard mean > 0 else { throw DistributionError("gamma needs mean > 0", parameter: "mean") }
@@ -205,9 +208,12 @@ extension Distribution {
         }
         points.sort { $0.percentile < $1.percentile }
         for i in 1..<points.count where points[i].value < points[i - 1].value || points[i].percentile == points[i - 1].percentile {
+            let name = keyName(points[i].percentile)
             throw DistributionError(
-                "percentile values must increase with the percentile (p\(points[i].percentile))",
-                parameter: "p\(points[i].percentile)"
+                points[i].percentile == points[i - 1].percentile
+                    ? "percentile \(name) is given twice"
+                    : "percentile values must not decrease as the percentile grows (\(name) is below \(keyName(points[i - 1].percentile)))",
+                parameter: name
             )
         }
         let low = reader.has("min") ? try reader.duration("min") : 0
@@ -227,6 +233,11 @@ extension Distribution {
             high = points[0].value
         }
         return .percentiles([(0, low)] + points + [(100, high)])
+    }
+
+    /// `p90` for 90, `p99.9` for 99.9.
+    private static func keyName(_ percentile: Double) -> String {
+        percentile == percentile.rounded() ? "p\(Int(percentile))" : "p\(percentile)"
     }
 
     static func durationValue(_ text: String, parameter: String) throws(DistributionError) -> Double {
@@ -274,7 +285,14 @@ struct ParameterReader {
 
     mutating func take(_ name: String) throws(DistributionError) -> String {
         guard let i = remaining.firstIndex(where: { $0.0 == name }) else {
-            throw DistributionError("\(kind) needs '\(name)'", parameter: name)
+            let known = Self.parameterNames[kind] ?? []
+            let strangers = remaining.map(\.0).filter { !$0.isEmpty && !known.contains($0) }
+            throw DistributionError(
+                "\(kind) needs '\(name)'"
+                    + (strangers.isEmpty ? "" : "; '\(strangers.joined(separator: "', '"))' is not one of its parameters"),
+                parameter: name,
+                suggestion: strangers.first.flatMap { closestName(to: $0, among: known) }.map { "did you mean '\($0)'?" }
+            )
         }
         let value = remaining[i].1
         remaining.remove(at: i)

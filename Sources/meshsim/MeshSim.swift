@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Foundation
+import MeshModel
 import Runner
 import Scenario
 import SimCore
@@ -132,6 +133,14 @@ extension MeshSim {
                 progress: showProgress ? Self.printProgress : nil
             )
             if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            if let stall = experiment.stalls.first, let at = stall.result.stalledAt {
+                printError(
+                    "\(path): error: simulated time stopped advancing at \(at.seconds) s (variant \(stall.variant), seed "
+                        + "\(stall.seed)): a zero-delay loop, such as closed-loop users with zero think time calling a "
+                        + "service with zero service time and no network delay"
+                )
+                throw Exit.badScenario
+            }
             let directory = out ?? "results/" + loaded.name
             do {
                 try experiment.write(to: directory)

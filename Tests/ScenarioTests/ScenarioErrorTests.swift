@@ -1,3 +1,4 @@
+import MeshModel
 import Scenario
 import Testing
 
@@ -81,6 +82,7 @@ struct ScenarioErrorTests {
             (minimal("variants:\n  - name: x\n    set:\n      services.api.calls[3].fanout: 2"), .danglingReference, "variants[0].set.services.api.calls[3].fanout", "there is no"),
             (minimal("variants: [{name: x, set: {services.api.workers: 0}}]"), .outOfRange, "variants[0] (x): services.api.workers", "out of range"),
             (minimal(service: "    calls: [{service: api}]"), .outOfRange, "services.api.calls", "cycle"),
+            (minimal("variants:\n  - name: x\n    set:\n      report.rank_by: p99_ms"), .outOfRange, "variants[0].set.report.rank_by", "cannot change"),
             ("services: {api: {service_time: 1ms}}\nclients: {u: {target: api, rate: 1}}", .missingField, "duration", "needs 'duration'"),
             (minimal(service: "    error_rate: 0.1", serviceTime: "mixture:0.5*1ms"), .badDistribution, "services.api.service_time.weight", "sum to"),
             ("duration: 10s\nduration: 20s\nservices: {api: {service_time: 1ms}}", .duplicate, "", "given twice"),
@@ -92,6 +94,25 @@ struct ScenarioErrorTests {
         #expect(error.line != nil, "\(error)")
         #expect(error.code == code)
         #expect(error.description.contains(fragment), "\(error.description)")
+    }
+
+    @Test("problems in the base file and in a variant are reported together, each once")
+    func baseAndVariant() {
+        let yaml = minimal(
+            "variants:\n  - name: a\n  - name: b\n    set:\n      services.api.workers: -3",
+            service: "    error_rate: 7"
+        )
+        let errors = problems(yaml)
+        #expect(errors.filter { $0.keyPath == "services.api.error_rate" }.count == 1)
+        #expect(errors.contains { $0.keyPath == "variants[1] (b): services.api.workers" })
+    }
+
+    @Test("spares are spread over the service's zones like running replicas")
+    func spareZones() throws {
+        let yaml = minimal("zones: [a, b]", service: "    replicas: 2\n    spares: 2\n    zones: [a, b]")
+        let spec = try Scenario.parse(yaml, file: "t.yaml").variants[0].spec
+        #expect(spec.services[0].replicas.map(\.zone) == [0, 1, 0, 1])
+        #expect(spec.services[0].replicas.map(\.initiallyActive) == [true, true, false, false])
     }
 
     @Test("an empty file and a file that is not a mapping are errors, not crashes")

@@ -58,7 +58,7 @@ struct DistributionParsingTests {
             ("lognorml:median=1ms,p99=2ms", "did you mean 'lognormal'"), ("exponential:mean=5", "no unit"),
             ("exponential:mean=-1ms", "negative"), ("exponential:mena=1ms", "needs 'mean'"),
             ("uniform:min=3ms,max=1ms", "max ≥ min"), ("lognormal:median=10ms,p99=1ms", "p99 ≥ median"),
-            ("gamma:shape=0,mean=1ms", "shape must be > 0"), ("empirical:p50=5ms,p40=9ms", "increase"),
+            ("gamma:shape=0,mean=1ms", "shape must be > 0"), ("empirical:p50=5ms,p40=9ms", "must not decrease"),
             ("empirical:p100=5ms", "strictly between"), ("constant:1ms,2ms", "exactly one"),
             ("exponential:mean=1ms,extra=2", "no parameter 'extra'"), ("lognormal", "needs parameters"),
             ("", "not a distribution"), ("mixture:1ms", "needs a weight"), ("weibull:shape=abc,scale=1ms", "number"),

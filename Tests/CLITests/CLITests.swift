@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+/// End-to-end runs of the built `meshsim` binary: exit codes, messages and files.
+@Suite("meshsim command line")
+struct CLITests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// The `meshsim` binary beside the test bundle.
+    static var binary: String {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("meshsim").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return root + "/.build/debug/meshsim"
+    }
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func meshsim(_ arguments: [String], in directory: String = root) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus,
+            stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self)
+        )
+    }
+
+    static func temporaryDirectory(_ name: String) -> String {
+        let path = NSTemporaryDirectory() + "meshsim-cli-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test("the binary exists")
+    func binaryExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "no meshsim binary at \(Self.binary)")
+    }
+
+    @Test("--help documents the exit codes")
+    func help() throws {
+        let result = try Self.meshsim(["--help"])
+        #expect(result.status == 0)
+        for code in ["64", "65", "70"] { #expect(result.stdout.contains(code)) }
+        let runHelp = try Self.meshsim(["run", "--help"])
+        #expect(runHelp.stdout.contains("--jobs") && runHelp.stdout.contains("--seeds"))
+    }
+
+    @Test("bad flags exit 64", arguments: [["run", "--seeds", "0"], ["run", "--duration", "5"], ["run", "--jobs", "0"], ["run", "--bogus"], ["validate"]])
+    func usage(arguments: [String]) throws {
+        let result = try Self.meshsim(arguments)
+        #expect(result.status == 64, "\(arguments): \(result.stderr)")
+        #expect(!result.stderr.isEmpty)
+    }
+
+    @Test("a bad scenario exits 65 with file, line, column and key path")
+    func badScenario() throws {
+        let directory = Self.temporaryDirectory("bad")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/bad.yaml"
+        try """
+            duration: 10s
+            services:
+              api:
+                service_time: "constant:1ms"
+                wrokers: 3
+            clients:
+              users: {target: api, rate: 10, timeout: 5}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        for command in ["validate", "run"] {
+            let result = try Self.meshsim([command, file, "--quiet"].filter { command == "run" || $0 != "--quiet" })
+            #expect(result.status == 65)
+            #expect(result.stderr.contains("\(file):5:5: error: services.api.wrokers: unknown key 'wrokers'"), "\(result.stderr)")
+            #expect(result.stderr.contains("did you mean 'workers'?"))
+            #expect(result.stderr.contains("\(file):7:"))
+            #expect(result.stderr.contains("clients.users.timeout"))
+            #expect(result.stderr.contains("2 problems found"))
+        }
+        let missing = try Self.meshsim(["validate", directory + "/nope.yaml"])
+        #expect(missing.status == 65)
+        #expect(missing.stderr.contains("nope.yaml"))
+        let variant = try Self.meshsim(["run", "scenarios/quickstart.yaml", "--variant", "randon", "--quiet"])
+        #expect(variant.status == 65)
+        #expect(variant.stderr.contains("did you mean 'random'?"))
+    }
+
+    @Test("a zero-delay loop exits 65 instead of running forever")
+    func stall() throws {
+        let directory = Self.temporaryDirectory("stall")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            duration: 1s
+            services: {api: {service_time: "constant:0ms"}}
+            clients: {users: {target: api, users: 2, think_time: "constant:0ms"}}
+            """.write(toFile: directory + "/zeno.yaml", atomically: true, encoding: .utf8)
+        let result = try Self.meshsim(["run", directory + "/zeno.yaml", "--out", directory + "/out", "--quiet"])
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("stopped advancing"))
+    }
+
+    @Test("validate accepts the bundled scenarios")
+    func validate() throws {
+        for name in ["quickstart", "mm1", "mmc", "md1"] {
+            let result = try Self.meshsim(["validate", "scenarios/\(name).yaml"])
+            #expect(result.status == 0, "\(name): \(result.stderr)")
+            #expect(result.stdout.contains("ok"))
+        }
+    }
+
+    @Test("run with no scenario runs the quickstart comparison and writes the four reports")
+    func runDefault() throws {
+        let directory = Self.temporaryDirectory("run")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try Self.meshsim(["run", "--duration", "4s", "--seeds", "2", "--out", directory + "/a", "--jobs", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("round_robin") && result.stdout.contains("rank"))
+        for file in ["summary.csv", "timeseries.csv", "comparison.csv", "run.json"] {
+            #expect(FileManager.default.fileExists(atPath: directory + "/a/" + file))
+        }
+        let summary = try String(contentsOfFile: directory + "/a/summary.csv", encoding: .utf8)
+        #expect(
+            summary.hasPrefix(
+                "scenario,variant,seed,requests,ok,failed,timed_out,rejected,success_rate,offered_rps,goodput_rps,"
+                    + "mean_ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,attempts_per_request"
+            )
+        )
+        let timeseries = try String(contentsOfFile: directory + "/a/timeseries.csv", encoding: .utf8)
+        #expect(timeseries.hasPrefix("scenario,variant,seed,t_s,requests,"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/a/run.json")))
+        let run = try #require(json as? [String: Any])
+        #expect(run["scenario"] as? String == "quickstart")
+        #expect((run["scenario_sha256"] as? String)?.count == 64)
+        #expect((run["events"] as? Int ?? 0) > 0)
+
+        // The same run with one job writes byte-identical CSVs.
+        let again = try Self.meshsim(["run", "scenarios/quickstart.yaml", "--duration", "4s", "--seeds", "2", "--out", directory + "/b", "--jobs", "1", "--quiet"])
+        #expect(again.status == 0)
+        #expect(again.stdout.isEmpty)
+        for file in ["summary.csv", "timeseries.csv", "comparison.csv"] {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/a/" + file)) == Data(contentsOf: URL(fileURLWithPath: directory + "/b/" + file)))
+        }
+    }
+}
