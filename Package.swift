@@ -11,6 +11,10 @@ let package = Package(
         .library(name: "SimKernel", targets: ["SimKernel"]),
         .library(name: "SimRandom", targets: ["SimRandom"]),
         .library(name: "Balancers", targets: ["Balancers"]),
+        .library(name: "Health", targets: ["Health"]),
+        .library(name: "Breakers", targets: ["Breakers"]),
+        .library(name: "Limiters", targets: ["Limiters"]),
+        .library(name: "Retries", targets: ["Retries"]),
         .library(name: "MeshModel", targets: ["MeshModel"]),
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "Reports", targets: ["Reports"]),
@@ -21,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
         // The GNU Scientific Library, found with pkg-config (Debian: libgsl-dev).
@@ -29,14 +34,19 @@ let package = Package(
             pkgConfig: "gsl",
             providers: [.apt(["libgsl-dev"])]
         ),
-        // Core value types shared by every layer: time, stream keys, endpoint views. No dependencies.
-        .target(name: "SimCore"),
+        // Core value types shared by every layer: time, stream keys, endpoint views, elementary math.
+        // Its only dependency is swift-numerics' RealModule (pure Swift), so policy modules need no Foundation.
+        .target(name: "SimCore", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
         // The discrete-event kernel: an event queue in integer nanoseconds.
         .target(name: "SimKernel", dependencies: ["SimCore"]),
         // Seeded GSL random streams and service-time distributions.
         .target(name: "SimRandom", dependencies: ["SimCore", "CGSL"]),
         // Policy modules: clock-agnostic state machines that import only SimCore.
         .target(name: "Balancers", dependencies: ["SimCore"]),
+        .target(name: "Health", dependencies: ["SimCore"]),
+        .target(name: "Breakers", dependencies: ["SimCore"]),
+        .target(name: "Limiters", dependencies: ["SimCore"]),
+        .target(name: "Retries", dependencies: ["SimCore"]),
         // Streaming metrics (HDR histograms), CSV writers and statistics.
         .target(
             name: "Reports",
@@ -70,11 +80,14 @@ let package = Package(
         .testTarget(name: "SimCoreTests", dependencies: ["SimCore", "SimKernel"]),
         .testTarget(name: "SimRandomTests", dependencies: ["SimCore", "SimRandom"]),
         .testTarget(name: "BalancersTests", dependencies: ["SimCore", "Balancers"]),
+        .testTarget(name: "HealthTests", dependencies: ["SimCore", "Health"]),
+        .testTarget(name: "BreakersTests", dependencies: ["SimCore", "Breakers"]),
+        .testTarget(name: "LimitersTests", dependencies: ["SimCore", "Limiters"]),
+        .testTarget(name: "RetriesTests", dependencies: ["SimCore", "Retries"]),
         .testTarget(name: "ReportsTests", dependencies: ["SimCore", "Reports"]),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports"],
-            resources: []
+            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports"]
         ),
         .testTarget(name: "CLITests", dependencies: ["Runner"]),
     ],
