@@ -66,7 +66,7 @@ let package = Package(
         // Scenario files: YAML loading, variants and validation with file/line/key-path errors.
         .target(
             name: "Scenario",
-            dependencies: ["SimCore", "SimRandom", "MeshModel", .product(name: "Yams", package: "Yams")]
+            dependencies: ["SimCore", "SimRandom", "MeshModel", "Balancers", .product(name: "Yams", package: "Yams")]
         ),
         // Runs variants × seeds in parallel and writes the reports.
         .target(name: "Runner", dependencies: ["SimCore", "MeshModel", "Scenario", "Reports"]),

@@ -79,25 +79,86 @@ public struct DiscoverySpec: Sendable, Equatable {
     }
 }
 
-/// The balancing algorithms the mesh model can drive.
+/// The balancing algorithms the mesh model can drive, by their scenario names.
 public enum BalancerKind: String, Sendable, CaseIterable {
-    /// ``Balancers/RoundRobinBalancer``.
+    /// ``Balancers/RoundRobinBalancer`` (Envoy round robin, random start; weights ignored).
     case roundRobin = "round_robin"
+    /// ``Balancers/WeightedRoundRobinBalancer`` (Envoy EDF weighted round robin).
+    case weightedRoundRobin = "weighted_round_robin"
     /// ``Balancers/RandomBalancer``.
     case random
+    /// ``Balancers/LeastRequestBalancer`` (Envoy least request; Finagle's P2C with `replacement: false`).
+    case leastRequest = "least_request"
+    /// ``Balancers/PeakEWMABalancer`` (Finagle / Linkerd P2C peak EWMA).
+    case p2cPeakEwma = "p2c_peak_ewma"
+    /// ``Balancers/RingHashBalancer`` (each request a random hash key).
+    case ringHash = "ring_hash"
+    /// ``Balancers/MaglevBalancer`` (each request a random hash key).
+    case maglev
+    /// ``Balancers/NginxLeastConnBalancer`` (nginx `least_conn`).
+    case nginxLeastConn = "nginx_least_conn"
+    /// ``Balancers/NginxRandomTwoLeastConnBalancer`` (nginx `random two least_conn`).
+    case nginxRandomTwoLeastConn = "nginx_random_two_least_conn"
+    /// ``Balancers/HAProxyLeastConnBalancer`` (HAProxy `leastconn`).
+    case haproxyLeastConn = "haproxy_leastconn"
+    /// ``Balancers/HAProxyRandomBalancer`` (HAProxy `random(draws)`).
+    case haproxyRandom = "haproxy_random"
+}
+
+/// A balancer and its parameters, with the reference defaults.
+public struct BalancerSpec: Sendable, Equatable {
+    /// The algorithm.
+    public var kind: BalancerKind
+    /// Least request: random choices per pick (≥ 2), or `nil` for a full scan.
+    public var choiceCount: Int? = 2
+    /// Least request: draw choices with replacement (Envoy) or distinct (Finagle).
+    public var withReplacement = true
+    /// Least request with unequal weights: Envoy's `active_request_bias`.
+    public var activeRequestBias = 1.0
+    /// Peak EWMA: the decay time constant.
+    public var decay: SimDuration = .seconds(10)
+    /// Ring hash: minimum and maximum ring size, and bounded-load factor in percent.
+    public var minimumRingSize = 1024
+    /// Ring hash: the largest ring.
+    public var maximumRingSize = 8_388_608
+    /// Ring hash: bounded load in percent of the average, if any.
+    public var hashBalanceFactor: Int?
+    /// Maglev: the (prime) table size.
+    public var tableSize = 65_537
+    /// HAProxy random: the number of draws.
+    public var draws = 2
+    /// Weighted round robin and least request: slow start for new endpoints, as (window, aggression, min %).
+    public var slowStart: (window: SimDuration, aggression: Double, minWeightPercent: Double)?
+
+    /// A balancer of `kind` with default parameters.
+    public init(_ kind: BalancerKind) { self.kind = kind }
+
+    public static func == (lhs: BalancerSpec, rhs: BalancerSpec) -> Bool {
+        lhs.kind == rhs.kind && lhs.choiceCount == rhs.choiceCount && lhs.withReplacement == rhs.withReplacement
+            && lhs.activeRequestBias == rhs.activeRequestBias && lhs.decay == rhs.decay
+            && lhs.minimumRingSize == rhs.minimumRingSize && lhs.maximumRingSize == rhs.maximumRingSize
+            && lhs.hashBalanceFactor == rhs.hashBalanceFactor && lhs.tableSize == rhs.tableSize
+            && lhs.draws == rhs.draws && lhs.slowStart?.window == rhs.slowStart?.window
+            && lhs.slowStart?.aggression == rhs.slowStart?.aggression
+            && lhs.slowStart?.minWeightPercent == rhs.slowStart?.minWeightPercent
+    }
 }
 
 /// How a caller calls a service: balancing, timeout and retries on one call edge.
 public struct CallPolicy: Sendable, Equatable {
     /// The balancer that picks the endpoint for each attempt.
-    public var balancer: BalancerKind = .roundRobin
+    public var balancer = BalancerSpec(.roundRobin)
     /// Per-attempt timeout; `nil` waits forever.
     public var timeout: SimDuration?
     /// How many times a failed attempt (error, 503, refused, reset, timeout) is retried.
     public var retries: Int = 0
+    /// Whether a timed-out attempt stops counting as outstanding for the balancer at once (the stream is reset,
+    /// as Envoy does), or only when its response finally arrives (pure-delay servers that ignore cancellation, as
+    /// in Finagle's load-balancer simulation); in the second case the balancer also learns the full latency.
+    public var releaseOnTimeout = true
 
     /// Creates a policy.
-    public init(balancer: BalancerKind = .roundRobin, timeout: SimDuration? = nil, retries: Int = 0) {
+    public init(balancer: BalancerSpec = BalancerSpec(.roundRobin), timeout: SimDuration? = nil, retries: Int = 0) {
         self.balancer = balancer
         self.timeout = timeout
         self.retries = retries
@@ -260,6 +321,8 @@ public enum FaultKind: Sendable, Equatable {
     case crash(ReplicaSelection)
     /// Service times are multiplied by `factor`.
     case slowdown(ReplicaSelection, factor: Double)
+    /// Service times are drawn from `distribution` instead of the service's own.
+    case serviceTime(ReplicaSelection, distribution: Distribution)
     /// The error probability becomes `rate` (or stays at the service's own `error_rate` if that is higher).
     case errors(ReplicaSelection, rate: Double)
     /// Every message between zones `a` and `b` (both ways) takes `delay` longer.

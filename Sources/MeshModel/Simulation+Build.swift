@@ -27,6 +27,7 @@ extension Simulation {
                         queueCapacity: Int32(clamping: service.queueCapacity),
                         baseErrorRate: service.errorRate,
                         serviceTime: service.serviceTime,
+                        baseServiceTime: service.serviceTime,
                         stageCount: Int32(service.calls.count),
                         active: replica.initiallyActive,
                         errorRate: service.errorRate,
@@ -41,6 +42,7 @@ extension Simulation {
             }
             views.append(view)
         }
+        edgesByTarget = Array(repeating: [], count: spec.services.count)
         for service in spec.services {
             var stageEdges: [Int32] = []
             for (k, call) in service.calls.enumerated() {
@@ -74,15 +76,20 @@ extension Simulation {
     }
 
     private mutating func addEdge(target: Int, policy: CallPolicy, key: String) -> Int32 {
-        edges.append(
-            EdgeState(
-                target: Int32(target),
-                policy: policy,
-                timeoutNs: policy.timeout?.nanoseconds ?? 0,
-                balancer: BalancerBox(policy.balancer),
-                rng: stream(key + "/balancer")
-            )
+        let replicaCount = spec.services[target].replicas.count
+        var edge = EdgeState(
+            target: Int32(target),
+            policy: policy,
+            timeoutNs: policy.timeout?.nanoseconds ?? 0,
+            balancer: BalancerBox(policy.balancer, endpointCapacity: replicaCount),
+            rng: stream(key + "/balancer"),
+            endpoints: [],
+            activeByReplica: Array(repeating: 0, count: replicaCount),
+            positionOf: Array(repeating: -1, count: replicaCount)
         )
+        edge.setView(views[target])
+        edges.append(edge)
+        edgesByTarget[target].append(Int32(edges.count - 1))
         return Int32(edges.count - 1)
     }
 

@@ -120,10 +120,13 @@ extension Simulation {
         if present, position == nil {
             let weight = spec.services[s].replicas[Int(local)].weight
             let at = views[s].firstIndex { $0.index > local } ?? views[s].count
-            views[s].insert(EndpointState(index: local, weight: Int32(clamping: weight)), at: at)
+            views[s].insert(EndpointState(index: local, weight: Int32(clamping: weight), readySince: queue.now), at: at)
         } else if !present, let position {
             views[s].remove(at: position)
+        } else {
+            return
         }
+        for e in edgesByTarget[s] { edges[Int(e)].setView(views[s]) }
     }
 
     /// Recomputes slowdowns, error rates, pauses and link faults from the set of active faults.
@@ -132,6 +135,7 @@ extension Simulation {
             replicas[r].slowdown = 1
             replicas[r].errorRate = replicas[r].baseErrorRate
             replicas[r].pauseEvery = 0
+            replicas[r].serviceTime = replicas[r].baseServiceTime
         }
         for from in links.indices {
             for to in links[from].indices {
@@ -143,6 +147,8 @@ extension Simulation {
             switch fault.kind {
             case .slowdown(let selection, let factor):
                 for r in replicaIndices(selection) { replicas[r].slowdown *= factor }
+            case .serviceTime(let selection, let distribution):
+                for r in replicaIndices(selection) { replicas[r].serviceTime = distribution }
             case .errors(let selection, let rate):
                 for r in replicaIndices(selection) { replicas[r].errorRate = max(replicas[r].errorRate, rate) }
             case .pause(let selection, let every, let length):

@@ -63,10 +63,7 @@ extension Simulation {
         let edge = Int(calls[c].edge)
         calls[c].attemptsMade += 1
         let target = Int(edges[edge].target)
-        let time = queue.now
-        let choice = views[target].withUnsafeBufferPointer { endpoints in
-            edges[edge].pick(from: endpoints, at: time)
-        }
+        let choice = edges[edge].pick(at: queue.now)
         let a = allocateAttempt()
         attempts[a].call = Int32(c)
         attempts[a].callGeneration = calls[c].generation
@@ -80,19 +77,25 @@ extension Simulation {
                 at: now + edges[edge].timeoutNs
             )
         }
-        guard let position = choice else {
+        guard let local = choice else {
             // No endpoint is known: the call fails at once, as a refused connection.
             attempts[a].replica = -1
+            attempts[a].heldByBalancer = false
             attempts[a].phase = .answering
             attempts[a].status = .refused
             receive(a)
             return
         }
-        let replica = serviceFirstReplica[target] + Int(views[target][position].index)
+        let replica = serviceFirstReplica[target] + Int(local)
         attempts[a].replica = Int32(replica)
         attempts[a].phase = .travelling
+        attempts[a].sentAt = now
+        attempts[a].edge = Int32(edge)
+        attempts[a].heldByBalancer = true
+        edges[edge].started(replica: local, at: queue.now)
         guard let delay = transit(from: Int(calls[c].callerZone), to: Int(replicas[replica].zone)) else {
-            return  // lost in a partition: only the timeout can end this attempt
+            attempts[a].phase = .lost  // lost in a partition: only the timeout can end this attempt
+            return
         }
         if delay == 0 {
             arrive(a)
@@ -245,6 +248,7 @@ extension Simulation {
         guard calls[c].generation == attempts[a].callGeneration,
             let delay = transit(from: from, to: Int(calls[c].callerZone))
         else {
+            releaseFromBalancer(a)
             freeAttempt(a)  // nobody is waiting, or the response is lost
             return
         }
@@ -257,11 +261,24 @@ extension Simulation {
 
     // MARK: - Callers
 
+    /// The caller's balancer stops counting attempt `a` as outstanding and learns its latency so far.
+    @inline(__always)
+    mutating func releaseFromBalancer(_ a: Int) {
+        guard attempts[a].heldByBalancer else { return }
+        attempts[a].heldByBalancer = false
+        edges[Int(attempts[a].edge)].finished(
+            replica: replicas[Int(attempts[a].replica)].localIndex,
+            latency: SimDuration(nanoseconds: now - attempts[a].sentAt),
+            at: queue.now
+        )
+    }
+
     /// A response (or a refusal) reaches the caller.
     mutating func receive(_ a: Int) {
         let c = Int(attempts[a].call)
         let status = attempts[a].status
         let current = calls[c].generation == attempts[a].callGeneration && Int(calls[c].currentAttempt) == a
+        releaseFromBalancer(a)
         freeAttempt(a)
         guard current else { return }  // the caller gave up on this attempt (timeout) or on the call
         calls[c].currentAttempt = -1
@@ -278,6 +295,9 @@ extension Simulation {
             calls[c].currentAttempt >= 0
         else { return }
         // The attempt goes on at its replica (no cancellation), but its answer will be ignored.
+        let a = Int(calls[c].currentAttempt)
+        if edges[Int(calls[c].edge)].policy.releaseOnTimeout || attempts[a].phase == .lost { releaseFromBalancer(a) }
+        if attempts[a].phase == .lost { freeAttempt(a) }
         calls[c].currentAttempt = -1
         attemptFailed(c, outcome: .timedOut)
     }

@@ -33,6 +33,8 @@ enum AttemptStatus: UInt8 {
 /// Where an attempt is in its life.
 enum AttemptPhase: UInt8 {
     case free, travelling, queued, working, answering
+    /// Lost in a partition on its way to the replica: only the caller's timeout ends it.
+    case lost
 }
 
 /// One try of a call, served by one replica.
@@ -43,6 +45,12 @@ struct AttemptState {
     var failedChild = false
     var call: Int32 = -1
     var callGeneration: UInt32 = 0
+    /// When the caller sent it (for the balancer's latency samples).
+    var sentAt: Int64 = 0
+    /// Whether the caller's balancer counts it as outstanding.
+    var heldByBalancer = false
+    /// The call edge it was sent on.
+    var edge: Int32 = -1
     var replica: Int32 = -1
     var replicaEpoch: UInt32 = 0
     var stage: Int32 = 0
@@ -65,45 +73,208 @@ struct CallState {
 }
 
 /// The balancer of one call edge, without existentials (a switch, not dynamic dispatch).
+///
+/// Mutating a payload in place: the box is emptied first, so that a balancer's storage (peak EWMA's per-node
+/// array, a hash table) stays uniquely referenced and is never copied on the hot path.
 enum BalancerBox {
+    case empty
     case roundRobin(RoundRobinBalancer)
+    case weightedRoundRobin(WeightedRoundRobinBalancer)
     case random(RandomBalancer)
+    case leastRequest(LeastRequestBalancer)
+    case peakEWMA(PeakEWMABalancer)
+    case ringHash(RingHashBalancer)
+    case maglev(MaglevBalancer)
+    case nginxLeastConn(NginxLeastConnBalancer)
+    case nginxRandomTwo(NginxRandomTwoLeastConnBalancer)
+    case haproxyLeastConn(HAProxyLeastConnBalancer)
+    case haproxyRandom(HAProxyRandomBalancer)
 
-    init(_ kind: BalancerKind) {
-        switch kind {
+    /// Builds the balancer of `spec` for a service of `endpointCapacity` replicas (parameters were validated by the
+    /// scenario loader; a spec built in code that is invalid falls back to the defaults).
+    init(_ spec: BalancerSpec, endpointCapacity: Int) {
+        let slowStart = spec.slowStart.flatMap {
+            try? SlowStart(window: $0.window, aggression: $0.aggression, minWeightPercent: $0.minWeightPercent)
+        }
+        switch spec.kind {
         case .roundRobin: self = .roundRobin(RoundRobinBalancer())
+        case .weightedRoundRobin: self = .weightedRoundRobin(WeightedRoundRobinBalancer(slowStart: slowStart))
         case .random: self = .random(RandomBalancer())
+        case .leastRequest:
+            let selection: LeastRequestBalancer.Selection =
+                spec.choiceCount.map { .nChoices($0, withReplacement: spec.withReplacement) } ?? .fullScan
+            self = .leastRequest(
+                (try? LeastRequestBalancer(selection: selection, activeRequestBias: spec.activeRequestBias, slowStart: slowStart))
+                    ?? (try! LeastRequestBalancer())
+            )
+        case .p2cPeakEwma:
+            self = .peakEWMA(
+                (try? PeakEWMABalancer(decay: spec.decay, endpointCapacity: endpointCapacity))
+                    ?? (try! PeakEWMABalancer(endpointCapacity: endpointCapacity))
+            )
+        case .ringHash:
+            self = .ringHash(
+                (try? RingHashBalancer(
+                    minimumRingSize: spec.minimumRingSize,
+                    maximumRingSize: spec.maximumRingSize,
+                    hashBalanceFactor: spec.hashBalanceFactor
+                )) ?? (try! RingHashBalancer())
+            )
+        case .maglev: self = .maglev((try? MaglevBalancer(tableSize: spec.tableSize)) ?? (try! MaglevBalancer()))
+        case .nginxLeastConn: self = .nginxLeastConn(NginxLeastConnBalancer())
+        case .nginxRandomTwoLeastConn: self = .nginxRandomTwo(NginxRandomTwoLeastConnBalancer())
+        case .haproxyLeastConn: self = .haproxyLeastConn(HAProxyLeastConnBalancer())
+        case .haproxyRandom: self = .haproxyRandom((try? HAProxyRandomBalancer(draws: spec.draws)) ?? (try! HAProxyRandomBalancer()))
         }
     }
 
+    /// Picks an endpoint.
+    ///
+    /// - Complexity: that of the balancer; no dynamic dispatch, no copy of its storage.
     mutating func pick(
         from endpoints: UnsafeBufferPointer<EndpointState>,
         at now: SimInstant,
         using rng: inout RandomStream
     ) -> Int? {
         switch self {
-        case .roundRobin(var balancer):
-            let choice = balancer.pick(from: endpoints, at: now, using: &rng)
-            self = .roundRobin(balancer)
+        case .empty: return nil
+        case .roundRobin(var b):
+            let choice = b.pick(from: endpoints, at: now, using: &rng)
+            self = .roundRobin(b)
             return choice
-        case .random(var balancer):
-            return balancer.pick(from: endpoints, at: now, using: &rng)
+        case .random(var b):
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .weightedRoundRobin(var b):
+            self = .empty
+            defer { self = .weightedRoundRobin(b) }
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .leastRequest(var b):
+            self = .empty
+            defer { self = .leastRequest(b) }
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .peakEWMA(var b):
+            self = .empty
+            defer { self = .peakEWMA(b) }
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .ringHash(var b):
+            self = .empty
+            defer { self = .ringHash(b) }
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .maglev(var b):
+            self = .empty
+            defer { self = .maglev(b) }
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .nginxLeastConn(var b):
+            defer { self = .nginxLeastConn(b) }
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .nginxRandomTwo(var b):
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .haproxyLeastConn(var b):
+            defer { self = .haproxyLeastConn(b) }
+            return b.pick(from: endpoints, at: now, using: &rng)
+        case .haproxyRandom(var b):
+            return b.pick(from: endpoints, at: now, using: &rng)
+        }
+    }
+
+    /// Whether the balancer learns from request starts and ends (only peak EWMA does).
+    var learns: Bool {
+        if case .peakEWMA = self { return true }
+        return false
+    }
+
+    /// Reports a request start to a learning balancer.
+    mutating func requestStarted(endpoint: Int32, at now: SimInstant) {
+        guard case .peakEWMA(var b) = self else { return }
+        self = .empty
+        b.requestStarted(endpoint: endpoint, at: now)
+        self = .peakEWMA(b)
+    }
+
+    /// Reports a request end to a learning balancer.
+    mutating func requestFinished(endpoint: Int32, latency: SimDuration, at now: SimInstant) {
+        guard case .peakEWMA(var b) = self else { return }
+        self = .empty
+        b.requestFinished(endpoint: endpoint, latency: latency, at: now)
+        self = .peakEWMA(b)
+    }
+
+    /// Tells a table-keeping balancer that the endpoints changed.
+    mutating func endpointsChanged() {
+        switch self {
+        case .weightedRoundRobin(var b):
+            self = .empty
+            b.endpointsChanged()
+            self = .weightedRoundRobin(b)
+        case .leastRequest(var b):
+            self = .empty
+            b.endpointsChanged()
+            self = .leastRequest(b)
+        case .ringHash(var b):
+            self = .empty
+            b.endpointsChanged()
+            self = .ringHash(b)
+        case .maglev(var b):
+            self = .empty
+            b.endpointsChanged()
+            self = .maglev(b)
+        default:
+            break
         }
     }
 }
 
-/// A call edge: who calls which service, with which policy.
+/// A call edge: who calls which service, with which policy, and the caller's view of the endpoints with its own
+/// count of active requests on each.
 struct EdgeState {
     var target: Int32
     var policy: CallPolicy
     var timeoutNs: Int64
     var balancer: BalancerBox
     var rng: RandomStream
+    /// The endpoints the caller knows, in replica order, with this edge's active requests.
+    var endpoints: [EndpointState]
+    /// Active requests per replica of the target (kept while a replica is out of the view).
+    var activeByReplica: [Int32]
+    /// The position of each replica in `endpoints`, or -1.
+    var positionOf: [Int32]
 
-    /// Picks an endpoint with the edge's balancer and stream.
+    /// Picks an endpoint with the edge's balancer and stream; returns the replica's index in its service.
     @inline(__always)
-    mutating func pick(from endpoints: UnsafeBufferPointer<EndpointState>, at now: SimInstant) -> Int? {
-        balancer.pick(from: endpoints, at: now, using: &rng)
+    mutating func pick(at now: SimInstant) -> Int32? {
+        let choice = endpoints.withUnsafeBufferPointer { buffer in
+            balancer.pick(from: buffer, at: now, using: &rng)
+        }
+        return choice.map { endpoints[$0].index }
+    }
+
+    /// Counts a request started on replica `local`.
+    @inline(__always)
+    mutating func started(replica local: Int32, at now: SimInstant) {
+        activeByReplica[Int(local)] += 1
+        let position = Int(positionOf[Int(local)])
+        if position >= 0 { endpoints[position].active += 1 }
+        if balancer.learns { balancer.requestStarted(endpoint: local, at: now) }
+    }
+
+    /// Counts a request on replica `local` as ended (answered, refused or given up) after `latency`.
+    @inline(__always)
+    mutating func finished(replica local: Int32, latency: SimDuration, at now: SimInstant) {
+        activeByReplica[Int(local)] -= 1
+        let position = Int(positionOf[Int(local)])
+        if position >= 0 { endpoints[position].active -= 1 }
+        if balancer.learns { balancer.requestFinished(endpoint: local, latency: latency, at: now) }
+    }
+
+    /// Replaces the view with `view` (the service's current endpoints), keeping the active counts.
+    mutating func setView(_ view: [EndpointState]) {
+        for i in positionOf.indices { positionOf[i] = -1 }
+        endpoints = view
+        for (position, e) in endpoints.enumerated() {
+            endpoints[position].active = activeByReplica[Int(e.index)]
+            positionOf[Int(e.index)] = Int32(position)
+        }
+        balancer.endpointsChanged()
     }
 }
 
@@ -116,8 +287,10 @@ struct ReplicaState {
     var workers: Int32
     var queueCapacity: Int32
     var baseErrorRate: Double
-    /// The service's local work per request.
+    /// The service's local work per request (a `service_time` fault may replace it).
     var serviceTime: Distribution
+    /// The service's own distribution.
+    var baseServiceTime: Distribution
     /// The number of downstream steps of the service.
     var stageCount: Int32
     var busy: Int32 = 0

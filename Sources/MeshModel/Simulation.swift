@@ -41,6 +41,8 @@ public struct Simulation {
     var serviceFirstReplica: [Int] = []
     var views: [[EndpointState]] = []
     var edges: [EdgeState] = []
+    /// The edges that call each service (to update their views on discovery changes).
+    var edgesByTarget: [[Int32]] = []
     var clientEdge: [Int32] = []
     var callEdges: [[Int32]] = []
     var clients: [ClientState] = []

@@ -5,6 +5,7 @@
 import MeshModel
 import SimCore
 import SimRandom
+import Balancers
 
 /// Builds a ``Scenario`` from a YAML tree: resolves names, applies defaults and variants, and records every problem.
 struct ScenarioDecoder {
@@ -239,7 +240,7 @@ struct ScenarioDecoder {
     // MARK: - Services
 
     static let serviceKeys = ["replicas", "zones", "spares", "workers", "queue", "service_time", "error_rate", "calls"]
-    static let callKeys = ["service", "fanout", "timeout", "retries", "balancer"]
+    static let callKeys = ["service", "fanout", "timeout", "retries", "balancer", "release_on_timeout"]
 
     mutating func service(
         _ node: YAMLTree,
@@ -321,14 +322,80 @@ struct ScenarioDecoder {
 
     mutating func policy(_ f: Fields, _ path: String) -> CallPolicy {
         var policy = CallPolicy()
-        if let kind = reader.choice(f["balancer"], path + ".balancer", choices: BalancerKind.allCases.map(\.rawValue)) {
-            policy.balancer = BalancerKind(rawValue: kind)!
-        }
+        if let node = f["balancer"] { policy.balancer = balancer(node, path + ".balancer") }
         if let t = f["timeout"], !t.isNull {
             policy.timeout = reader.duration(t, path + ".timeout", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
         }
         policy.retries = reader.int(f["retries"], path + ".retries", default: 0, range: 0...100)
+        policy.releaseOnTimeout = reader.bool(f["release_on_timeout"], path + ".release_on_timeout", default: true)
         return policy
+    }
+
+    static let balancerKeys: [BalancerKind: [String]] = [
+        .roundRobin: [], .random: [], .nginxLeastConn: [], .nginxRandomTwoLeastConn: [], .haproxyLeastConn: [],
+        .weightedRoundRobin: ["slow_start"],
+        .leastRequest: ["choice_count", "selection", "replacement", "active_request_bias", "slow_start"],
+        .p2cPeakEwma: ["decay"], .ringHash: ["minimum_ring_size", "maximum_ring_size", "hash_balance_factor"],
+        .maglev: ["table_size"], .haproxyRandom: ["draws"],
+    ]
+
+    /// A balancer: its name (`least_request`), or a mapping with `kind` and parameters.
+    mutating func balancer(_ node: YAMLTree, _ path: String) -> BalancerSpec {
+        let names = BalancerKind.allCases.map(\.rawValue)
+        if case .scalar = node {
+            return reader.choice(node, path, choices: names).flatMap(BalancerKind.init).map { BalancerSpec($0) }
+                ?? BalancerSpec(.roundRobin)
+        }
+        guard case .mapping(let pairs, _) = node, let kindNode = pairs.first(where: { $0.key == "kind" })?.value else {
+            reader.fail(.wrongType, node, path, "expected a balancer name or a mapping with 'kind' (one of: \(names.joined(separator: ", ")))")
+            return BalancerSpec(.roundRobin)
+        }
+        guard let kind = reader.choice(kindNode, path + ".kind", choices: names).flatMap(BalancerKind.init) else {
+            return BalancerSpec(.roundRobin)
+        }
+        var spec = BalancerSpec(kind)
+        guard let f = reader.fields(node, path, known: ["kind"] + (Self.balancerKeys[kind] ?? [])) else { return spec }
+        switch kind {
+        case .leastRequest:
+            spec.choiceCount = reader.int(f["choice_count"], path + ".choice_count", default: 2, range: 2...100)
+            if let selection = reader.choice(f["selection"], path + ".selection", choices: ["n_choices", "full_scan"]),
+                selection == "full_scan"
+            {
+                spec.choiceCount = nil
+            }
+            spec.withReplacement = reader.bool(f["replacement"], path + ".replacement", default: true)
+            spec.activeRequestBias = reader.number(f["active_request_bias"], path + ".active_request_bias", default: 1, range: 0...100, what: "a bias ≥ 0")
+        case .p2cPeakEwma:
+            spec.decay = reader.duration(f["decay"], path + ".decay", default: .seconds(10), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
+        case .ringHash:
+            spec.minimumRingSize = reader.int(f["minimum_ring_size"], path + ".minimum_ring_size", default: 1024, range: 1...8_388_608)
+            spec.maximumRingSize = reader.int(f["maximum_ring_size"], path + ".maximum_ring_size", default: 8_388_608, range: 1...8_388_608)
+            if spec.maximumRingSize < spec.minimumRingSize {
+                reader.fail(.outOfRange, f["maximum_ring_size"], path + ".maximum_ring_size", "must be at least minimum_ring_size (\(spec.minimumRingSize))")
+            }
+            if let factor = f["hash_balance_factor"] {
+                spec.hashBalanceFactor = reader.int(factor, path + ".hash_balance_factor", default: 150, range: 100...100_000)
+            }
+        case .maglev:
+            spec.tableSize = reader.int(f["table_size"], path + ".table_size", default: 65_537, range: 2...5_000_011)
+            if (try? MaglevBalancer(tableSize: spec.tableSize)) == nil {
+                reader.fail(.outOfRange, f["table_size"], path + ".table_size", "\(spec.tableSize) is not prime: Maglev needs a prime table size (e.g. 65537)")
+                spec.tableSize = 65_537
+            }
+        case .haproxyRandom:
+            spec.draws = reader.int(f["draws"], path + ".draws", default: 2, range: 1...100)
+        default:
+            break
+        }
+        if let ss = reader.fields(f["slow_start"], path + ".slow_start", known: ["window", "aggression", "min_weight_percent"]) {
+            if ss["window"] == nil { reader.fail(.missingField, ss.node, path + ".slow_start.window", "slow start needs 'window'") }
+            spec.slowStart = (
+                reader.duration(ss["window"], path + ".slow_start.window", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24)),
+                reader.number(ss["aggression"], path + ".slow_start.aggression", default: 1, range: 0.001...1000, what: "an aggression > 0"),
+                reader.number(ss["min_weight_percent"], path + ".slow_start.min_weight_percent", default: 10, range: 0...100, what: "a percentage")
+            )
+        }
+        return spec
     }
 
     /// A service that (transitively) calls itself would recurse forever: report the cycle.
@@ -353,6 +420,7 @@ struct ScenarioDecoder {
 
     static let clientKeys = [
         "target", "zone", "rate", "arrival", "schedule", "users", "think_time", "timeout", "retries", "balancer",
+        "release_on_timeout",
     ]
 
     mutating func client(_ node: YAMLTree, _ path: String, name: String, zones: [String], serviceNames: [String]) -> ClientSpec? {
@@ -403,8 +471,8 @@ struct ScenarioDecoder {
 
     // MARK: - Faults
 
-    static let faultKinds = ["crash", "slowdown", "errors", "latency", "partition", "zone_outage", "pause", "load_spike", "scale"]
-    static let faultKeys = ["at", "for", "kind", "service", "replica", "replicas", "factor", "rate", "zones", "zone", "delay", "every", "length", "client", "delta"]
+    static let faultKinds = ["crash", "slowdown", "service_time", "errors", "latency", "partition", "zone_outage", "pause", "load_spike", "scale"]
+    static let faultKeys = ["at", "for", "kind", "service", "replica", "replicas", "factor", "dist", "rate", "zones", "zone", "delay", "every", "length", "client", "delta"]
 
     mutating func fault(_ node: YAMLTree, _ path: String, spec: MeshSpec, clientNames: [String]) -> FaultSpec? {
         guard let f = reader.fields(node, path, known: Self.faultKeys) else { return nil }
@@ -426,6 +494,11 @@ struct ScenarioDecoder {
             let factor = reader.number(f["factor"], path + ".factor", default: 1, range: 0.001...1_000_000, what: "a slowdown factor")
             if f["factor"] == nil { reader.fail(.missingField, node, path + ".factor", "a slowdown needs 'factor' (e.g. 10 for ten times slower)") }
             kind = selection(f, path, spec).map { .slowdown($0, factor: factor) }
+        case "service_time":
+            allowed = ["service", "replica", "replicas", "dist"]
+            if f["dist"] == nil { reader.fail(.missingField, node, path + ".dist", "a service_time fault needs 'dist', the distribution to use instead") }
+            let distribution = reader.distribution(f["dist"], path + ".dist", default: .constant(0))
+            kind = selection(f, path, spec).map { .serviceTime($0, distribution: distribution) }
         case "errors":
             allowed = ["service", "replica", "replicas", "rate"]
             if f["rate"] == nil { reader.fail(.missingField, node, path + ".rate", "an errors fault needs 'rate' (a probability)") }

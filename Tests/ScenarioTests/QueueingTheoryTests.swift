@@ -61,7 +61,7 @@ struct QueueingTheoryTests {
                 rate: 9_000,
                 serviceTime: "exponential:mean=1ms",
                 replicas: 10,
-                policy: CallPolicy(balancer: .random)
+                policy: CallPolicy(balancer: BalancerSpec(.random))
             )
         )
         #expect(abs(shared.summary.meanMs! / 1.6687 - 1) < 0.05, "M/M/10 \(shared.summary.meanMs!)")
