@@ -32,6 +32,7 @@ public struct LeastRequestBalancer: LoadBalancer {
     public let slowStart: SlowStart?
     private var scheduler = EDFScheduler()
     private var scheduledCount = -1
+    private var shape = WeightShape()
 
     /// Creates the balancer; throws for fewer than 2 choices or a negative bias.
     public init(
@@ -51,7 +52,10 @@ public struct LeastRequestBalancer: LoadBalancer {
     }
 
     /// The endpoint set changed: the weighted schedule is rebuilt on the next pick.
-    public mutating func endpointsChanged() { scheduledCount = -1 }
+    public mutating func endpointsChanged() {
+        scheduledCount = -1
+        shape = WeightShape()
+    }
 
     /// - Complexity: O(choices) with equal weights, O(n) for a full scan, O(log n) amortized on the weighted path.
     public mutating func pick(
@@ -62,31 +66,29 @@ public struct LeastRequestBalancer: LoadBalancer {
         let n = endpoints.count
         guard n > 0 else { return nil }
         if n == 1 { return 0 }
-        let first = endpoints[0].weight
-        var uniform = true
-        for e in endpoints where e.weight != first || (slowStart?.isRamping(readySince: e.readySince, at: now) ?? false) {
-            uniform = false
-            break
-        }
+        if shape.count != endpoints.count { shape = WeightShape(endpoints, slowStart: slowStart) }
+        let uniform = shape.uniformWeights && !(shape.rampingUntil.map { now < $0 } ?? false)
         if !uniform { return weightedPick(endpoints, at: now, using: &rng) }
         switch selection {
         case .fullScan:
+            // One pass for the least load and its ties, one draw, one pass to find the chosen tie.
             var best = Int32.max
             var ties = 0
-            var chosen = 0
             for i in 0..<n {
                 let a = endpoints[i].active
                 if a < best {
                     best = a
                     ties = 1
-                    chosen = i
                 } else if a == best {
-                    // Reservoir sampling: each tied endpoint is kept with probability 1/ties.
                     ties += 1
-                    if uniformBelow(UInt64(ties), using: &rng) == 0 { chosen = i }
                 }
             }
-            return chosen
+            var k = ties == 1 ? 0 : Int(uniformBelow(UInt64(ties), using: &rng))
+            for i in 0..<n where endpoints[i].active == best {
+                if k == 0 { return i }
+                k -= 1
+            }
+            return 0
         case .nChoices(let count, let withReplacement):
             if !withReplacement {
                 // Finagle: two distinct draws, a = rnd(n), b = rnd(n-1), b += 1 if b ≥ a; then further distinct

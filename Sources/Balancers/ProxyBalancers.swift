@@ -51,19 +51,15 @@ public struct NginxLeastConnBalancer: LoadBalancer {
 /// weighted by server weight, a repeated draw is redrawn, loads compare `conns × weight` crosswise, and after 20
 /// tries it falls back to a single random pick.
 public struct NginxRandomTwoLeastConnBalancer: LoadBalancer {
+    private var draw = WeightedDraw()
+
     /// Creates the balancer.
     public init() {}
 
-    private func weightedDraw(_ endpoints: UnsafeBufferPointer<EndpointState>, total: Int64, using rng: inout some RandomNumberGenerator) -> Int {
-        var x = Int64(uniformBelow(UInt64(total), using: &rng))
-        for i in 0..<endpoints.count {
-            x -= Int64(max(endpoints[i].weight, 1))
-            if x < 0 { return i }
-        }
-        return endpoints.count - 1
-    }
+    /// The endpoint set changed: the weight ranges are recomputed on the next pick.
+    public mutating func endpointsChanged() { draw = WeightedDraw() }
 
-    /// - Complexity: O(n) per draw (weighted), no allocation.
+    /// - Complexity: O(log n) per draw (binary search over weight ranges, as nginx does); O(n) after a change.
     public mutating func pick(
         from endpoints: UnsafeBufferPointer<EndpointState>,
         at now: SimInstant,
@@ -72,13 +68,12 @@ public struct NginxRandomTwoLeastConnBalancer: LoadBalancer {
         let n = endpoints.count
         guard n > 0 else { return nil }
         if n == 1 { return 0 }
-        var total: Int64 = 0
-        for e in endpoints { total += Int64(max(e.weight, 1)) }
-        let a = weightedDraw(endpoints, total: total, using: &rng)
+        if draw.count != n { draw = WeightedDraw(endpoints) }
+        let a = draw.draw(using: &rng)
         var b = a
         var tries = 0
         while b == a && tries < 20 {
-            b = weightedDraw(endpoints, total: total, using: &rng)
+            b = draw.draw(using: &rng)
             tries += 1
         }
         if b == a { return a }
@@ -134,6 +129,7 @@ public struct HAProxyLeastConnBalancer: LoadBalancer {
 public struct HAProxyRandomBalancer: LoadBalancer {
     /// The number of draws.
     public let draws: Int
+    private var draw = WeightedDraw()
 
     /// Creates the balancer; throws for fewer than 1 draw.
     public init(draws: Int = 2) throws(PolicyParameterError) {
@@ -141,7 +137,10 @@ public struct HAProxyRandomBalancer: LoadBalancer {
         self.draws = draws
     }
 
-    /// - Complexity: O(draws × n), no allocation.
+    /// The endpoint set changed: the weight ranges are recomputed on the next pick.
+    public mutating func endpointsChanged() { draw = WeightedDraw() }
+
+    /// - Complexity: O(draws × log n) (HAProxy draws on a weighted hash ring); O(n) after a change.
     public mutating func pick(
         from endpoints: UnsafeBufferPointer<EndpointState>,
         at now: SimInstant,
@@ -149,19 +148,10 @@ public struct HAProxyRandomBalancer: LoadBalancer {
     ) -> Int? {
         let n = endpoints.count
         guard n > 0 else { return nil }
-        var total: Int64 = 0
-        for e in endpoints { total += Int64(max(e.weight, 1)) }
+        if draw.count != n { draw = WeightedDraw(endpoints) }
         var chosen = -1
         for _ in 0..<draws {
-            var x = Int64(uniformBelow(UInt64(total), using: &rng))
-            var candidate = n - 1
-            for i in 0..<n {
-                x -= Int64(max(endpoints[i].weight, 1))
-                if x < 0 {
-                    candidate = i
-                    break
-                }
-            }
+            let candidate = draw.draw(using: &rng)
             if chosen < 0 {
                 chosen = candidate
             } else if Int64(endpoints[candidate].active) * Int64(max(endpoints[chosen].weight, 1))
@@ -171,5 +161,39 @@ public struct HAProxyRandomBalancer: LoadBalancer {
             }
         }
         return chosen
+    }
+}
+
+/// A weighted random draw over endpoints: cumulative weight ranges, searched by bisection.
+struct WeightedDraw: Sendable {
+    private var cumulative: [Int64] = []
+
+    /// The number of endpoints described (-1: none yet).
+    var count: Int { cumulative.isEmpty ? -1 : cumulative.count }
+
+    init() {}
+
+    /// Ranges for `endpoints` (weights below 1 count as 1).
+    init(_ endpoints: UnsafeBufferPointer<EndpointState>) {
+        var total: Int64 = 0
+        cumulative.reserveCapacity(endpoints.count)
+        for e in endpoints {
+            total += Int64(max(e.weight, 1))
+            cumulative.append(total)
+        }
+    }
+
+    /// A position drawn with probability proportional to its weight.
+    ///
+    /// - Complexity: O(log n), no allocation.
+    func draw(using rng: inout some RandomNumberGenerator) -> Int {
+        let x = Int64(uniformBelow(UInt64(cumulative[cumulative.count - 1]), using: &rng))
+        var lo = 0
+        var hi = cumulative.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if cumulative[mid] > x { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
     }
 }

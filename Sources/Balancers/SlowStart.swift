@@ -46,3 +46,31 @@ public struct SlowStart: Sendable, Equatable {
         return weight * max(minWeightPercent / 100, ramp)
     }
 }
+
+/// What a weighted balancer caches about its endpoint set between changes: whether all weights are equal, and
+/// until when some endpoint is still in slow start — so a pick need not scan every endpoint.
+struct WeightShape: Sendable {
+    /// The number of endpoints described (-1: nothing cached).
+    var count = -1
+    /// Whether every endpoint has the same weight.
+    var uniformWeights = true
+    /// The end of the last slow-start window, if any endpoint is in slow start.
+    var rampingUntil: SimInstant?
+
+    init() {}
+
+    /// Describes `endpoints`.
+    ///
+    /// - Complexity: O(n); done once per endpoint change.
+    init(_ endpoints: UnsafeBufferPointer<EndpointState>, slowStart: SlowStart?) {
+        count = endpoints.count
+        let first = endpoints.first?.weight ?? 1
+        for e in endpoints {
+            if e.weight != first { uniformWeights = false }
+            if let slowStart {
+                let end = e.readySince + slowStart.window
+                rampingUntil = max(rampingUntil ?? end, end)
+            }
+        }
+    }
+}

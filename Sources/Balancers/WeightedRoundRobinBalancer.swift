@@ -15,6 +15,7 @@ public struct WeightedRoundRobinBalancer: LoadBalancer {
     public var slowStart: SlowStart?
     private var scheduler = EDFScheduler()
     private var scheduledCount = -1
+    private var shape = WeightShape()
     private var roundRobin = RoundRobinBalancer()
 
     /// Creates the balancer.
@@ -23,7 +24,10 @@ public struct WeightedRoundRobinBalancer: LoadBalancer {
     }
 
     /// The endpoint set changed: the schedule is rebuilt on the next pick.
-    public mutating func endpointsChanged() { scheduledCount = -1 }
+    public mutating func endpointsChanged() {
+        scheduledCount = -1
+        shape = WeightShape()
+    }
 
     /// - Complexity: O(log n) amortized; O(n) when the endpoint set changed.
     public mutating func pick(
@@ -32,12 +36,8 @@ public struct WeightedRoundRobinBalancer: LoadBalancer {
         using rng: inout some RandomNumberGenerator
     ) -> Int? {
         guard !endpoints.isEmpty else { return nil }
-        let first = endpoints[0].weight
-        var uniform = true
-        for e in endpoints where e.weight != first || (slowStart?.isRamping(readySince: e.readySince, at: now) ?? false) {
-            uniform = false
-            break
-        }
+        if shape.count != endpoints.count { shape = WeightShape(endpoints, slowStart: slowStart) }
+        let uniform = shape.uniformWeights && !(shape.rampingUntil.map { now < $0 } ?? false)
         if uniform { return roundRobin.pick(from: endpoints, at: now, using: &rng) }
         let slowStart = self.slowStart
         let weight = { (i: Int) -> Double in

@@ -1,0 +1,22 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Micro-benchmarks of meshsim's policy modules: nanoseconds and heap allocations per call.
+/// Kept in a nested package so that the root package never links the malloc counter.
+let package = Package(
+    name: "meshsim-benchmarks",
+    dependencies: [.package(name: "meshsim", path: "..")],
+    targets: [
+        // Counts calls to malloc and its siblings by defining them in the executable, forwarding to glibc.
+        .target(name: "CMallocCounter"),
+        .executableTarget(
+            name: "PolicyBenchmarks",
+            dependencies: [
+                "CMallocCounter",
+                .product(name: "SimCore", package: "meshsim"),
+                .product(name: "Balancers", package: "meshsim"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,113 @@
+// Nanoseconds and heap allocations per call of each policy module's hot path.
+//
+//   swift run -c release --package-path Benchmarks PolicyBenchmarks [--quick]
+
+import Balancers
+import CMallocCounter
+import SimCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fast deterministic generator (SplitMix64), so that the benchmark measures the balancer, not the generator.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return StreamSeed.splitMix64(state)
+    }
+}
+
+/// Monotonic nanoseconds.
+func nanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+let quick = CommandLine.arguments.contains("--quick")
+let iterations = quick ? 200_000 : 2_000_000
+nonisolated(unsafe) var sink = 0
+
+/// Times `iterations` calls of `body` after a warm-up; prints ns/call and allocations/call.
+func measure(_ name: String, iterations: Int, _ body: () -> Int) {
+    for _ in 0..<(iterations / 10) { sink &+= body() }
+    let allocationsBefore = meshsim_allocation_count()
+    let start = nanoseconds()
+    for _ in 0..<iterations { sink &+= body() }
+    let elapsed = nanoseconds() - start
+    let allocations = meshsim_allocation_count() - allocationsBefore
+    let perCall = Double(elapsed) / Double(iterations)
+    let name = name.padding(58)
+    print("\(name) \(String(format1(perCall)).leftPadding(8)) ns/call   \(allocations) allocations in \(iterations) calls")
+}
+
+func format1(_ x: Double) -> String {
+    let tenths = Int((x * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+    func leftPadding(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
+
+/// Benchmarks `balancer.pick` over `n` endpoints whose active counts drift as picks come and go.
+func benchmarkPick(_ name: String, endpoints n: Int, weighted: Bool = false, _ balancer: inout some LoadBalancer) {
+    var rng = SplitMix(state: 42)
+    var endpoints: [EndpointState] = []
+    for i in 0..<n {
+        endpoints.append(EndpointState(index: Int32(i), weight: weighted ? Int32(i % 3 + 1) : 1, active: Int32(i % 5)))
+    }
+    var step = 0
+    endpoints.withUnsafeMutableBufferPointer { buffer in
+        let view = UnsafeBufferPointer<EndpointState>(buffer)
+        measure("\(name), \(n) endpoints\(weighted ? ", weights 1-3" : "")", iterations: iterations) {
+            let p = balancer.pick(from: view, at: SimInstant(nanoseconds: Int64(step) * 1_000), using: &rng)!
+            // Simulate load moving: the picked endpoint gains a request, a rotating one loses one.
+            buffer[p].active &+= 1
+            let j = step % n
+            if buffer[j].active > 0 { buffer[j].active -= 1 }
+            balancer.requestStarted(endpoint: buffer[p].index, at: SimInstant(nanoseconds: Int64(step) * 1_000))
+            balancer.requestFinished(
+                endpoint: buffer[j].index,
+                latency: .milliseconds(Int64(j % 7 + 1)),
+                at: SimInstant(nanoseconds: Int64(step) * 1_000)
+            )
+            step &+= 1
+            return p
+        }
+    }
+}
+
+print("Balancer.pick (with requestStarted/requestFinished feedback)")
+for n in [10, 1_000] {
+    var rr = RoundRobinBalancer()
+    benchmarkPick("RoundRobin", endpoints: n, &rr)
+    var wrr = WeightedRoundRobinBalancer()
+    benchmarkPick("WeightedRoundRobin (EDF)", endpoints: n, weighted: true, &wrr)
+    var random = RandomBalancer()
+    benchmarkPick("Random", endpoints: n, &random)
+    var p2c = try! LeastRequestBalancer()
+    benchmarkPick("LeastRequest (P2C, replacement)", endpoints: n, &p2c)
+    var scan = try! LeastRequestBalancer(selection: .fullScan)
+    benchmarkPick("LeastRequest (full scan)", endpoints: n, &scan)
+    var weighted = try! LeastRequestBalancer()
+    benchmarkPick("LeastRequest (EDF, active_request_bias 1)", endpoints: n, weighted: true, &weighted)
+    var ewma = try! PeakEWMABalancer(endpointCapacity: n)
+    benchmarkPick("PeakEWMA (P2C)", endpoints: n, &ewma)
+    var ring = try! RingHashBalancer()
+    benchmarkPick("RingHash", endpoints: n, weighted: true, &ring)
+    var maglev = try! MaglevBalancer()
+    benchmarkPick("Maglev", endpoints: n, weighted: true, &maglev)
+    var nginxLeast = NginxLeastConnBalancer()
+    benchmarkPick("nginx least_conn", endpoints: n, weighted: true, &nginxLeast)
+    var nginxTwo = NginxRandomTwoLeastConnBalancer()
+    benchmarkPick("nginx random two least_conn", endpoints: n, weighted: true, &nginxTwo)
+    var haLeast = HAProxyLeastConnBalancer()
+    benchmarkPick("HAProxy leastconn", endpoints: n, weighted: true, &haLeast)
+    var haRandom = try! HAProxyRandomBalancer()
+    benchmarkPick("HAProxy random(2)", endpoints: n, weighted: true, &haRandom)
+}
+if sink == 42 { print("") }
