@@ -163,6 +163,8 @@ public struct HedgingStateMachine: Sendable, Equatable {
     public private(set) var nextHedgeAt: SimInstant?
     /// Whether the RPC has ended (succeeded or failed).
     public private(set) var isFinished: Bool
+    /// Whether hedging was stopped for good (by "do not retry" pushback or ``stopHedging(at:)``).
+    public private(set) var hedgingStopped = false
 
     /// Starts the timeline of an RPC whose original attempt (number 0) is sent at `startedAt`.
     public init(policy: HedgingPolicy, startedAt: SimInstant) {
@@ -212,20 +214,21 @@ public struct HedgingStateMachine: Sendable, Equatable {
         guard !isFinished, outstanding.contains(attempt) else { return poll(at: now) }
         outstanding.remove(attempt)
         if policy.isFatal(status) { return finish(.failed(cancel: outstanding)) }
-        let more = attemptsSent < policy.maxAttempts
+        if case .stop = pushback { hedgingStopped = true }
+        let more = attemptsSent < policy.maxAttempts && !hedgingStopped
         switch pushback {
-        case .none: nextHedgeAt = more ? now : nil
         case .retryAfter(let delay): nextHedgeAt = more ? now + max(delay, .zero) : nil
-        case .stop: nextHedgeAt = nil
+        case .none, .stop: nextHedgeAt = more ? now : nil
         }
         if nextHedgeAt == nil && outstanding.isEmpty { return finish(.failed(cancel: AttemptSet())) }
         return poll(at: now)
     }
 
-    /// Sends no more hedges (for example when retry throttling forbids them); attempts already sent go on.
+    /// Sends no more hedges, for good (for example when retry throttling forbids one); attempts already sent go on.
     /// - Complexity: O(1).
     public mutating func stopHedging(at now: SimInstant) -> HedgingAction {
         guard !isFinished else { return .wait(until: nil) }
+        hedgingStopped = true
         nextHedgeAt = nil
         if outstanding.isEmpty { return finish(.failed(cancel: AttemptSet())) }
         return .wait(until: nil)
