@@ -113,6 +113,7 @@ public struct FinagleRetryBudget: RetryBudget {
     }
 
     /// Deposits, as Finagle does for each request.
+    /// - Complexity: O(1) amortized.
     public mutating func requestStarted(at now: SimInstant) { deposit(at: now) }
 
     /// Does nothing: Finagle's budget counts requests and retries, not failures.

@@ -144,7 +144,7 @@ public struct RetryPolicy: Sendable, Equatable {
     /// `gateway-error` and `reset`; each is also retried under its own condition. OK is never retried.
     /// - Complexity: O(1), or O(n) in `retriableStatusCodes` for an HTTP status; no allocation.
     public func isRetryable(_ failure: AttemptFailure) -> Bool {
-        let noResponse: RetryOn = [.fiveXX, .gatewayError, .reset]
+        let noResponse = RetryOn.fiveXX.union(.gatewayError).union(.reset)
         switch failure {
         case .httpStatus(let status):
             if retryOn.contains(.fiveXX) && (500...599).contains(status) { return true }
