@@ -150,7 +150,14 @@ public struct RetryPolicy: Sendable, Equatable {
             if retryOn.contains(.fiveXX) && (500...599).contains(status) { return true }
             if retryOn.contains(.gatewayError) && (502...504).contains(status) { return true }
             if retryOn.contains(.retriable4xx) && status == 409 { return true }
-            return retryOn.contains(.retriableStatusCodes) && retriableStatusCodes.contains(status)
+            guard retryOn.contains(.retriableStatusCodes) else { return false }
+            // An index loop: `Array.contains` allocates when unspecialized (debug builds).
+            var i = 0
+            while i < retriableStatusCodes.count {
+                if retriableStatusCodes[i] == status { return true }
+                i += 1
+            }
+            return false
         case .grpcStatus(let code):
             return code != .ok && retryableStatusCodes.contains(code)
         case .reset:
