@@ -148,8 +148,10 @@ public enum HedgingAction: Sendable, Hashable {
 /// Usage: create it when the RPC starts (attempt 0 counts as sent); whenever the time reaches ``nextHedgeAt``, call
 /// ``poll(at:)`` until it stops returning `.send`; report each attempt's end with ``attemptSucceeded(_:at:)`` or
 /// ``attemptFailed(_:status:pushback:at:)``. gRPC throttles hedges like retries: if the ``GRPCRetryThrottle`` says no
-/// when a hedge is due, call ``stopHedging(at:)`` instead of ``poll(at:)``. Once finished, every call returns
-/// `.wait(until: nil)`. No call allocates.
+/// when a hedge is due, call ``stopHedging(at:)`` instead of ``poll(at:)``; for a non-fatal failure, report it to the
+/// throttle first and, if the throttle then says no, call ``stopHedging(at:)`` before
+/// ``attemptFailed(_:status:pushback:at:)`` (which would otherwise send the next hedge at once). Once finished,
+/// every call returns `.wait(until: nil)`. No call allocates.
 public struct HedgingStateMachine: Sendable, Equatable {
     /// The policy.
     public let policy: HedgingPolicy
