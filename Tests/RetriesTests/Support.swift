@@ -1,0 +1,26 @@
+//===----------------------------------------------------------------------===//
+// meshsim — RetriesTests
+//===----------------------------------------------------------------------===//
+
+import SimCore
+
+/// A seeded SplitMix64 generator (Steele, Lea and Flood 2014), so every property runs the same numbers everywhere.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `value` milliseconds.
+func ms(_ value: Int64) -> SimDuration { .milliseconds(value) }
+
+/// The instant `value` milliseconds after the start.
+func at(ms value: Int64) -> SimInstant { SimInstant(nanoseconds: value * 1_000_000) }
