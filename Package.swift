@@ -59,14 +59,16 @@ let package = Package(
         .target(
             name: "MeshModel",
             dependencies: [
-                "SimCore", "SimKernel", "SimRandom", "Balancers", "Reports",
+                "SimCore", "SimKernel", "SimRandom", "Balancers", "Retries", "Reports",
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
         // Scenario files: YAML loading, variants and validation with file/line/key-path errors.
         .target(
             name: "Scenario",
-            dependencies: ["SimCore", "SimRandom", "MeshModel", "Balancers", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "SimCore", "SimRandom", "MeshModel", "Balancers", "Retries", .product(name: "Yams", package: "Yams"),
+            ]
         ),
         // Runs variants × seeds in parallel and writes the reports.
         .target(name: "Runner", dependencies: ["SimCore", "MeshModel", "Scenario", "Reports"]),
@@ -87,7 +89,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["SimCore", "Reports"]),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports"]
+            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports", "Retries"]
         ),
         .testTarget(name: "CLITests", dependencies: ["Runner"]),
     ],

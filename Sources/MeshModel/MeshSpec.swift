@@ -4,6 +4,7 @@
 
 public import SimCore
 public import SimRandom
+public import Retries
 
 /// A fully resolved, validated mesh: what one replication simulates.
 ///
@@ -156,12 +157,49 @@ public struct CallPolicy: Sendable, Equatable {
     /// as Envoy does), or only when its response finally arrives (pure-delay servers that ignore cancellation, as
     /// in Finagle's load-balancer simulation); in the second case the balancer also learns the full latency.
     public var releaseOnTimeout = true
+    /// Which failures are retried (Envoy `retry_on` names); by default every failure the model produces.
+    public var retryOn: RetryOn = [.fiveXX, .reset, .connectFailure, .timeout]
+    /// The wait before each retry; `nil` retries at once.
+    public var backoff: Backoff?
+    /// A limit on retries across the edge's requests, if any.
+    public var budget: RetryBudgetSpec?
 
     /// Creates a policy.
     public init(balancer: BalancerSpec = BalancerSpec(.roundRobin), timeout: SimDuration? = nil, retries: Int = 0) {
         self.balancer = balancer
         self.timeout = timeout
         self.retries = retries
+    }
+}
+
+/// A retry budget or throttle for one call edge.
+public enum RetryBudgetSpec: Sendable, Equatable {
+    /// Envoy: active retries ≤ max(`min_retry_concurrency`, `budget_percent` % of active requests).
+    case envoy(budgetPercent: Double, minRetryConcurrency: Int)
+    /// Finagle: retries ≤ `percent_can_retry` of requests in the last `ttl`, plus `min_retries_per_sec`.
+    case finagle(ttl: SimDuration, minRetriesPerSecond: Int, percentCanRetry: Double)
+    /// gRPC retry throttling: token bucket of `max_tokens`, `token_ratio` back per success.
+    case grpc(maxTokens: Double, tokenRatio: Double)
+}
+
+extension RetryBudgetSpec {
+    /// The problem with these parameters, if the budget cannot be built from them.
+    public var problem: PolicyParameterError? {
+        do {
+            switch self {
+            case .envoy(let percent, let minimum):
+                _ = try EnvoyRetryBudget(budgetPercent: percent, minRetryConcurrency: minimum)
+            case .finagle(let ttl, let perSecond, let percent):
+                _ = try FinagleRetryBudget(ttl: ttl, minRetriesPerSecond: perSecond, percentCanRetry: percent)
+            case .grpc(let maxTokens, let ratio):
+                _ = try GRPCRetryThrottle(maxTokens: maxTokens, tokenRatio: ratio)
+            }
+            return nil
+        } catch let error as PolicyParameterError {
+            return error
+        } catch {
+            return PolicyParameterError("budget", "\(error)")
+        }
     }
 }
 

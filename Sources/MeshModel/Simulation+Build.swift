@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import Retries
 import DequeModule
 import Reports
 import SimCore
@@ -85,12 +86,21 @@ extension Simulation {
             rng: stream(key + "/balancer"),
             endpoints: [],
             activeByReplica: Array(repeating: 0, count: replicaCount),
-            positionOf: Array(repeating: -1, count: replicaCount)
+            positionOf: Array(repeating: -1, count: replicaCount),
+            budget: RetryBudgetBox(policy.budget),
+            retryPolicy: Self.retryPolicy(policy)
         )
         edge.setView(views[target])
         edges.append(edge)
         edgesByTarget[target].append(Int32(edges.count - 1))
         return Int32(edges.count - 1)
+    }
+
+    /// The retry rules of a call policy (validated by the loader, so they cannot throw).
+    static func retryPolicy(_ policy: CallPolicy) -> RetryPolicy {
+        let immediate = try! Backoff(kind: .none, base: .zero, cap: .zero)
+        return (try? RetryPolicy(maxAttempts: policy.retries + 1, retryOn: policy.retryOn, backoff: immediate))
+            ?? (try! RetryPolicy(maxAttempts: 1, backoff: immediate))
     }
 
     /// Schedules the first arrivals and the fault timeline.

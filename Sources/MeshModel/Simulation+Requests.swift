@@ -5,6 +5,7 @@
 import Balancers
 import DequeModule
 import Reports
+import Retries
 import SimCore
 import SimKernel
 import SimRandom
@@ -55,6 +56,10 @@ extension Simulation {
         calls[c].attemptsMade = 0
         calls[c].currentAttempt = -1
         calls[c].start = now
+        calls[c].retryHeld = false
+        let policy = edges[Int(edge)].policy
+        calls[c].backoff = policy.backoff
+        if edges[Int(edge)].budget != nil { edges[Int(edge)].budget!.requestStarted(at: queue.now) }
         sendAttempt(call: c)
     }
 
@@ -62,6 +67,8 @@ extension Simulation {
     mutating func sendAttempt(call c: Int) {
         let edge = Int(calls[c].edge)
         calls[c].attemptsMade += 1
+        recorder.count(.attempts, at: now)
+        if calls[c].attemptsMade > 1 { recorder.count(.retries, at: now) }
         let target = Int(edges[edge].target)
         let choice = edges[edge].pick(at: queue.now)
         let a = allocateAttempt()
@@ -283,9 +290,10 @@ extension Simulation {
         guard current else { return }  // the caller gave up on this attempt (timeout) or on the call
         calls[c].currentAttempt = -1
         if status == .ok {
+            releaseRetry(c, edge: Int(calls[c].edge))
             finishCall(c, outcome: .ok)
         } else {
-            attemptFailed(c, outcome: status.outcome)
+            attemptFailed(c, outcome: status.outcome, status: status)
         }
     }
 
@@ -302,18 +310,55 @@ extension Simulation {
         attemptFailed(c, outcome: .timedOut)
     }
 
-    /// An attempt failed: retry when the policy allows, otherwise end the call.
-    mutating func attemptFailed(_ c: Int, outcome: RequestOutcome) {
+    /// An attempt failed with `status` (nil: a timeout): retry when the policy, its conditions and the edge's
+    /// budget allow — after the backoff, if any — otherwise end the call.
+    mutating func attemptFailed(_ c: Int, outcome: RequestOutcome, status: AttemptStatus? = nil) {
         let edge = Int(calls[c].edge)
-        if Int(calls[c].attemptsMade) <= edges[edge].policy.retries {
-            sendAttempt(call: c)
-        } else {
-            finishCall(c, outcome: outcome)
+        releaseRetry(c, edge: edge)
+        if edges[edge].budget != nil { edges[edge].budget!.attemptFailed(at: queue.now) }
+        let failure: AttemptFailure
+        switch status {
+        case .none: failure = .perTryTimeout
+        case .error?, .ok?: failure = .httpStatus(500)
+        case .overloaded?: failure = .httpStatus(503)
+        case .reset?: failure = .reset
+        case .refused?: failure = .connectFailure
         }
+        guard edges[edge].retryPolicy.shouldRetry(attempt: Int(calls[c].attemptsMade), failure: failure) else {
+            finishCall(c, outcome: outcome)
+            return
+        }
+        if edges[edge].budget != nil {
+            guard edges[edge].budget!.tryRetry(at: queue.now) else {
+                recorder.count(.retriesDenied, at: now)
+                finishCall(c, outcome: outcome)
+                return
+            }
+            calls[c].retryHeld = true
+        }
+        if calls[c].backoff != nil {
+            var rng = edges[edge].rng
+            let wait = calls[c].backoff!.next(attempt: Int(calls[c].attemptsMade), using: &rng)
+            if wait > .zero {
+                schedule(.retry(call: Int32(c), generation: calls[c].generation), at: now + wait.nanoseconds)
+                return
+            }
+        }
+        sendAttempt(call: c)
+    }
+
+    /// Tells the edge's budget that the call's admitted retry has ended.
+    @inline(__always)
+    mutating func releaseRetry(_ c: Int, edge: Int) {
+        guard calls[c].retryHeld else { return }
+        calls[c].retryHeld = false
+        edges[edge].budget!.retryFinished(at: queue.now)
     }
 
     /// Call `c` has ended: report it to the parent attempt, or record the client request.
     mutating func finishCall(_ c: Int, outcome: RequestOutcome) {
+        let edge = Int(calls[c].edge)
+        if edges[edge].budget != nil { edges[edge].budget!.requestFinished(success: outcome == .ok, at: queue.now) }
         let parent = Int(calls[c].parent)
         if parent >= 0 {
             let generation = calls[c].parentGeneration

@@ -5,6 +5,7 @@
 import Balancers
 import DequeModule
 import Reports
+import Retries
 import SimCore
 import SimKernel
 import SimRandom
@@ -70,6 +71,106 @@ struct CallState {
     var attemptsMade: Int32 = 0
     var currentAttempt: Int32 = -1
     var start: Int64 = 0
+    /// Whether the current attempt is a retry the edge's budget admitted (to release it when it ends).
+    var retryHeld = false
+    /// The call's own backoff state (decorrelated jitter remembers the previous wait).
+    var backoff: Backoff?
+}
+
+/// A retry budget without existentials.
+enum RetryBudgetBox {
+    case envoy(EnvoyRetryBudget)
+    case finagle(FinagleRetryBudget)
+    case grpc(GRPCRetryThrottle)
+
+    init?(_ spec: RetryBudgetSpec?) {
+        switch spec {
+        case .none: return nil
+        case .envoy(let percent, let minimum)?:
+            guard let b = try? EnvoyRetryBudget(budgetPercent: percent, minRetryConcurrency: minimum) else { return nil }
+            self = .envoy(b)
+        case .finagle(let ttl, let perSecond, let percent)?:
+            guard let b = try? FinagleRetryBudget(ttl: ttl, minRetriesPerSecond: perSecond, percentCanRetry: percent)
+            else { return nil }
+            self = .finagle(b)
+        case .grpc(let maxTokens, let ratio)?:
+            guard let b = try? GRPCRetryThrottle(maxTokens: maxTokens, tokenRatio: ratio) else { return nil }
+            self = .grpc(b)
+        }
+    }
+
+    mutating func requestStarted(at now: SimInstant) {
+        switch self {
+        case .envoy(var b):
+            b.requestStarted(at: now)
+            self = .envoy(b)
+        case .finagle(var b):
+            b.requestStarted(at: now)
+            self = .finagle(b)
+        case .grpc(var b):
+            b.requestStarted(at: now)
+            self = .grpc(b)
+        }
+    }
+
+    mutating func attemptFailed(at now: SimInstant) {
+        switch self {
+        case .envoy(var b):
+            b.attemptFailed(at: now)
+            self = .envoy(b)
+        case .finagle(var b):
+            b.attemptFailed(at: now)
+            self = .finagle(b)
+        case .grpc(var b):
+            b.attemptFailed(at: now)
+            self = .grpc(b)
+        }
+    }
+
+    mutating func tryRetry(at now: SimInstant) -> Bool {
+        switch self {
+        case .envoy(var b):
+            let result = b.tryRetry(at: now)
+            self = .envoy(b)
+            return result
+        case .finagle(var b):
+            let result = b.tryRetry(at: now)
+            self = .finagle(b)
+            return result
+        case .grpc(var b):
+            let result = b.tryRetry(at: now)
+            self = .grpc(b)
+            return result
+        }
+    }
+
+    mutating func retryFinished(at now: SimInstant) {
+        switch self {
+        case .envoy(var b):
+            b.retryFinished(at: now)
+            self = .envoy(b)
+        case .finagle(var b):
+            b.retryFinished(at: now)
+            self = .finagle(b)
+        case .grpc(var b):
+            b.retryFinished(at: now)
+            self = .grpc(b)
+        }
+    }
+
+    mutating func requestFinished(success: Bool, at now: SimInstant) {
+        switch self {
+        case .envoy(var b):
+            b.requestFinished(success: success, at: now)
+            self = .envoy(b)
+        case .finagle(var b):
+            b.requestFinished(success: success, at: now)
+            self = .finagle(b)
+        case .grpc(var b):
+            b.requestFinished(success: success, at: now)
+            self = .grpc(b)
+        }
+    }
 }
 
 /// The balancer of one call edge, without existentials (a switch, not dynamic dispatch).
@@ -238,6 +339,10 @@ struct EdgeState {
     var activeByReplica: [Int32]
     /// The position of each replica in `endpoints`, or -1.
     var positionOf: [Int32]
+    /// The edge's retry budget, if any.
+    var budget: RetryBudgetBox?
+    /// The edge's retry rules (attempts and conditions; the backoff lives in each call).
+    var retryPolicy: RetryPolicy
 
     /// Picks an endpoint with the edge's balancer and stream; returns the replica's index in its service.
     @inline(__always)

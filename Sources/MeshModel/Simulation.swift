@@ -4,6 +4,7 @@
 
 import Balancers
 public import Reports
+import Retries
 public import SimCore
 import SimKernel
 import SimRandom
@@ -113,6 +114,10 @@ public struct Simulation {
         public var stalledAt: SimInstant?
         /// Whether the run stopped at ``Simulation/eventLimit``.
         public var hitEventLimit = false
+        /// What the policies did over the measured span.
+        public var counters = PolicyCounters()
+        /// The mean adaptive concurrency limit over the measured span, if a limiter ran.
+        public var concurrencyLimit: Double?
     }
 
     /// Runs the replication to its end: arrivals stop at `duration`, then outstanding requests have `drain` to finish.
@@ -167,7 +172,9 @@ public struct Simulation {
             completed: recorder.finished,
             endTime: queue.now,
             stalledAt: stalledAt,
-            hitEventLimit: queue.eventsProcessed >= eventLimit
+            hitEventLimit: queue.eventsProcessed >= eventLimit,
+            counters: recorder.summaryCounters,
+            concurrencyLimit: recorder.summaryConcurrencyLimit
         )
     }
 
@@ -200,6 +207,9 @@ public struct Simulation {
             receive(Int(a))
         case .timeout(let c, let generation, let number):
             timeout(call: Int(c), generation: generation, attemptNumber: number)
+        case .retry(let c, let generation):
+            guard calls[Int(c)].generation == generation, calls[Int(c)].live else { return }
+            sendAttempt(call: Int(c))
         case .faultStart(let index):
             startFault(Int(index))
         case .faultEnd(let index):

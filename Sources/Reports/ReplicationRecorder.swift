@@ -25,6 +25,12 @@ public struct ReplicationRecorder {
     private let measureEnd: Int64
     private let window: Int64
     private let rowPrefix: String
+    /// Policy counters over the measured span.
+    public private(set) var summaryCounters = PolicyCounters()
+    private var windowCounters = PolicyCounters()
+    /// Sum and count of adaptive-concurrency-limit samples (window, summary), for their means.
+    private var windowLimit = (sum: 0.0, count: 0)
+    private var summaryLimit = (sum: 0.0, count: 0)
     private var windowStats = LatencyStats(resolution: .coarse)
     private var windowArrivals: UInt64 = 0
     private var windowStart: Int64 = 0
@@ -60,6 +66,30 @@ public struct ReplicationRecorder {
         if isMeasured(start: start) { summary.record(latency: latency, outcome: outcome, attempts: attempts) }
     }
 
+    /// Counts a policy event at `now`.
+    ///
+    /// - Complexity: O(1).
+    @inline(__always)
+    public mutating func count(_ kind: PolicyCounters.Kind, at now: Int64) {
+        windowCounters.increment(kind)
+        if now >= warmup && now < measureEnd { summaryCounters.increment(kind) }
+    }
+
+    /// Records the current adaptive concurrency limit of a replica at `now` (sampled when it changes).
+    public mutating func sampleConcurrencyLimit(_ limit: Int, at now: Int64) {
+        windowLimit.sum += Double(limit)
+        windowLimit.count += 1
+        if now >= warmup && now < measureEnd {
+            summaryLimit.sum += Double(limit)
+            summaryLimit.count += 1
+        }
+    }
+
+    /// The mean sampled concurrency limit over the measured span, if any.
+    public var summaryConcurrencyLimit: Double? {
+        summaryLimit.count == 0 ? nil : summaryLimit.sum / Double(summaryLimit.count)
+    }
+
     /// Closes every window that ends at or before `now`, writing one row each, with the gauges sampled now.
     public mutating func closeWindows(through now: Int64, inFlight: Int, queueDepth: Int) {
         while nextBoundary <= now {
@@ -75,7 +105,15 @@ public struct ReplicationRecorder {
                 timeseries += ","
                 timeseries += cell
             }
-            timeseries += ",\(inFlight),\(queueDepth)\n"
+            timeseries += ",\(inFlight),\(queueDepth)"
+            let limit = windowLimit.count == 0 ? nil : windowLimit.sum / Double(windowLimit.count)
+            for cell in windowCounters.cells(concurrencyLimit: limit) {
+                timeseries += ","
+                timeseries += cell
+            }
+            timeseries += "\n"
+            windowCounters = PolicyCounters()
+            windowLimit = (0, 0)
             windowStats.reset()
             windowArrivals = 0
             windowStart = nextBoundary
@@ -95,7 +133,8 @@ public struct ReplicationRecorder {
 
     /// The header of `timeseries.csv`.
     public static let timeseriesHeader =
-        (["scenario", "variant", "seed", "t_s"] + MetricRow.columns + ["in_flight", "queue_depth"]).joined(
+        (["scenario", "variant", "seed", "t_s"] + MetricRow.columns + ["in_flight", "queue_depth"]
+            + PolicyCounters.columns).joined(
             separator: ","
         )
 }

@@ -89,7 +89,7 @@ public enum BackoffKind: String, CaseIterable, Sendable {
     }
 
     /// The snake_case names of the base, cap and multiplier parameters in the source's own vocabulary.
-    var parameterNames: (base: String, cap: String, multiplier: String) {
+    public var parameterNames: (base: String, cap: String, multiplier: String) {
         switch self {
         case .none, .exponential, .fullJitter, .equalJitter, .decorrelatedJitter: return ("base", "cap", "multiplier")
         case .envoy: return ("base_interval", "max_interval", "multiplier")

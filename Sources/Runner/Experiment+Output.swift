@@ -11,7 +11,8 @@ import SimCore
 extension Experiment {
     /// The header of `summary.csv`.
     public static let summaryHeader =
-        (["scenario", "variant", "seed"] + MetricRow.columns + ["unfinished", "events", "mean_in_flight", "utilization"]).joined(separator: ",")
+        (["scenario", "variant", "seed"] + MetricRow.columns + ["unfinished", "events", "mean_in_flight", "utilization"]
+            + PolicyCounters.columns).joined(separator: ",")
 
     /// The text of `summary.csv`: one row per (variant, seed).
     public var summaryCSV: String {
@@ -25,6 +26,7 @@ extension Experiment {
                     CSVFormat.fixed(replication.result.summary.meanInFlight, digits: 4),
                     CSVFormat.fixed(replication.result.summary.utilization, digits: 6),
                 ]
+                + replication.result.counters.cells(concurrencyLimit: replication.result.concurrencyLimit)
             text += cells.joined(separator: ",") + "\n"
         }
         return text

@@ -6,6 +6,7 @@ import MeshModel
 import SimCore
 import SimRandom
 import Balancers
+import Retries
 
 /// Builds a ``Scenario`` from a YAML tree: resolves names, applies defaults and variants, and records every problem.
 struct ScenarioDecoder {
@@ -240,7 +241,8 @@ struct ScenarioDecoder {
     // MARK: - Services
 
     static let serviceKeys = ["replicas", "zones", "spares", "workers", "queue", "service_time", "error_rate", "calls"]
-    static let callKeys = ["service", "fanout", "timeout", "retries", "balancer", "release_on_timeout"]
+    static let policyKeys = ["timeout", "retries", "balancer", "release_on_timeout", "retry_on", "backoff", "budget"]
+    static let callKeys = ["service", "fanout"] + policyKeys
 
     mutating func service(
         _ node: YAMLTree,
@@ -328,6 +330,15 @@ struct ScenarioDecoder {
         }
         policy.retries = reader.int(f["retries"], path + ".retries", default: 0, range: 0...100)
         policy.releaseOnTimeout = reader.bool(f["release_on_timeout"], path + ".release_on_timeout", default: true)
+        if let node = f["retry_on"], let text = reader.string(node, path + ".retry_on") {
+            do {
+                policy.retryOn = try RetryOn.parse(text)
+            } catch {
+                reader.fail(.unknownName, node, path + ".retry_on", "\(error)")
+            }
+        }
+        if let node = f["backoff"] { policy.backoff = backoff(node, path + ".backoff") }
+        if let node = f["budget"] { policy.budget = retryBudget(node, path + ".budget") }
         return policy
     }
 
@@ -398,6 +409,78 @@ struct ScenarioDecoder {
         return spec
     }
 
+    /// A backoff: a mapping with `kind` (a ``Retries/BackoffKind`` name) and the kind's own parameter names.
+    mutating func backoff(_ node: YAMLTree, _ path: String) -> Backoff? {
+        let names = BackoffKind.names
+        var kindNode: YAMLTree? = node
+        if case .mapping(let pairs, _) = node { kindNode = pairs.first { $0.key == "kind" }?.value }
+        guard let kindNode else {
+            reader.fail(.missingField, node, path + ".kind", "a backoff needs 'kind' (one of: \(names.joined(separator: ", ")))")
+            return nil
+        }
+        let kindPath = node.isMapping ? path + ".kind" : path
+        guard let kind = reader.choice(kindNode, kindPath, choices: names).flatMap({ BackoffKind(name: $0) }) else { return nil }
+        let p = kind.parameterNames
+        var fields: Fields?
+        if node.isMapping { fields = reader.fields(node, path, known: ["kind", p.base, p.cap, p.multiplier, "jitter"]) }
+        let connection = kind == .grpcConnectionNew || kind == .grpcConnectionOld
+        let base = reader.duration(fields?[p.base], path + "." + p.base, default: connection ? .seconds(1) : .milliseconds(25))
+        let cap = reader.duration(fields?[p.cap], path + "." + p.cap, default: connection ? .seconds(120) : SimDuration(nanoseconds: base.nanoseconds.multipliedReportingOverflow(by: 10).overflow ? Int64.max / 4 : base.nanoseconds * 10))
+        let multiplier = fields?[p.multiplier].map { reader.number($0, path + "." + p.multiplier, default: kind.defaultMultiplier, range: 1...1000, what: "a multiplier ≥ 1") }
+        let jitter = fields?["jitter"].map { reader.number($0, path + ".jitter", default: kind.defaultJitter, range: 0...1, what: "a jitter fraction") }
+        do {
+            return try Backoff(kind: kind, base: base, cap: cap, multiplier: multiplier, jitter: jitter)
+        } catch let error as PolicyParameterError {
+            reader.fail(.outOfRange, fields?[error.parameter] ?? node, path + "." + error.parameter, error.message)
+        } catch {
+            reader.fail(.outOfRange, node, path, "\(error)")
+        }
+        return nil
+    }
+
+    /// A retry budget: `{kind: envoy|finagle|grpc, …}` with the source's parameter names and defaults.
+    mutating func retryBudget(_ node: YAMLTree, _ path: String) -> RetryBudgetSpec? {
+        let kinds = ["envoy", "finagle", "grpc"]
+        var kindNode: YAMLTree? = node
+        if case .mapping(let pairs, _) = node { kindNode = pairs.first { $0.key == "kind" }?.value }
+        guard let kindNode, let kind = reader.choice(kindNode, node.isMapping ? path + ".kind" : path, choices: kinds) else {
+            if !node.isMapping || (node.isMapping && kindNode == nil) {
+                reader.fail(.missingField, node, path + ".kind", "a retry budget needs 'kind' (one of: envoy, finagle, grpc)")
+            }
+            return nil
+        }
+        let keys: [String: [String]] = [
+            "envoy": ["budget_percent", "min_retry_concurrency"],
+            "finagle": ["ttl", "min_retries_per_sec", "percent_can_retry"], "grpc": ["max_tokens", "token_ratio"],
+        ]
+        let f = node.isMapping ? reader.fields(node, path, known: ["kind"] + keys[kind]!) : nil
+        let spec: RetryBudgetSpec
+        switch kind {
+        case "envoy":
+            spec = .envoy(
+                budgetPercent: reader.number(f?["budget_percent"], path + ".budget_percent", default: 20, range: 0...100, what: "a percentage"),
+                minRetryConcurrency: reader.int(f?["min_retry_concurrency"], path + ".min_retry_concurrency", default: 3, range: 0...1_000_000)
+            )
+        case "finagle":
+            spec = .finagle(
+                ttl: reader.duration(f?["ttl"], path + ".ttl", default: .seconds(10), range: .seconds(1)...SimDuration.seconds(60)),
+                minRetriesPerSecond: reader.int(f?["min_retries_per_sec"], path + ".min_retries_per_sec", default: 10, range: 0...1_000_000),
+                percentCanRetry: reader.number(f?["percent_can_retry"], path + ".percent_can_retry", default: 0.2, range: 0...1000, what: "a fraction")
+            )
+        default:
+            if f?["max_tokens"] == nil || f?["token_ratio"] == nil {
+                reader.fail(.missingField, node, path, "gRPC retry throttling needs 'max_tokens' and 'token_ratio'")
+            }
+            spec = .grpc(
+                maxTokens: reader.number(f?["max_tokens"], path + ".max_tokens", default: 10, range: 1...1000, what: "a token count"),
+                tokenRatio: reader.number(f?["token_ratio"], path + ".token_ratio", default: 0.1, range: 0.001...1000, what: "a ratio > 0")
+            )
+        }
+        guard let problem = spec.problem else { return spec }
+        reader.fail(.outOfRange, f?[problem.parameter] ?? node, path + "." + problem.parameter, problem.message)
+        return nil
+    }
+
     /// A service that (transitively) calls itself would recurse forever: report the cycle.
     mutating func checkCycles(_ services: [ServiceSpec], _ entries: [(key: String, mark: SourceMark?, value: YAMLTree)]) {
         var state = Array(repeating: 0, count: services.count)  // 0 new, 1 on stack, 2 done
@@ -419,9 +502,8 @@ struct ScenarioDecoder {
     // MARK: - Clients
 
     static let clientKeys = [
-        "target", "zone", "rate", "arrival", "schedule", "users", "think_time", "timeout", "retries", "balancer",
-        "release_on_timeout",
-    ]
+        "target", "zone", "rate", "arrival", "schedule", "users", "think_time",
+    ] + policyKeys
 
     mutating func client(_ node: YAMLTree, _ path: String, name: String, zones: [String], serviceNames: [String]) -> ClientSpec? {
         guard let f = reader.fields(node, path, known: Self.clientKeys) else { return nil }

@@ -26,6 +26,12 @@ indirect enum YAMLTree: Sendable {
         }
     }
 
+    /// Whether the node is a mapping.
+    var isMapping: Bool {
+        if case .mapping = self { return true }
+        return false
+    }
+
     /// Whether the node is YAML null (`~`, `null` or nothing).
     var isNull: Bool {
         if case .scalar(let text, let plain, _) = self, plain {

@@ -1,0 +1,84 @@
+import Foundation
+import MeshModel
+import Reports
+import Scenario
+import SimCore
+import Testing
+
+/// Retry conditions, backoff and budgets on call edges.
+@Suite("Retries in the mesh")
+struct RetryIntegrationTests {
+    static func run(_ yaml: String) throws -> Simulation.Result {
+        let scenario = try Scenario.parse(yaml, file: "r.yaml")
+        var simulation = Simulation(spec: scenario.variants[0].spec, seed: 1)
+        return simulation.run()
+    }
+
+    static func dead(_ policy: String) -> String {
+        """
+        duration: 10s
+        services:
+          api: {replicas: 2, service_time: "constant:1ms", workers: 100, error_rate: 1}
+        clients:
+          users: {target: api, rate: 100, arrival: constant, retries: 3\(policy)}
+        """
+    }
+
+    @Test("against a failing upstream every request makes all its attempts, and the counters say so")
+    func amplification() throws {
+        let result = try Self.run(Self.dead(""))
+        #expect(result.summary.failed == result.summary.requests)
+        #expect(result.summary.attemptsPerRequest == 4)
+        #expect(result.counters[.retries] == 3 * result.summary.requests)
+        #expect(result.counters.retryAmplification == 4)
+    }
+
+    @Test("retry_on limits which failures are retried")
+    func conditions() throws {
+        let noFiveXX = try Self.run(Self.dead(", retry_on: \"reset,connect-failure\""))
+        #expect(noFiveXX.summary.attemptsPerRequest == 1)
+        let fiveXX = try Self.run(Self.dead(", retry_on: \"5xx\""))
+        #expect(fiveXX.summary.attemptsPerRequest == 4)
+    }
+
+    @Test("a constant backoff spaces the retries")
+    func backoff() throws {
+        let result = try Self.run(Self.dead(", backoff: {kind: exponential, base: 10ms, cap: 10ms}"))
+        // Four attempts of 1 ms with three waits of 10 ms.
+        #expect(abs(result.summary.meanMs! - 34) < 0.01, "\(result.summary.meanMs!)")
+        let jittered = try Self.run(Self.dead(", backoff: {kind: full_jitter, base: 10ms, cap: 10ms}"))
+        #expect(jittered.summary.meanMs! > 4 && jittered.summary.meanMs! < 34)
+    }
+
+    @Test("retry budgets cap retries: Envoy's concurrency budget, Finagle's 20% + 10/s, gRPC's token throttle")
+    func budgets() throws {
+        // 100 requests/s, all failing, 10 s: Finagle allows 20% of requests plus 10/s within each 10 s window.
+        let finagle = try Self.run(Self.dead(", budget: {kind: finagle}"))
+        #expect(finagle.counters[.retries] <= 300 && finagle.counters[.retries] >= 250, "\(finagle.counters[.retries])")
+        #expect(finagle.counters[.retriesDenied] > 0)
+        let grpc = try Self.run(Self.dead(", budget: {kind: grpc, max_tokens: 10, token_ratio: 0.1}"))
+        #expect(grpc.counters[.retries] <= 5, "\(grpc.counters[.retries])")
+        // Envoy: retries run one at a time here (each takes 1 ms, requests 10 ms apart), so min_retry_concurrency
+        // 3 never binds and every retry is admitted.
+        let envoy = try Self.run(Self.dead(", budget: {kind: envoy}"))
+        #expect(envoy.counters[.retriesDenied] == 0)
+        #expect(envoy.counters[.retries] == 3 * envoy.summary.requests)
+    }
+
+    @Test(
+        "bad retry settings are scenario errors with key paths",
+        arguments: [
+            (", retry_on: \"5xx,timout\"", "clients.users.retry_on", "did you mean 'timeout'"),
+            (", backoff: {kind: full_jiter}", "clients.users.backoff.kind", "did you mean 'full_jitter'"),
+            (", backoff: {kind: exponential, base: 10ms, cap: 1ms}", "clients.users.backoff.cap", "at least"),
+            (", budget: {kind: envoy, budget_percent: 150}", "clients.users.budget.budget_percent", "out of range"),
+            (", budget: {kind: finagle, ttl: 100s}", "clients.users.budget.ttl", "out of range"),
+            (", budget: {kind: grpc}", "clients.users.budget", "needs 'max_tokens'"),
+        ]
+    )
+    func badSettings(policy: String, keyPath: String, fragment: String) throws {
+        let errors = problems(Self.dead(policy))
+        let error = try #require(errors.first { $0.keyPath == keyPath }, "\(errors)")
+        #expect(error.description.contains(fragment), "\(error)")
+    }
+}
