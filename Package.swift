@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "MeshModel",
             dependencies: [
-                "SimCore", "SimKernel", "SimRandom", "Balancers", "Retries", "Reports",
+                "SimCore", "SimKernel", "SimRandom", "Balancers", "Retries", "Health", "Breakers", "Limiters", "Reports",
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
@@ -67,7 +67,8 @@ let package = Package(
         .target(
             name: "Scenario",
             dependencies: [
-                "SimCore", "SimRandom", "MeshModel", "Balancers", "Retries", .product(name: "Yams", package: "Yams"),
+                "SimCore", "SimRandom", "MeshModel", "Balancers", "Retries", "Health", "Breakers", "Limiters",
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Runs variants × seeds in parallel and writes the reports.

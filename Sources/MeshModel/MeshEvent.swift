@@ -19,6 +19,8 @@ public enum MeshEvent: Sendable, Equatable {
     case timeout(call: Int32, generation: UInt32, attemptNumber: Int32)
     /// A call's retry, after its backoff.
     case retry(call: Int32, generation: UInt32)
+    /// The periodic outlier-detection sweep of call edge `edge`.
+    case outlierSweep(edge: Int32)
     /// Fault `index` begins.
     case faultStart(index: Int32)
     /// Fault `index` ends.

@@ -5,6 +5,9 @@
 public import SimCore
 public import SimRandom
 public import Retries
+public import Health
+public import Breakers
+public import Limiters
 
 /// A fully resolved, validated mesh: what one replication simulates.
 ///
@@ -163,6 +166,14 @@ public struct CallPolicy: Sendable, Equatable {
     public var backoff: Backoff?
     /// A limit on retries across the edge's requests, if any.
     public var budget: RetryBudgetSpec?
+    /// Envoy outlier detection on the edge's view of the target's replicas, if any.
+    public var outlierDetection: OutlierDetectionConfiguration?
+    /// Envoy's `healthy_panic_threshold` in percent: below it, ejections are ignored (0 disables panic).
+    public var panicThreshold: Double = 50
+    /// A circuit breaker on the edge, if any.
+    public var breaker: BreakerSpec?
+    /// A rate limit on the calls the edge starts, if any.
+    public var rateLimit: RateLimitSpec?
 
     /// Creates a policy.
     public init(balancer: BalancerSpec = BalancerSpec(.roundRobin), timeout: SimDuration? = nil, retries: Int = 0) {
@@ -170,6 +181,40 @@ public struct CallPolicy: Sendable, Equatable {
         self.timeout = timeout
         self.retries = retries
     }
+}
+
+/// A circuit breaker for one call edge.
+public enum BreakerSpec: Sendable, Equatable {
+    /// Envoy's thresholds: concurrent requests and retries on the edge (overflow fails the attempt at once).
+    case envoy(EnvoyCircuitBreakerThresholds)
+    /// resilience4j's failure- and slow-call-rate breaker.
+    case resilience4j(Resilience4jCircuitBreakerConfiguration)
+    /// Hystrix's error-percentage breaker.
+    case hystrix(HystrixCircuitBreakerConfiguration)
+}
+
+/// A rate limiter for the calls of one edge.
+public enum RateLimitSpec: Sendable, Equatable {
+    /// Envoy's token bucket.
+    case tokenBucket(TokenBucket.Configuration)
+    /// The generic cell rate algorithm.
+    case gcra(GCRALimiter.Configuration)
+    /// A fixed window counter.
+    case fixedWindow(FixedWindowLimiter.Configuration)
+    /// A sliding window log.
+    case slidingLog(SlidingWindowLogLimiter.Configuration)
+    /// Cloudflare's sliding window counter.
+    case slidingCounter(SlidingWindowCounterLimiter.Configuration)
+}
+
+/// An adaptive concurrency limit on each replica of a service (server side, Netflix concurrency-limits).
+public enum ConcurrencyLimitSpec: Sendable, Equatable {
+    /// Additive increase, multiplicative decrease.
+    case aimd(AIMDLimit.Configuration)
+    /// TCP Vegas-style queue estimation.
+    case vegas(VegasLimit.Configuration)
+    /// Gradient2: long/short RTT ratio.
+    case gradient2(Gradient2Limit.Configuration)
 }
 
 /// A retry budget or throttle for one call edge.
@@ -256,6 +301,8 @@ public struct ServiceSpec: Sendable, Equatable {
     public var errorRate: Double = 0
     /// Downstream calls, made in order while the worker is held.
     public var calls: [CallSpec] = []
+    /// An adaptive concurrency limit on each replica: requests beyond it are rejected with a 503.
+    public var concurrencyLimit: ConcurrencyLimitSpec?
 
     /// Creates a service.
     public init(name: String, replicas: [ReplicaSpec], workers: Int = 1, serviceTime: Distribution) {

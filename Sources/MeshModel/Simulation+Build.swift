@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import Health
 import Retries
 import DequeModule
 import Reports
@@ -33,7 +34,8 @@ extension Simulation {
                         active: replica.initiallyActive,
                         errorRate: service.errorRate,
                         serviceStream: stream(key + "/service_time"),
-                        errorStream: stream(key + "/errors")
+                        errorStream: stream(key + "/errors"),
+                        limiter: ConcurrencyLimiterBox(service.concurrencyLimit)
                     )
                 )
                 if replica.initiallyActive {
@@ -88,8 +90,14 @@ extension Simulation {
             activeByReplica: Array(repeating: 0, count: replicaCount),
             positionOf: Array(repeating: -1, count: replicaCount),
             budget: RetryBudgetBox(policy.budget),
-            retryPolicy: Self.retryPolicy(policy)
+            retryPolicy: Self.retryPolicy(policy),
+            breaker: BreakerBox(policy.breaker),
+            rateLimiter: RateLimiterBox(policy.rateLimit)
         )
+        if let configuration = policy.outlierDetection {
+            edge.outlier = try? OutlierDetectorStateMachine(hostCount: replicaCount, configuration: configuration)
+            edge.ejected = Array(repeating: false, count: replicaCount)
+        }
         edge.setView(views[target])
         edges.append(edge)
         edgesByTarget[target].append(Int32(edges.count - 1))
@@ -122,6 +130,11 @@ extension Simulation {
         }
         for (i, fault) in spec.faults.enumerated() {
             schedule(.faultStart(index: Int32(i)), at: fault.at.nanoseconds)
+        }
+        for e in edges.indices {
+            if let interval = edges[e].policy.outlierDetection?.interval {
+                schedule(.outlierSweep(edge: Int32(e)), at: interval.nanoseconds)
+            }
         }
     }
 }

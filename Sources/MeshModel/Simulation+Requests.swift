@@ -3,6 +3,8 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import Health
+import Limiters
 import DequeModule
 import Reports
 import Retries
@@ -60,6 +62,11 @@ extension Simulation {
         let policy = edges[Int(edge)].policy
         calls[c].backoff = policy.backoff
         if edges[Int(edge)].budget != nil { edges[Int(edge)].budget!.requestStarted(at: queue.now) }
+        if edges[Int(edge)].rateLimiter != nil && !edges[Int(edge)].rateLimiter!.admit(at: queue.now) {
+            recorder.count(.limiterRejections, at: now)
+            finishCall(c, outcome: .rejected)
+            return
+        }
         sendAttempt(call: c)
     }
 
@@ -68,7 +75,15 @@ extension Simulation {
         let edge = Int(calls[c].edge)
         calls[c].attemptsMade += 1
         recorder.count(.attempts, at: now)
-        if calls[c].attemptsMade > 1 { recorder.count(.retries, at: now) }
+        let isRetry = calls[c].attemptsMade > 1
+        if isRetry { recorder.count(.retries, at: now) }
+        if edges[edge].breaker != nil && !edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now) {
+            // The breaker is open (or an Envoy threshold overflowed): the attempt fails locally, not retried.
+            recorder.count(.breakerRejections, at: now)
+            releaseRetry(c, edge: edge)
+            finishCall(c, outcome: .rejected)
+            return
+        }
         let target = Int(edges[edge].target)
         let choice = edges[edge].pick(at: queue.now)
         let a = allocateAttempt()
@@ -77,6 +92,11 @@ extension Simulation {
         attempts[a].failedChild = false
         attempts[a].stage = 0
         attempts[a].pendingChildren = 0
+        attempts[a].breakerHeld = edges[edge].breaker != nil
+        attempts[a].isRetry = isRetry
+        attempts[a].permit = nil
+        attempts[a].edge = Int32(edge)
+        attempts[a].sentAt = now
         calls[c].currentAttempt = Int32(a)
         if edges[edge].timeoutNs > 0 {
             schedule(
@@ -141,6 +161,14 @@ extension Simulation {
             return
         }
         attempts[a].replicaEpoch = replicas[r].epoch
+        if replicas[r].limiter != nil {
+            guard let permit = replicas[r].limiter!.acquire(at: queue.now) else {
+                recorder.count(.limiterRejections, at: now)
+                answer(a, status: .overloaded)
+                return
+            }
+            attempts[a].permit = permit
+        }
         if replicas[r].busy < replicas[r].workers {
             replicas[r].busy += 1
             busyTotal += 1
@@ -250,6 +278,19 @@ extension Simulation {
     mutating func answer(_ a: Int, status: AttemptStatus) {
         attempts[a].phase = .answering
         attempts[a].status = status
+        if let permit = attempts[a].permit {
+            attempts[a].permit = nil
+            let r = Int(attempts[a].replica)
+            let outcome: ConcurrencyOutcome
+            switch status {
+            case .ok: outcome = .success
+            case .overloaded, .reset, .refused: outcome = .dropped
+            case .error: outcome = .ignored
+            }
+            var rng = replicas[r].errorStream
+            replicas[r].limiter!.release(permit, at: queue.now, outcome: outcome, using: &rng)
+            recorder.sampleConcurrencyLimit(replicas[r].limiter!.limit, at: now)
+        }
         let c = Int(attempts[a].call)
         let from = Int(replicas[Int(attempts[a].replica)].zone)
         guard calls[c].generation == attempts[a].callGeneration,
@@ -268,6 +309,56 @@ extension Simulation {
 
     // MARK: - Callers
 
+    /// The caller is done with an attempt (answered, refused, or timed out when `status` is nil): its circuit
+    /// breaker and outlier detection learn the result.
+    mutating func attemptEnded(attempt: AttemptState, status: AttemptStatus?) {
+        let edge = Int(attempt.edge)
+        guard edge >= 0 else { return }
+        let success = status == .ok
+        if attempt.breakerHeld {
+            let duration = SimDuration(nanoseconds: now - attempt.sentAt)
+            if edges[edge].breaker!.finish(isRetry: attempt.isRetry, success: success, duration: duration, at: queue.now) {
+                recorder.count(.breakerOpens, at: now)
+            }
+        }
+        guard edges[edge].outlier != nil, attempt.replica >= 0 else { return }
+        let result: RequestResult
+        switch status {
+        case .ok?: result = .success
+        case .error?: result = .httpError(status: 500)
+        case .overloaded?: result = .httpError(status: 503)
+        case .reset?, .refused?, .none: result = .gatewayFailure
+        }
+        var rng = edges[edge].rng
+        let host = Int(replicas[Int(attempt.replica)].localIndex)
+        if let event = edges[edge].outlier!.record(host: host, result: result, at: queue.now, using: &rng) {
+            applyOutlierEvent(event, edge: edge)
+        }
+    }
+
+    /// Applies an ejection or unejection to the edge's view.
+    mutating func applyOutlierEvent(_ event: OutlierEvent, edge: Int) {
+        switch event {
+        case .ejected(let host, _, _):
+            recorder.count(.ejections, at: now)
+            edges[edge].ejected[host] = true
+        case .unejected(let host):
+            edges[edge].ejected[host] = false
+        case .notEnforced, .overflow:
+            return
+        }
+        edges[edge].setView(edges[edge].fullView)
+    }
+
+    /// The periodic outlier-detection sweep of an edge: success-rate and failure-percentage detectors, unejection.
+    mutating func sweepOutliers(edge: Int) {
+        guard edges[edge].outlier != nil, let interval = edges[edge].policy.outlierDetection?.interval else { return }
+        var rng = edges[edge].rng
+        let events = edges[edge].outlier!.sweep(at: queue.now, using: &rng)
+        for event in events { applyOutlierEvent(event, edge: edge) }
+        schedule(.outlierSweep(edge: Int32(edge)), at: now + interval.nanoseconds)
+    }
+
     /// The caller's balancer stops counting attempt `a` as outstanding and learns its latency so far.
     @inline(__always)
     mutating func releaseFromBalancer(_ a: Int) {
@@ -285,10 +376,12 @@ extension Simulation {
         let c = Int(attempts[a].call)
         let status = attempts[a].status
         let current = calls[c].generation == attempts[a].callGeneration && Int(calls[c].currentAttempt) == a
+        let attemptInfo = attempts[a]
         releaseFromBalancer(a)
         freeAttempt(a)
         guard current else { return }  // the caller gave up on this attempt (timeout) or on the call
         calls[c].currentAttempt = -1
+        attemptEnded(attempt: attemptInfo, status: status)
         if status == .ok {
             releaseRetry(c, edge: Int(calls[c].edge))
             finishCall(c, outcome: .ok)
@@ -304,6 +397,8 @@ extension Simulation {
         else { return }
         // The attempt goes on at its replica (no cancellation), but its answer will be ignored.
         let a = Int(calls[c].currentAttempt)
+        attemptEnded(attempt: attempts[a], status: nil)
+        attempts[a].breakerHeld = false
         if edges[Int(calls[c].edge)].policy.releaseOnTimeout || attempts[a].phase == .lost { releaseFromBalancer(a) }
         if attempts[a].phase == .lost { freeAttempt(a) }
         calls[c].currentAttempt = -1

@@ -3,6 +3,9 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import Breakers
+import Health
+import Limiters
 import DequeModule
 import Reports
 import Retries
@@ -52,6 +55,12 @@ struct AttemptState {
     var heldByBalancer = false
     /// The call edge it was sent on.
     var edge: Int32 = -1
+    /// Whether it holds a permission of the edge's circuit breaker.
+    var breakerHeld = false
+    /// Whether it is a retry.
+    var isRetry = false
+    /// Its replica's concurrency-limit permit, if the replica has a limiter.
+    var permit: ConcurrencyPermit?
     var replica: Int32 = -1
     var replicaEpoch: UInt32 = 0
     var stage: Int32 = 0
@@ -343,6 +352,16 @@ struct EdgeState {
     var budget: RetryBudgetBox?
     /// The edge's retry rules (attempts and conditions; the backoff lives in each call).
     var retryPolicy: RetryPolicy
+    /// The edge's circuit breaker, if any.
+    var breaker: BreakerBox?
+    /// The edge's rate limiter, if any.
+    var rateLimiter: RateLimiterBox?
+    /// The edge's outlier detection over the target's replicas, if any.
+    var outlier: OutlierDetectorStateMachine?
+    /// Replicas currently ejected by outlier detection.
+    var ejected: [Bool] = []
+    /// The service's endpoint list as discovery reports it (before ejections).
+    var fullView: [EndpointState] = []
 
     /// Picks an endpoint with the edge's balancer and stream; returns the replica's index in its service.
     @inline(__always)
@@ -371,10 +390,18 @@ struct EdgeState {
         if balancer.learns { balancer.requestFinished(endpoint: local, latency: latency, at: now) }
     }
 
-    /// Replaces the view with `view` (the service's current endpoints), keeping the active counts.
+    /// Replaces the view with `view` (the service's current endpoints) less the ejected replicas — unless too few
+    /// would be left (Envoy's panic threshold), keeping the active counts.
     mutating func setView(_ view: [EndpointState]) {
+        fullView = view
         for i in positionOf.indices { positionOf[i] = -1 }
         endpoints = view
+        if outlier != nil && ejected.contains(true) {
+            let healthy = view.filter { !ejected[Int($0.index)] }
+            let threshold = policy.panicThreshold
+            let panicking = threshold > 0 && Double(healthy.count) * 100 < threshold * Double(view.count)
+            if !panicking && !healthy.isEmpty || threshold == 0 { endpoints = healthy }
+        }
         for (position, e) in endpoints.enumerated() {
             endpoints[position].active = activeByReplica[Int(e.index)]
             positionOf[Int(e.index)] = Int32(position)
@@ -411,6 +438,8 @@ struct ReplicaState {
     var pauseUntil: Int64 = 0
     var serviceStream: RandomStream
     var errorStream: RandomStream
+    /// The replica's adaptive concurrency limiter, if its service has one.
+    var limiter: ConcurrencyLimiterBox?
 
     var isServing: Bool { active && crashes == 0 }
 

@@ -210,6 +210,8 @@ public struct Simulation {
         case .retry(let c, let generation):
             guard calls[Int(c)].generation == generation, calls[Int(c)].live else { return }
             sendAttempt(call: Int(c))
+        case .outlierSweep(let edge):
+            sweepOutliers(edge: Int(edge))
         case .faultStart(let index):
             startFault(Int(index))
         case .faultEnd(let index):

@@ -7,6 +7,9 @@ import SimCore
 import SimRandom
 import Balancers
 import Retries
+import Health
+import Breakers
+import Limiters
 
 /// Builds a ``Scenario`` from a YAML tree: resolves names, applies defaults and variants, and records every problem.
 struct ScenarioDecoder {
@@ -240,8 +243,13 @@ struct ScenarioDecoder {
 
     // MARK: - Services
 
-    static let serviceKeys = ["replicas", "zones", "spares", "workers", "queue", "service_time", "error_rate", "calls"]
-    static let policyKeys = ["timeout", "retries", "balancer", "release_on_timeout", "retry_on", "backoff", "budget"]
+    static let serviceKeys = [
+        "replicas", "zones", "spares", "workers", "queue", "service_time", "error_rate", "calls", "concurrency_limit",
+    ]
+    static let policyKeys = [
+        "timeout", "retries", "balancer", "release_on_timeout", "retry_on", "backoff", "budget", "outlier_detection",
+        "panic_threshold", "circuit_breaker", "rate_limit",
+    ]
     static let callKeys = ["service", "fanout"] + policyKeys
 
     mutating func service(
@@ -302,6 +310,7 @@ struct ScenarioDecoder {
         }
         result.serviceTime = reader.distribution(f["service_time"], f.path("service_time"), default: .constant(0))
         result.errorRate = reader.probability(f["error_rate"], f.path("error_rate"), default: 0)
+        if let node = f["concurrency_limit"] { result.concurrencyLimit = concurrencyLimit(node, f.path("concurrency_limit")) }
         for (i, item) in reader.list(f["calls"], f.path("calls")).enumerated() {
             let cp = f.path("calls") + "[\(i)]"
             guard let c = reader.fields(item, cp, known: Self.callKeys) else { continue }
@@ -339,6 +348,10 @@ struct ScenarioDecoder {
         }
         if let node = f["backoff"] { policy.backoff = backoff(node, path + ".backoff") }
         if let node = f["budget"] { policy.budget = retryBudget(node, path + ".budget") }
+        if let node = f["outlier_detection"] { policy.outlierDetection = outlierDetection(node, path + ".outlier_detection") }
+        policy.panicThreshold = reader.number(f["panic_threshold"], path + ".panic_threshold", default: 50, range: 0...100, what: "a percentage")
+        if let node = f["circuit_breaker"] { policy.breaker = circuitBreaker(node, path + ".circuit_breaker") }
+        if let node = f["rate_limit"] { policy.rateLimit = rateLimit(node, path + ".rate_limit") }
         return policy
     }
 
@@ -479,6 +492,220 @@ struct ScenarioDecoder {
         guard let problem = spec.problem else { return spec }
         reader.fail(.outOfRange, f?[problem.parameter] ?? node, path + "." + problem.parameter, problem.message)
         return nil
+    }
+
+    // MARK: - Health, breakers and limiters
+
+    /// Reads a policy mapping: `kind` (one of `kinds`) and that kind's keys; returns the kind and its fields.
+    mutating func policyFields(_ node: YAMLTree, _ path: String, kinds: [String: [String]]) -> (String, Fields)? {
+        let names = kinds.keys.sorted()
+        guard case .mapping(let pairs, _) = node, let kindNode = pairs.first(where: { $0.key == "kind" })?.value else {
+            reader.fail(.missingField, node, path + ".kind", "expected a mapping with 'kind' (one of: \(names.joined(separator: ", ")))")
+            return nil
+        }
+        guard let kind = reader.choice(kindNode, path + ".kind", choices: names),
+            let fields = reader.fields(node, path, known: ["kind"] + kinds[kind]!)
+        else { return nil }
+        return (kind, fields)
+    }
+
+    /// Reports a module's parameter error at its key.
+    mutating func parameterProblem(_ error: any Error, _ f: Fields, _ path: String) {
+        if let problem = error as? PolicyParameterError {
+            reader.fail(.outOfRange, f[problem.parameter] ?? f.node, path + "." + problem.parameter, problem.message)
+        } else {
+            reader.fail(.outOfRange, f.node, path, "\(error)")
+        }
+    }
+
+    static let outlierKeys = [
+        "interval", "base_ejection_time", "max_ejection_time", "max_ejection_percent", "consecutive_5xx",
+        "enforcing_consecutive_5xx", "consecutive_gateway_failure", "enforcing_consecutive_gateway_failure",
+        "enforcing_success_rate", "success_rate_minimum_hosts", "success_rate_request_volume",
+        "success_rate_stdev_factor", "failure_percentage_threshold", "enforcing_failure_percentage",
+        "failure_percentage_minimum_hosts", "failure_percentage_request_volume",
+    ]
+
+    /// Envoy outlier detection, with Envoy's names and defaults.
+    mutating func outlierDetection(_ node: YAMLTree, _ path: String) -> OutlierDetectionConfiguration? {
+        guard let f = reader.fields(node, path, known: Self.outlierKeys) else { return nil }
+        let long = SimDuration.seconds(3600 * 24 * 365)
+        func d(_ key: String, _ value: SimDuration) -> SimDuration { reader.duration(f[key], path + "." + key, default: value, range: .zero...long) }
+        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000...1_000_000) }
+        do {
+            return try OutlierDetectionConfiguration(
+                interval: d("interval", .seconds(10)),
+                baseEjectionTime: d("base_ejection_time", .seconds(30)),
+                maxEjectionTime: f["max_ejection_time"].map { _ in d("max_ejection_time", .seconds(300)) },
+                maxEjectionPercent: i("max_ejection_percent", 10),
+                consecutive5xx: i("consecutive_5xx", 5),
+                enforcingConsecutive5xx: i("enforcing_consecutive_5xx", 100),
+                consecutiveGatewayFailure: i("consecutive_gateway_failure", 5),
+                enforcingConsecutiveGatewayFailure: i("enforcing_consecutive_gateway_failure", 0),
+                enforcingSuccessRate: i("enforcing_success_rate", 100),
+                successRateMinimumHosts: i("success_rate_minimum_hosts", 5),
+                successRateRequestVolume: i("success_rate_request_volume", 100),
+                successRateStdevFactor: i("success_rate_stdev_factor", 1900),
+                failurePercentageThreshold: i("failure_percentage_threshold", 85),
+                enforcingFailurePercentage: i("enforcing_failure_percentage", 0),
+                failurePercentageMinimumHosts: i("failure_percentage_minimum_hosts", 5),
+                failurePercentageRequestVolume: i("failure_percentage_request_volume", 50)
+            )
+        } catch {
+            parameterProblem(error, f, path)
+            return nil
+        }
+    }
+
+    /// A circuit breaker: Envoy thresholds, resilience4j or Hystrix, with their own names and defaults.
+    mutating func circuitBreaker(_ node: YAMLTree, _ path: String) -> BreakerSpec? {
+        let kinds = [
+            "envoy": ["max_requests", "max_retries", "max_pending_requests", "max_connections"],
+            "resilience4j": [
+                "failure_rate_threshold", "slow_call_rate_threshold", "slow_call_duration_threshold",
+                "sliding_window_type", "sliding_window_size", "minimum_number_of_calls", "wait_duration_in_open_state",
+                "permitted_number_of_calls_in_half_open_state",
+            ],
+            "hystrix": ["request_volume_threshold", "error_threshold_percentage", "sleep_window"],
+        ]
+        guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
+        let long = SimDuration.seconds(3600 * 24 * 365)
+        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000) }
+        func n(_ key: String, _ value: Double) -> Double { reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9) }
+        func d(_ key: String, _ value: SimDuration) -> SimDuration { reader.duration(f[key], path + "." + key, default: value, range: .zero...long) }
+        do {
+            switch kind {
+            case "envoy":
+                return .envoy(
+                    try EnvoyCircuitBreakerThresholds(
+                        maxConnections: i("max_connections", 1024),
+                        maxPendingRequests: i("max_pending_requests", 1024),
+                        maxRequests: i("max_requests", 1024),
+                        maxRetries: i("max_retries", 3)
+                    )
+                )
+            case "resilience4j":
+                let type = reader.choice(f["sliding_window_type"], path + ".sliding_window_type", choices: ["count_based", "time_based"])
+                return .resilience4j(
+                    try Resilience4jCircuitBreakerConfiguration(
+                        failureRateThreshold: n("failure_rate_threshold", 50),
+                        slowCallRateThreshold: n("slow_call_rate_threshold", 100),
+                        slowCallDurationThreshold: d("slow_call_duration_threshold", .seconds(60)),
+                        slidingWindowType: type == "time_based" ? .timeBased : .countBased,
+                        slidingWindowSize: i("sliding_window_size", 100),
+                        minimumNumberOfCalls: i("minimum_number_of_calls", 100),
+                        waitIntervalInOpenState: .fixed(d("wait_duration_in_open_state", .seconds(60))),
+                        permittedNumberOfCallsInHalfOpenState: i("permitted_number_of_calls_in_half_open_state", 10),
+                        automaticTransitionFromOpenToHalfOpenEnabled: false
+                    )
+                )
+            default:
+                return .hystrix(
+                    try HystrixCircuitBreakerConfiguration(
+                        requestVolumeThreshold: i("request_volume_threshold", 20),
+                        errorThresholdPercentage: i("error_threshold_percentage", 50),
+                        sleepWindow: d("sleep_window", .seconds(5))
+                    )
+                )
+            }
+        } catch {
+            parameterProblem(error, f, path)
+            return nil
+        }
+    }
+
+    /// A rate limit on an edge's calls.
+    mutating func rateLimit(_ node: YAMLTree, _ path: String) -> RateLimitSpec? {
+        let kinds = [
+            "token_bucket": ["max_tokens", "tokens_per_fill", "fill_interval", "refill"],
+            "gcra": ["max_burst", "count", "period"], "fixed_window": ["limit", "window"],
+            "sliding_log": ["limit", "window"], "sliding_window": ["limit", "window"],
+        ]
+        guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
+        let long = SimDuration.seconds(3600 * 24 * 365)
+        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000) }
+        func d(_ key: String, _ value: SimDuration) -> SimDuration { reader.duration(f[key], path + "." + key, default: value, range: .zero...long) }
+        for key in kinds[kind]! where f[key] == nil && !["tokens_per_fill", "refill"].contains(key) {
+            reader.fail(.missingField, f.node, path + "." + key, "a \(kind) rate limit needs '\(key)'")
+        }
+        do {
+            switch kind {
+            case "token_bucket":
+                let refill = reader.choice(f["refill"], path + ".refill", choices: TokenBucket.Refill.allCases.map(\.rawValue))
+                return .tokenBucket(
+                    try TokenBucket.Configuration(
+                        maxTokens: i("max_tokens", 1),
+                        tokensPerFill: i("tokens_per_fill", 1),
+                        fillInterval: d("fill_interval", .seconds(1)),
+                        refill: refill.flatMap(TokenBucket.Refill.init(rawValue:)) ?? .continuous
+                    )
+                )
+            case "gcra":
+                return .gcra(try GCRALimiter.Configuration(maxBurst: i("max_burst", 0), count: i("count", 1), period: d("period", .seconds(1))))
+            case "fixed_window":
+                return .fixedWindow(try FixedWindowLimiter.Configuration(limit: i("limit", 1), window: d("window", .seconds(1))))
+            case "sliding_log":
+                let limit = i("limit", 1)
+                if limit > 1_000_000 { reader.fail(.outOfRange, f["limit"], path + ".limit", "a sliding log keeps one stamp per permit: at most 1000000") }
+                return .slidingLog(try SlidingWindowLogLimiter.Configuration(limit: min(limit, 1_000_000), window: d("window", .seconds(1))))
+            default:
+                return .slidingCounter(try SlidingWindowCounterLimiter.Configuration(limit: i("limit", 1), window: d("window", .seconds(1))))
+            }
+        } catch {
+            parameterProblem(error, f, path)
+            return nil
+        }
+    }
+
+    /// An adaptive concurrency limit on each replica of a service (Netflix names and defaults).
+    mutating func concurrencyLimit(_ node: YAMLTree, _ path: String) -> ConcurrencyLimitSpec? {
+        let kinds = [
+            "aimd": ["initial_limit", "min_limit", "max_limit", "backoff_ratio", "timeout"],
+            "vegas": ["initial_limit", "max_concurrency", "smoothing", "probe_multiplier"],
+            "gradient2": ["initial_limit", "min_limit", "max_concurrency", "smoothing", "queue_size", "long_window", "rtt_tolerance"],
+        ]
+        guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
+        let long = SimDuration.seconds(3600 * 24 * 365)
+        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000) }
+        func n(_ key: String, _ value: Double) -> Double { reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9) }
+        do {
+            switch kind {
+            case "aimd":
+                return .aimd(
+                    try AIMDLimit.Configuration(
+                        initialLimit: i("initial_limit", 20),
+                        minLimit: i("min_limit", 20),
+                        maxLimit: i("max_limit", 200),
+                        backoffRatio: n("backoff_ratio", 0.9),
+                        timeout: reader.duration(f["timeout"], path + ".timeout", default: .seconds(5), range: .zero...long)
+                    )
+                )
+            case "vegas":
+                return .vegas(
+                    try VegasLimit.Configuration(
+                        initialLimit: i("initial_limit", 20),
+                        maxConcurrency: i("max_concurrency", 1000),
+                        smoothing: n("smoothing", 1.0),
+                        probeMultiplier: i("probe_multiplier", 30)
+                    )
+                )
+            default:
+                return .gradient2(
+                    try Gradient2Limit.Configuration(
+                        initialLimit: i("initial_limit", 20),
+                        minLimit: i("min_limit", 20),
+                        maxConcurrency: i("max_concurrency", 200),
+                        smoothing: n("smoothing", 0.2),
+                        queueSize: n("queue_size", 4),
+                        longWindow: i("long_window", 600),
+                        rttTolerance: n("rtt_tolerance", 1.5)
+                    )
+                )
+            }
+        } catch {
+            parameterProblem(error, f, path)
+            return nil
+        }
     }
 
     /// A service that (transitively) calls itself would recurse forever: report the cycle.

@@ -1,0 +1,201 @@
+//===----------------------------------------------------------------------===//
+// meshsim — MeshModel
+//===----------------------------------------------------------------------===//
+
+import Breakers
+import Health
+import Limiters
+import SimCore
+
+// Boxes that hold one policy state machine of several kinds without existentials. A payload is taken out, the box
+// set to `.empty`, the payload mutated and put back: storage inside the payload (window buckets, logs) stays
+// uniquely referenced and is never copied.
+
+/// A circuit breaker on a call edge.
+enum BreakerBox {
+    case empty
+    case envoy(EnvoyCircuitBreakerStateMachine)
+    case resilience4j(Resilience4jCircuitBreakerStateMachine)
+    case hystrix(HystrixCircuitBreakerStateMachine)
+
+    init?(_ spec: BreakerSpec?) {
+        switch spec {
+        case .none: return nil
+        case .envoy(let thresholds)?:
+            self = .envoy(EnvoyCircuitBreakerStateMachine(defaultPriority: thresholds, highPriority: thresholds))
+        case .resilience4j(let configuration)?:
+            self = .resilience4j(Resilience4jCircuitBreakerStateMachine(configuration: configuration))
+        case .hystrix(let configuration)?:
+            self = .hystrix(HystrixCircuitBreakerStateMachine(configuration: configuration))
+        }
+    }
+
+    /// Asks to send an attempt (a retry counts against Envoy's `max_retries` too); false rejects it.
+    mutating func acquire(isRetry: Bool, at now: SimInstant) -> Bool {
+        switch self {
+        case .empty: return true
+        case .envoy(var b):
+            self = .empty
+            defer { self = .envoy(b) }
+            guard b.tryAcquire(.requests) == .permitted else { return false }
+            if isRetry && b.tryAcquire(.retries) != .permitted {
+                b.release(.requests)
+                return false
+            }
+            return true
+        case .resilience4j(var b):
+            self = .empty
+            defer { self = .resilience4j(b) }
+            return b.acquire(at: now) == .permitted
+        case .hystrix(var b):
+            self = .empty
+            defer { self = .hystrix(b) }
+            return b.acquire(at: now) == .permitted
+        }
+    }
+
+    /// An acquired attempt ended; returns whether the breaker opened because of it.
+    mutating func finish(isRetry: Bool, success: Bool, duration: SimDuration, at now: SimInstant) -> Bool {
+        switch self {
+        case .empty: return false
+        case .envoy(var b):
+            self = .empty
+            b.release(.requests)
+            if isRetry { b.release(.retries) }
+            self = .envoy(b)
+            return false
+        case .resilience4j(var b):
+            self = .empty
+            let transition = b.record(success: success, duration: duration, at: now)
+            self = .resilience4j(b)
+            return transition?.to == .open
+        case .hystrix(var b):
+            self = .empty
+            let transition = b.record(success: success, duration: duration, at: now)
+            self = .hystrix(b)
+            return transition?.to == .open
+        }
+    }
+}
+
+/// A rate limiter on a call edge.
+enum RateLimiterBox {
+    case empty
+    case tokenBucket(TokenBucket)
+    case gcra(GCRALimiter)
+    case fixedWindow(FixedWindowLimiter)
+    case slidingLog(SlidingWindowLogLimiter)
+    case slidingCounter(SlidingWindowCounterLimiter)
+
+    init?(_ spec: RateLimitSpec?) {
+        switch spec {
+        case .none: return nil
+        case .tokenBucket(let c)?: guard let l = try? TokenBucket(c) else { return nil }; self = .tokenBucket(l)
+        case .gcra(let c)?: guard let l = try? GCRALimiter(c) else { return nil }; self = .gcra(l)
+        case .fixedWindow(let c)?: guard let l = try? FixedWindowLimiter(c) else { return nil }; self = .fixedWindow(l)
+        case .slidingLog(let c)?: guard let l = try? SlidingWindowLogLimiter(c) else { return nil }; self = .slidingLog(l)
+        case .slidingCounter(let c)?:
+            guard let l = try? SlidingWindowCounterLimiter(c) else { return nil }
+            self = .slidingCounter(l)
+        }
+    }
+
+    /// Whether one more call may start at `now`.
+    mutating func admit(at now: SimInstant) -> Bool {
+        switch self {
+        case .empty: return true
+        case .tokenBucket(var l):
+            self = .empty
+            defer { self = .tokenBucket(l) }
+            return l.tryAcquire(permits: 1, at: now) == .admit
+        case .gcra(var l):
+            self = .empty
+            defer { self = .gcra(l) }
+            return l.tryAcquire(permits: 1, at: now) == .admit
+        case .fixedWindow(var l):
+            self = .empty
+            defer { self = .fixedWindow(l) }
+            return l.tryAcquire(permits: 1, at: now) == .admit
+        case .slidingLog(var l):
+            self = .empty
+            defer { self = .slidingLog(l) }
+            return l.tryAcquire(permits: 1, at: now) == .admit
+        case .slidingCounter(var l):
+            self = .empty
+            defer { self = .slidingCounter(l) }
+            return l.tryAcquire(permits: 1, at: now) == .admit
+        }
+    }
+}
+
+/// An adaptive concurrency limiter on a replica.
+enum ConcurrencyLimiterBox {
+    case empty
+    case aimd(ConcurrencyLimiter<AIMDLimit>)
+    case vegas(ConcurrencyLimiter<VegasLimit>)
+    case gradient2(ConcurrencyLimiter<Gradient2Limit>)
+
+    init?(_ spec: ConcurrencyLimitSpec?) {
+        switch spec {
+        case .none: return nil
+        case .aimd(let c)?: guard let l = try? AIMDLimit(c) else { return nil }; self = .aimd(ConcurrencyLimiter(l))
+        case .vegas(let c)?: guard let l = try? VegasLimit(c) else { return nil }; self = .vegas(ConcurrencyLimiter(l))
+        case .gradient2(let c)?:
+            guard let l = try? Gradient2Limit(c) else { return nil }
+            self = .gradient2(ConcurrencyLimiter(l))
+        }
+    }
+
+    /// The current limit.
+    var limit: Int {
+        switch self {
+        case .empty: return 0
+        case .aimd(let l): return l.limit
+        case .vegas(let l): return l.limit
+        case .gradient2(let l): return l.limit
+        }
+    }
+
+    /// A permit for one more request at `now`, or nil when at the limit.
+    mutating func acquire(at now: SimInstant) -> ConcurrencyPermit? {
+        switch self {
+        case .empty: return nil
+        case .aimd(var l):
+            self = .empty
+            defer { self = .aimd(l) }
+            return l.acquire(at: now)
+        case .vegas(var l):
+            self = .empty
+            defer { self = .vegas(l) }
+            return l.acquire(at: now)
+        case .gradient2(var l):
+            self = .empty
+            defer { self = .gradient2(l) }
+            return l.acquire(at: now)
+        }
+    }
+
+    /// Returns a permit with the request's outcome; the limit learns from it.
+    mutating func release(
+        _ permit: ConcurrencyPermit,
+        at now: SimInstant,
+        outcome: ConcurrencyOutcome,
+        using rng: inout some RandomNumberGenerator
+    ) {
+        switch self {
+        case .empty: return
+        case .aimd(var l):
+            self = .empty
+            l.release(permit, at: now, outcome: outcome, using: &rng)
+            self = .aimd(l)
+        case .vegas(var l):
+            self = .empty
+            l.release(permit, at: now, outcome: outcome, using: &rng)
+            self = .vegas(l)
+        case .gradient2(var l):
+            self = .empty
+            l.release(permit, at: now, outcome: outcome, using: &rng)
+            self = .gradient2(l)
+        }
+    }
+}
