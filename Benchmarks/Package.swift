@@ -15,6 +15,8 @@ let package = Package(
                 "CMallocCounter",
                 .product(name: "SimCore", package: "meshsim"),
                 .product(name: "Balancers", package: "meshsim"),
+                .product(name: "Limiters", package: "meshsim"),
+                .product(name: "Breakers", package: "meshsim"),
             ]
         ),
     ],

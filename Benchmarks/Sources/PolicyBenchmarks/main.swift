@@ -3,6 +3,8 @@
 //   swift run -c release --package-path Benchmarks PolicyBenchmarks [--quick]
 
 import Balancers
+import Breakers
+import Limiters
 import CMallocCounter
 import SimCore
 
@@ -109,5 +111,76 @@ for n in [10, 1_000] {
     benchmarkPick("HAProxy leastconn", endpoints: n, weighted: true, &haLeast)
     var haRandom = try! HAProxyRandomBalancer()
     benchmarkPick("HAProxy random(2)", endpoints: n, weighted: true, &haRandom)
+}
+print("")
+print("Limiters: tryAcquire / acquire+release, one call per simulated 100 µs")
+
+/// Benchmarks a rate limiter's `tryAcquire` as time advances.
+func benchmarkRate(_ name: String, _ limiter: inout some RateLimiter) {
+    var step: Int64 = 0
+    measure(name, iterations: iterations) {
+        step &+= 1
+        return limiter.tryAcquire(permits: 1, at: SimInstant(nanoseconds: step * 100_000)) == .admit ? 1 : 0
+    }
+}
+
+var bucket = try! TokenBucket(.init(maxTokens: 100, tokensPerFill: 1, fillInterval: .milliseconds(1), refill: .continuous))
+benchmarkRate("TokenBucket (continuous)", &bucket)
+var timerBucket = try! TokenBucket(.init(maxTokens: 100, tokensPerFill: 10, fillInterval: .milliseconds(10), refill: .timer))
+benchmarkRate("TokenBucket (timer refill)", &timerBucket)
+var gcra = try! GCRALimiter(.init(maxBurst: 100, count: 1_000, period: .seconds(1)))
+benchmarkRate("GCRA", &gcra)
+var fixed = try! FixedWindowLimiter(.init(limit: 1_000, window: .seconds(1)))
+benchmarkRate("FixedWindow", &fixed)
+var log = try! SlidingWindowLogLimiter(.init(limit: 1_000, window: .seconds(1)))
+benchmarkRate("SlidingWindowLog (limit 1000)", &log)
+var counter = try! SlidingWindowCounterLimiter(.init(limit: 1_000, window: .seconds(1)))
+benchmarkRate("SlidingWindowCounter", &counter)
+
+/// Benchmarks a concurrency limiter: acquire, then release with a latency sample.
+func benchmarkConcurrency<L: ConcurrencyLimit>(_ name: String, _ limiter: inout ConcurrencyLimiter<L>) {
+    var rng = SplitMix(state: 7)
+    var step: Int64 = 0
+    measure(name, iterations: iterations) {
+        step &+= 1
+        let now = SimInstant(nanoseconds: step * 100_000)
+        guard let permit = limiter.acquire(at: now) else { return 0 }
+        limiter.release(
+            permit,
+            at: now + .milliseconds(Int64(step % 9 + 1)),
+            outcome: step % 50 == 0 ? .dropped : .success,
+            using: &rng
+        )
+        return 1
+    }
+}
+
+var aimd = ConcurrencyLimiter(try! AIMDLimit(.init()))
+benchmarkConcurrency("AIMD acquire+release", &aimd)
+var vegas = ConcurrencyLimiter(try! VegasLimit(.init()))
+benchmarkConcurrency("Vegas acquire+release", &vegas)
+var gradient = ConcurrencyLimiter(try! Gradient2Limit(.init()))
+benchmarkConcurrency("Gradient2 acquire+release", &gradient)
+
+print("")
+print("Circuit breakers: acquire + record")
+do {
+    var hystrix = HystrixCircuitBreakerStateMachine(configuration: try! HystrixCircuitBreakerConfiguration())
+    var step: Int64 = 0
+    measure("Hystrix acquire+record", iterations: iterations) {
+        step &+= 1
+        let now = SimInstant(nanoseconds: step * 100_000)
+        guard hystrix.acquire(at: now) == .permitted else { return 0 }
+        _ = hystrix.record(success: step % 10 != 0, duration: .milliseconds(5), at: now)
+        return 1
+    }
+    var r4j = Resilience4jCircuitBreakerStateMachine(configuration: try! Resilience4jCircuitBreakerConfiguration())
+    measure("resilience4j acquire+record (count-based 100)", iterations: iterations) {
+        step &+= 1
+        let now = SimInstant(nanoseconds: step * 100_000)
+        guard r4j.acquire(at: now) == .permitted else { return 0 }
+        _ = r4j.record(success: step % 10 != 0, duration: .milliseconds(5), at: now)
+        return 1
+    }
 }
 if sink == 42 { print("") }
