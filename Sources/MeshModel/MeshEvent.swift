@@ -17,6 +17,8 @@ public enum MeshEvent: Sendable, Equatable {
     case response(attempt: Int32, generation: UInt32)
     /// The per-attempt timeout of a call fires.
     case timeout(call: Int32, generation: UInt32, attemptNumber: Int32)
+    /// A call's hedging delay after attempt `attemptNumber` has passed.
+    case hedge(call: Int32, generation: UInt32, attemptNumber: Int32)
     /// A call's retry, after its backoff.
     case retry(call: Int32, generation: UInt32)
     /// The periodic outlier-detection sweep of call edge `edge`.

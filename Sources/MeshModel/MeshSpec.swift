@@ -174,12 +174,31 @@ public struct CallPolicy: Sendable, Equatable {
     public var breaker: BreakerSpec?
     /// A rate limit on the calls the edge starts, if any.
     public var rateLimit: RateLimitSpec?
+    /// Hedging: further attempts sent while earlier ones are still out, if any.
+    public var hedging: HedgingSpec?
 
     /// Creates a policy.
     public init(balancer: BalancerSpec = BalancerSpec(.roundRobin), timeout: SimDuration? = nil, retries: Int = 0) {
         self.balancer = balancer
         self.timeout = timeout
         self.retries = retries
+    }
+}
+
+/// Hedged requests (gRFC A6 `hedgingPolicy`): after `delay` without an answer another attempt is sent, up to
+/// `maxAttempts` in all; the first success wins and the others are cancelled. A failure that `retry_on` covers sends
+/// the next hedge at once; attempts that all fail end the call.
+public struct HedgingSpec: Sendable, Equatable {
+    /// The wait before each further attempt (gRPC `hedgingDelay`).
+    public var delay: SimDuration
+    /// The most attempts, the first included (gRPC `maxAttempts`, 2 to 5).
+    public var maxAttempts: Int
+
+    /// Creates the settings (validated with ``Retries/HedgingPolicy``).
+    public init(delay: SimDuration, maxAttempts: Int) throws {
+        _ = try HedgingPolicy(maxAttempts: maxAttempts, hedgingDelay: delay)
+        self.delay = delay
+        self.maxAttempts = min(maxAttempts, 5)
     }
 }
 

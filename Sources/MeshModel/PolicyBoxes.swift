@@ -54,6 +54,23 @@ enum BreakerBox {
         }
     }
 
+    /// An acquired attempt was cancelled (a hedge lost): its permission is returned without an outcome.
+    mutating func cancel(isRetry: Bool, at now: SimInstant) {
+        switch self {
+        case .envoy(var b):
+            self = .empty
+            b.release(.requests)
+            if isRetry { b.release(.retries) }
+            self = .envoy(b)
+        case .resilience4j(var b):
+            self = .empty
+            b.release(at: now)
+            self = .resilience4j(b)
+        case .empty, .hystrix:
+            break
+        }
+    }
+
     /// An acquired attempt ended; returns whether the breaker opened because of it.
     mutating func finish(isRetry: Bool, success: Bool, duration: SimDuration, at now: SimInstant) -> Bool {
         switch self {

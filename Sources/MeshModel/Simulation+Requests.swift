@@ -59,6 +59,7 @@ extension Simulation {
         calls[c].currentAttempt = -1
         calls[c].start = now
         calls[c].retryHeld = false
+        calls[c].outstanding = 0
         let policy = edges[Int(edge)].policy
         calls[c].backoff = policy.backoff
         if edges[Int(edge)].budget != nil { edges[Int(edge)].budget!.requestStarted(at: queue.now) }
@@ -70,18 +71,20 @@ extension Simulation {
         sendAttempt(call: c)
     }
 
-    /// Makes the next attempt of call `c`: picks an endpoint, arms the timeout and sends the request.
-    mutating func sendAttempt(call c: Int) {
+    /// Makes the next attempt of call `c` (a hedge when `hedge`): picks an endpoint, arms the timeout and the
+    /// hedging timer, and sends the request.
+    mutating func sendAttempt(call c: Int, hedge: Bool = false) {
         let edge = Int(calls[c].edge)
         calls[c].attemptsMade += 1
         recorder.count(.attempts, at: now)
-        let isRetry = calls[c].attemptsMade > 1
+        let isRetry = calls[c].attemptsMade > 1 && !hedge
         if isRetry { recorder.count(.retries, at: now) }
+        if hedge { recorder.count(.hedgesSent, at: now) }
         if edges[edge].breaker != nil && !edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now) {
             // The breaker is open (or an Envoy threshold overflowed): the attempt fails locally, not retried.
             recorder.count(.breakerRejections, at: now)
             releaseRetry(c, edge: edge)
-            finishCall(c, outcome: .rejected)
+            if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
             return
         }
         let target = Int(edges[edge].target)
@@ -97,7 +100,18 @@ extension Simulation {
         attempts[a].permit = nil
         attempts[a].edge = Int32(edge)
         attempts[a].sentAt = now
+        attempts[a].isHedge = hedge
+        attempts[a].waitedOn = true
+        calls[c].outstanding += 1
+        let number = Int(calls[c].attemptsMade)
+        if number <= 8 { calls[c].slots[number - 1] = Int32(a) }
         calls[c].currentAttempt = Int32(a)
+        if let hedging = edges[edge].policy.hedging, number < hedging.maxAttempts {
+            schedule(
+                .hedge(call: Int32(c), generation: calls[c].generation, attemptNumber: Int32(number)),
+                at: now + hedging.delay.nanoseconds
+            )
+        }
         if edges[edge].timeoutNs > 0 {
             schedule(
                 .timeout(call: Int32(c), generation: calls[c].generation, attemptNumber: calls[c].attemptsMade),
@@ -375,34 +389,99 @@ extension Simulation {
     mutating func receive(_ a: Int) {
         let c = Int(attempts[a].call)
         let status = attempts[a].status
-        let current = calls[c].generation == attempts[a].callGeneration && Int(calls[c].currentAttempt) == a
+        let current = calls[c].generation == attempts[a].callGeneration && attempts[a].waitedOn
         let attemptInfo = attempts[a]
         releaseFromBalancer(a)
         freeAttempt(a)
-        guard current else { return }  // the caller gave up on this attempt (timeout) or on the call
-        calls[c].currentAttempt = -1
+        guard current else { return }  // the caller gave up on this attempt (timeout, lost hedge) or on the call
+        calls[c].outstanding -= 1
         attemptEnded(attempt: attemptInfo, status: status)
         if status == .ok {
             releaseRetry(c, edge: Int(calls[c].edge))
+            if attemptInfo.isHedge { recorder.count(.hedgesWon, at: now) }
+            if calls[c].outstanding > 0 { cancelOutstanding(call: c) }
             finishCall(c, outcome: .ok)
+        } else if calls[c].outstanding > 0 {
+            // Hedged: the others are still out; a retryable failure sends the next hedge at once.
+            sendHedgeIfAllowed(call: c, status: status)
         } else {
             attemptFailed(c, outcome: status.outcome, status: status)
         }
     }
 
+    /// The hedging delay after attempt `attemptNumber` passed: send another attempt if none was sent since and the
+    /// call still waits.
+    mutating func hedgeTimer(call c: Int, generation: UInt32, attemptNumber: Int32) {
+        guard calls[c].generation == generation, calls[c].live, calls[c].attemptsMade == attemptNumber,
+            calls[c].outstanding > 0, let hedging = edges[Int(calls[c].edge)].policy.hedging,
+            Int(attemptNumber) < hedging.maxAttempts
+        else { return }
+        sendAttempt(call: c, hedge: true)
+    }
+
+    /// After a hedged attempt failed with `status` while others are out: the next hedge, if allowed.
+    mutating func sendHedgeIfAllowed(call c: Int, status: AttemptStatus?) {
+        let edge = Int(calls[c].edge)
+        guard let hedging = edges[edge].policy.hedging, Int(calls[c].attemptsMade) < hedging.maxAttempts,
+            edges[edge].retryPolicy.isRetryable(Self.failure(status))
+        else { return }
+        sendAttempt(call: c, hedge: true)
+    }
+
+    /// Cancels the attempts of call `c` that are still out (a hedge won): their answers will be ignored, and the
+    /// balancer and breaker let go of them.
+    mutating func cancelOutstanding(call c: Int) {
+        let generation = calls[c].generation
+        for i in 0..<min(Int(calls[c].attemptsMade), 8) {
+            let b = Int(calls[c].slots[i])
+            guard b >= 0, attempts[b].waitedOn, attempts[b].call == Int32(c), attempts[b].callGeneration == generation
+            else { continue }
+            attempts[b].waitedOn = false
+            calls[c].outstanding -= 1
+            if attempts[b].breakerHeld {
+                attempts[b].breakerHeld = false
+                edges[Int(attempts[b].edge)].breaker!.cancel(isRetry: attempts[b].isRetry, at: queue.now)
+            }
+            releaseFromBalancer(b)
+            if attempts[b].phase == .lost { freeAttempt(b) }
+        }
+    }
+
+    /// The retry-policy view of an attempt's failure (nil status: a per-attempt timeout).
+    static func failure(_ status: AttemptStatus?) -> AttemptFailure {
+        switch status {
+        case .none: return .perTryTimeout
+        case .error?, .ok?: return .httpStatus(500)
+        case .overloaded?: return .httpStatus(503)
+        case .reset?: return .reset
+        case .refused?: return .connectFailure
+        }
+    }
+
     /// The per-attempt timeout of call `c` fires.
     mutating func timeout(call c: Int, generation: UInt32, attemptNumber: Int32) {
-        guard calls[c].generation == generation, calls[c].live, calls[c].attemptsMade == attemptNumber,
-            calls[c].currentAttempt >= 0
+        guard calls[c].generation == generation, calls[c].live else { return }
+        let a: Int
+        if attemptNumber <= 8 {
+            a = Int(calls[c].slots[Int(attemptNumber) - 1])
+        } else {
+            guard calls[c].attemptsMade == attemptNumber else { return }
+            a = Int(calls[c].currentAttempt)
+        }
+        guard a >= 0, attempts[a].waitedOn, attempts[a].call == Int32(c), attempts[a].callGeneration == generation
         else { return }
         // The attempt goes on at its replica (no cancellation), but its answer will be ignored.
-        let a = Int(calls[c].currentAttempt)
+        attempts[a].waitedOn = false
+        calls[c].outstanding -= 1
         attemptEnded(attempt: attempts[a], status: nil)
         attempts[a].breakerHeld = false
         if edges[Int(calls[c].edge)].policy.releaseOnTimeout || attempts[a].phase == .lost { releaseFromBalancer(a) }
         if attempts[a].phase == .lost { freeAttempt(a) }
-        calls[c].currentAttempt = -1
-        attemptFailed(c, outcome: .timedOut)
+        if calls[c].outstanding > 0 {
+            sendHedgeIfAllowed(call: c, status: nil)
+        } else {
+            attemptFailed(c, outcome: .timedOut)
+        }
     }
 
     /// An attempt failed with `status` (nil: a timeout): retry when the policy, its conditions and the edge's
@@ -411,13 +490,13 @@ extension Simulation {
         let edge = Int(calls[c].edge)
         releaseRetry(c, edge: edge)
         if edges[edge].budget != nil { edges[edge].budget!.attemptFailed(at: queue.now) }
-        let failure: AttemptFailure
-        switch status {
-        case .none: failure = .perTryTimeout
-        case .error?, .ok?: failure = .httpStatus(500)
-        case .overloaded?: failure = .httpStatus(503)
-        case .reset?: failure = .reset
-        case .refused?: failure = .connectFailure
+        let failure = Self.failure(status)
+        if let hedging = edges[edge].policy.hedging, Int(calls[c].attemptsMade) < hedging.maxAttempts,
+            edges[edge].retryPolicy.isRetryable(failure)
+        {
+            // Hedging: every attempt has failed and more are allowed — the next goes out at once.
+            sendAttempt(call: c, hedge: true)
+            return
         }
         guard edges[edge].retryPolicy.shouldRetry(attempt: Int(calls[c].attemptsMade), failure: failure) else {
             finishCall(c, outcome: outcome)

@@ -59,6 +59,10 @@ struct AttemptState {
     var breakerHeld = false
     /// Whether it is a retry.
     var isRetry = false
+    /// Whether it is a hedge (a further attempt sent while others are out).
+    var isHedge = false
+    /// Whether the caller is still waiting for it.
+    var waitedOn = false
     /// Its replica's concurrency-limit permit, if the replica has a limiter.
     var permit: ConcurrencyPermit?
     var replica: Int32 = -1
@@ -84,6 +88,10 @@ struct CallState {
     var retryHeld = false
     /// The call's own backoff state (decorrelated jitter remembers the previous wait).
     var backoff: Backoff?
+    /// Attempts the caller is still waiting for (more than one only with hedging).
+    var outstanding: Int16 = 0
+    /// The slots of the call's first eight attempts, by attempt number − 1.
+    var slots = SIMD8<Int32>(repeating: -1)
 }
 
 /// A retry budget without existentials.

@@ -207,6 +207,8 @@ public struct Simulation {
             receive(Int(a))
         case .timeout(let c, let generation, let number):
             timeout(call: Int(c), generation: generation, attemptNumber: number)
+        case .hedge(let c, let generation, let number):
+            hedgeTimer(call: Int(c), generation: generation, attemptNumber: number)
         case .retry(let c, let generation):
             guard calls[Int(c)].generation == generation, calls[Int(c)].live else { return }
             sendAttempt(call: Int(c))

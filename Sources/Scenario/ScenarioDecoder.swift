@@ -248,7 +248,7 @@ struct ScenarioDecoder {
     ]
     static let policyKeys = [
         "timeout", "retries", "balancer", "release_on_timeout", "retry_on", "backoff", "budget", "outlier_detection",
-        "panic_threshold", "circuit_breaker", "rate_limit",
+        "panic_threshold", "circuit_breaker", "rate_limit", "hedging",
     ]
     static let callKeys = ["service", "fanout"] + policyKeys
 
@@ -352,6 +352,20 @@ struct ScenarioDecoder {
         policy.panicThreshold = reader.number(f["panic_threshold"], path + ".panic_threshold", default: 50, range: 0...100, what: "a percentage")
         if let node = f["circuit_breaker"] { policy.breaker = circuitBreaker(node, path + ".circuit_breaker") }
         if let node = f["rate_limit"] { policy.rateLimit = rateLimit(node, path + ".rate_limit") }
+        if let h = reader.fields(f["hedging"], path + ".hedging", known: ["delay", "max_attempts"]) {
+            if h["delay"] == nil { reader.fail(.missingField, h.node, path + ".hedging.delay", "hedging needs 'delay' (gRPC hedgingDelay)") }
+            do {
+                policy.hedging = try HedgingSpec(
+                    delay: reader.duration(h["delay"], path + ".hedging.delay", default: .milliseconds(10)),
+                    maxAttempts: reader.int(h["max_attempts"], path + ".hedging.max_attempts", default: 2, range: -1_000...1_000)
+                )
+            } catch {
+                parameterProblem(error, h, path + ".hedging")
+            }
+            if let m = h["max_attempts"], case .scalar(let text, _, _) = m, let n = Int(text), n > 5 {
+                reader.fail(.outOfRange, m, path + ".hedging.max_attempts", "gRPC caps hedging at 5 attempts; \(n) is more")
+            }
+        }
         return policy
     }
 

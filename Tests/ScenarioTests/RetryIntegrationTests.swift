@@ -82,3 +82,42 @@ struct RetryIntegrationTests {
         #expect(error.description.contains(fragment), "\(error)")
     }
 }
+
+/// Hedged requests.
+@Suite("Hedging in the mesh")
+struct HedgingIntegrationTests {
+    static func mesh(_ client: String) -> String {
+        """
+        duration: 20s
+        services:
+          api:
+            replicas: 10
+            workers: 1000
+            service_time: "mixture:0.95*constant:10ms|0.05*constant:500ms"
+        clients:
+          users: {target: api, rate: 500\(client)}
+        """
+    }
+
+    @Test("a hedge after 50 ms cuts the tail from 500 ms to about 60 ms, and hedges are counted")
+    func tail() throws {
+        let plain = try RetryIntegrationTests.run(Self.mesh(""))
+        let hedged = try RetryIntegrationTests.run(Self.mesh(", hedging: {delay: 50ms, max_attempts: 3}"))
+        #expect(plain.summary.p99Ms! > 490)
+        #expect(hedged.summary.p99Ms! < 70, "p99 \(hedged.summary.p99Ms!)")
+        // About 5% of requests are slow and get a hedge; nearly all of those win.
+        let sent = Double(hedged.counters[.hedgesSent]) / Double(hedged.summary.requests)
+        #expect(sent > 0.04 && sent < 0.07, "\(sent)")
+        #expect(Double(hedged.counters[.hedgesWon]) > 0.9 * Double(hedged.counters[.hedgesSent]) * 0.95)
+        #expect(hedged.summary.ok == hedged.summary.requests)
+        #expect(hedged.counters[.retries] == 0)
+    }
+
+    @Test("hedging parameters are checked")
+    func parameters() {
+        #expect(problems(Self.mesh(", hedging: {delay: 10ms, max_attempts: 1}")).contains {
+            $0.keyPath == "clients.users.hedging.max_attempts"
+        })
+        #expect(problems(Self.mesh(", hedging: {max_attempts: 2}")).contains { $0.keyPath == "clients.users.hedging.delay" })
+    }
+}
