@@ -176,6 +176,9 @@ public struct CallPolicy: Sendable, Equatable {
     public var rateLimit: RateLimitSpec?
     /// Hedging: further attempts sent while earlier ones are still out, if any.
     public var hedging: HedgingSpec?
+    /// An overall deadline for the call, retries included (gRPC `deadline`); calls made while serving it inherit
+    /// the remaining time (deadline propagation down the call graph).
+    public var deadline: SimDuration?
 
     /// Creates a policy.
     public init(balancer: BalancerSpec = BalancerSpec(.roundRobin), timeout: SimDuration? = nil, retries: Int = 0) {

@@ -61,11 +61,24 @@ extension Simulation {
         calls[c].retryHeld = false
         calls[c].outstanding = 0
         let policy = edges[Int(edge)].policy
+        // Deadline propagation: the earlier of the call's own deadline and the one of the call being served.
+        var deadline = policy.deadline.map { Deadline.after($0, from: queue.now) } ?? .none
+        if parent >= 0 {
+            let served = Int(attempts[Int(parent)].call)
+            if calls[served].generation == attempts[Int(parent)].callGeneration {
+                deadline = min(deadline, calls[served].deadline)
+            }
+        }
+        calls[c].deadline = deadline
         calls[c].backoff = policy.backoff
         if edges[Int(edge)].budget != nil { edges[Int(edge)].budget!.requestStarted(at: queue.now) }
         if edges[Int(edge)].rateLimiter != nil && !edges[Int(edge)].rateLimiter!.admit(at: queue.now) {
             recorder.count(.limiterRejections, at: now)
             finishCall(c, outcome: .rejected)
+            return
+        }
+        if deadline.isExpired(at: queue.now) {
+            finishCall(c, outcome: .timedOut)  // nothing left of the inherited deadline: fail fast
             return
         }
         sendAttempt(call: c)
@@ -112,10 +125,15 @@ extension Simulation {
                 at: now + hedging.delay.nanoseconds
             )
         }
-        if edges[edge].timeoutNs > 0 {
+        // The attempt's timeout: its per-try timeout, cut short by the call's deadline.
+        var timeoutAt: Int64? = edges[edge].timeoutNs > 0 ? now + edges[edge].timeoutNs : nil
+        if calls[c].deadline != .none {
+            timeoutAt = min(timeoutAt ?? Int64.max, calls[c].deadline.instant.nanoseconds)
+        }
+        if let timeoutAt {
             schedule(
                 .timeout(call: Int32(c), generation: calls[c].generation, attemptNumber: calls[c].attemptsMade),
-                at: now + edges[edge].timeoutNs
+                at: max(timeoutAt, now)
             )
         }
         guard let local = choice else {
@@ -498,7 +516,9 @@ extension Simulation {
             sendAttempt(call: c, hedge: true)
             return
         }
-        guard edges[edge].retryPolicy.shouldRetry(attempt: Int(calls[c].attemptsMade), failure: failure) else {
+        guard edges[edge].retryPolicy.shouldRetry(attempt: Int(calls[c].attemptsMade), failure: failure),
+            !calls[c].deadline.isExpired(at: queue.now)
+        else {
             finishCall(c, outcome: outcome)
             return
         }

@@ -88,6 +88,8 @@ struct CallState {
     var retryHeld = false
     /// The call's own backoff state (decorrelated jitter remembers the previous wait).
     var backoff: Backoff?
+    /// The call's deadline (its own, or inherited from the call that caused it), if any.
+    var deadline = Deadline.none
     /// Attempts the caller is still waiting for (more than one only with hedging).
     var outstanding: Int16 = 0
     /// The slots of the call's first eight attempts, by attempt number − 1.

@@ -211,7 +211,11 @@ public struct Simulation {
             hedgeTimer(call: Int(c), generation: generation, attemptNumber: number)
         case .retry(let c, let generation):
             guard calls[Int(c)].generation == generation, calls[Int(c)].live else { return }
-            sendAttempt(call: Int(c))
+            if calls[Int(c)].deadline.isExpired(at: queue.now) {
+                finishCall(Int(c), outcome: .timedOut)  // the backoff outlasted the deadline
+            } else {
+                sendAttempt(call: Int(c))
+            }
         case .outlierSweep(let edge):
             sweepOutliers(edge: Int(edge))
         case .faultStart(let index):

@@ -248,7 +248,7 @@ struct ScenarioDecoder {
     ]
     static let policyKeys = [
         "timeout", "retries", "balancer", "release_on_timeout", "retry_on", "backoff", "budget", "outlier_detection",
-        "panic_threshold", "circuit_breaker", "rate_limit", "hedging",
+        "panic_threshold", "circuit_breaker", "rate_limit", "hedging", "deadline",
     ]
     static let callKeys = ["service", "fanout"] + policyKeys
 
@@ -352,6 +352,9 @@ struct ScenarioDecoder {
         policy.panicThreshold = reader.number(f["panic_threshold"], path + ".panic_threshold", default: 50, range: 0...100, what: "a percentage")
         if let node = f["circuit_breaker"] { policy.breaker = circuitBreaker(node, path + ".circuit_breaker") }
         if let node = f["rate_limit"] { policy.rateLimit = rateLimit(node, path + ".rate_limit") }
+        if let d = f["deadline"], !d.isNull {
+            policy.deadline = reader.duration(d, path + ".deadline", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
+        }
         if let h = reader.fields(f["hedging"], path + ".hedging", known: ["delay", "max_attempts"]) {
             if h["delay"] == nil { reader.fail(.missingField, h.node, path + ".hedging.delay", "hedging needs 'delay' (gRPC hedgingDelay)") }
             do {

@@ -121,3 +121,40 @@ struct HedgingIntegrationTests {
         #expect(problems(Self.mesh(", hedging: {max_attempts: 2}")).contains { $0.keyPath == "clients.users.hedging.delay" })
     }
 }
+
+/// Deadlines propagated down the call graph.
+@Suite("Deadlines in the mesh")
+struct DeadlineIntegrationTests {
+    @Test("a client deadline bounds retries and is inherited by downstream calls")
+    func propagation() throws {
+        let yaml = """
+            duration: 10s
+            services:
+              front: {workers: 1000, service_time: "constant:5ms", calls: [{service: back, timeout: 1s, retries: 5}]}
+              back: {workers: 1000, service_time: "constant:300ms"}
+            clients:
+              users: {target: front, rate: 100, arrival: constant, deadline: 100ms}
+            """
+        let result = try RetryIntegrationTests.run(yaml)
+        // The back call gets the 95 ms left of the client's 100 ms deadline, not its own 1 s: every request times
+        // out at 100 ms, and no retry starts after the deadline.
+        #expect(result.summary.timedOut == result.summary.requests)
+        #expect(abs(result.summary.maxMs! - 100) < 0.01, "max \(result.summary.maxMs!)")
+        #expect(result.counters[.retries] == 0)
+    }
+
+    @Test("per-try timeouts and retries run inside the deadline, which cuts the last attempt short")
+    func perTryInsideDeadline() throws {
+        let yaml = """
+            duration: 5s
+            services:
+              back: {workers: 1000, service_time: "constant:300ms"}
+            clients:
+              users: {target: back, rate: 100, arrival: constant, timeout: 100ms, retries: 2, deadline: 250ms}
+            """
+        let result = try RetryIntegrationTests.run(yaml)
+        // Attempts at 0 and 100 ms time out; the third is cut at the 250 ms deadline.
+        #expect(abs(result.summary.meanMs! - 250) < 0.01)
+        #expect(result.summary.attemptsPerRequest == 3)
+    }
+}
