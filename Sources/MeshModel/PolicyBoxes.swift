@@ -30,27 +30,32 @@ enum BreakerBox {
         }
     }
 
-    /// Asks to send an attempt (a retry counts against Envoy's `max_retries` too); false rejects it.
-    mutating func acquire(isRetry: Bool, at now: SimInstant) -> Bool {
+    /// Asks to send an attempt (a retry counts against Envoy's `max_retries` too); `permitted` false rejects it,
+    /// and `opened` tells that asking tripped the breaker (Hystrix trips when a request asks).
+    mutating func acquire(isRetry: Bool, at now: SimInstant) -> (permitted: Bool, opened: Bool) {
         switch self {
-        case .empty: return true
+        case .empty: return (true, false)
         case .envoy(var b):
             self = .empty
             defer { self = .envoy(b) }
-            guard b.tryAcquire(.requests) == .permitted else { return false }
+            guard b.tryAcquire(.requests) == .permitted else { return (false, false) }
             if isRetry && b.tryAcquire(.retries) != .permitted {
                 b.release(.requests)
-                return false
+                return (false, false)
             }
-            return true
+            return (true, false)
         case .resilience4j(var b):
             self = .empty
             defer { self = .resilience4j(b) }
-            return b.acquire(at: now) == .permitted
+            let before = b.state
+            let permitted = b.acquire(at: now) == .permitted
+            return (permitted, before != .open && b.state == .open)
         case .hystrix(var b):
             self = .empty
             defer { self = .hystrix(b) }
-            return b.acquire(at: now) == .permitted
+            let before = b.state
+            let permitted = b.acquire(at: now) == .permitted
+            return (permitted, before != .open && b.state == .open)
         }
     }
 

@@ -86,6 +86,7 @@ extension Simulation {
             timeoutNs: policy.timeout?.nanoseconds ?? 0,
             balancer: BalancerBox(policy.balancer, endpointCapacity: replicaCount),
             rng: stream(key + "/balancer"),
+            policyRng: stream(key + "/policies"),
             endpoints: [],
             activeByReplica: Array(repeating: 0, count: replicaCount),
             positionOf: Array(repeating: -1, count: replicaCount),

@@ -93,12 +93,16 @@ extension Simulation {
         let isRetry = calls[c].attemptsMade > 1 && !hedge
         if isRetry { recorder.count(.retries, at: now) }
         if hedge { recorder.count(.hedgesSent, at: now) }
-        if edges[edge].breaker != nil && !edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now) {
-            // The breaker is open (or an Envoy threshold overflowed): the attempt fails locally, not retried.
-            recorder.count(.breakerRejections, at: now)
-            releaseRetry(c, edge: edge)
-            if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
-            return
+        if edges[edge].breaker != nil {
+            let (permitted, opened) = edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now)
+            if opened { recorder.count(.breakerOpens, at: now) }
+            if !permitted {
+                // The breaker is open (or an Envoy threshold overflowed): the attempt fails locally, not retried.
+                recorder.count(.breakerRejections, at: now)
+                releaseRetry(c, edge: edge)
+                if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
+                return
+            }
         }
         let target = Int(edges[edge].target)
         let choice = edges[edge].pick(at: queue.now)
@@ -361,7 +365,7 @@ extension Simulation {
         case .overloaded?: result = .httpError(status: 503)
         case .reset?, .refused?, .none: result = .gatewayFailure
         }
-        var rng = edges[edge].rng
+        var rng = edges[edge].policyRng
         let host = Int(replicas[Int(attempt.replica)].localIndex)
         if let event = edges[edge].outlier!.record(host: host, result: result, at: queue.now, using: &rng) {
             applyOutlierEvent(event, edge: edge)
@@ -385,7 +389,7 @@ extension Simulation {
     /// The periodic outlier-detection sweep of an edge: success-rate and failure-percentage detectors, unejection.
     mutating func sweepOutliers(edge: Int) {
         guard edges[edge].outlier != nil, let interval = edges[edge].policy.outlierDetection?.interval else { return }
-        var rng = edges[edge].rng
+        var rng = edges[edge].policyRng
         let events = edges[edge].outlier!.sweep(at: queue.now, using: &rng)
         for event in events { applyOutlierEvent(event, edge: edge) }
         schedule(.outlierSweep(edge: Int32(edge)), at: now + interval.nanoseconds)
@@ -531,7 +535,7 @@ extension Simulation {
             calls[c].retryHeld = true
         }
         if calls[c].backoff != nil {
-            var rng = edges[edge].rng
+            var rng = edges[edge].policyRng
             let wait = calls[c].backoff!.next(attempt: Int(calls[c].attemptsMade), using: &rng)
             if wait > .zero {
                 schedule(.retry(call: Int32(c), generation: calls[c].generation), at: now + wait.nanoseconds)

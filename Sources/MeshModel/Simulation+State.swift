@@ -352,6 +352,9 @@ struct EdgeState {
     var timeoutNs: Int64
     var balancer: BalancerBox
     var rng: RandomStream
+    /// The stream for the edge's other policies (backoff jitter, outlier enforcement draws), kept apart from the
+    /// balancer's so that adding a policy does not change the picks (common random numbers).
+    var policyRng: RandomStream
     /// The endpoints the caller knows, in replica order, with this edge's active requests.
     var endpoints: [EndpointState]
     /// Active requests per replica of the target (kept while a replica is out of the view).
@@ -408,9 +411,10 @@ struct EdgeState {
         endpoints = view
         if outlier != nil && ejected.contains(true) {
             let healthy = view.filter { !ejected[Int($0.index)] }
-            let threshold = policy.panicThreshold
-            let panicking = threshold > 0 && Double(healthy.count) * 100 < threshold * Double(view.count)
-            if !panicking && !healthy.isEmpty || threshold == 0 { endpoints = healthy }
+            let panic = (try? PanicThreshold(percent: policy.panicThreshold)) ?? (try! PanicThreshold())
+            if panic.percent == 0 || (!healthy.isEmpty && !panic.isPanicking(healthy: healthy.count, total: view.count)) {
+                endpoints = healthy
+            }
         }
         for (position, e) in endpoints.enumerated() {
             endpoints[position].active = activeByReplica[Int(e.index)]

@@ -90,9 +90,9 @@ public struct PolicyCounters: Sendable, Equatable {
     /// The CSV columns, in order, followed by `retry_amplification` and `concurrency_limit`.
     public static let columns = Kind.allCases.map(\.column) + ["retry_amplification", "concurrency_limit"]
 
-    /// Attempts per call on all edges: all attempts over first attempts (1 without retries).
+    /// Attempts per call on all edges: all attempts over first attempts (1 without retries or hedges).
     public var retryAmplification: Double? {
-        let first = self[.attempts] &- self[.retries]
+        let first = self[.attempts] &- self[.retries] &- self[.hedgesSent]
         return first == 0 ? nil : Double(self[.attempts]) / Double(first)
     }
 

@@ -342,6 +342,8 @@ struct ScenarioDecoder {
         if let node = f["retry_on"], let text = reader.string(node, path + ".retry_on") {
             do {
                 policy.retryOn = try RetryOn.parse(text)
+            } catch let error as PolicyParameterError {
+                reader.fail(.unknownName, node, path + ".retry_on", error.message)
             } catch {
                 reader.fail(.unknownName, node, path + ".retry_on", "\(error)")
             }
