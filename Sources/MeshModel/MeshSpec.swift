@@ -270,6 +270,41 @@ extension RetryBudgetSpec {
     }
 }
 
+/// One way out of a call site: a route (matched by path prefix or host), or one side of a weighted split, with its
+/// own target and policies.
+public struct RouteSpec: Sendable, Equatable {
+    /// The requests it takes: path prefix (nil: any path).
+    public var pathPrefix: String?
+    /// The requests it takes: host (nil: any host).
+    public var host: String?
+    /// Its share of a weighted split (ignored for routes).
+    public var weight: Double = 1
+    /// The service it calls.
+    public var target: Int
+    /// Its balancing, timeout, retries and other policies.
+    public var policy = CallPolicy()
+
+    /// Creates a route or split side.
+    public init(target: Int, pathPrefix: String? = nil, host: String? = nil, weight: Double = 1, policy: CallPolicy = CallPolicy()) {
+        self.target = target
+        self.pathPrefix = pathPrefix
+        self.host = host
+        self.weight = weight
+        self.policy = policy
+    }
+}
+
+/// How a call site chooses its target service.
+public enum Routing: Sendable, Equatable {
+    /// Always the site's own `target` with its own policy.
+    case direct
+    /// Traffic management by weight between service versions (canary): each call picks a side by weight.
+    case split([RouteSpec])
+    /// Routes by request path prefix and host, first match wins (the classic ingress); no match is a 404, counted
+    /// as a failed request.
+    case routes([RouteSpec])
+}
+
 /// One step of a service's downstream work: a call to `target`, made `fanout` times in parallel.
 public struct CallSpec: Sendable, Equatable {
     /// The index of the called service.
@@ -278,6 +313,8 @@ public struct CallSpec: Sendable, Equatable {
     public var fanout: Int = 1
     /// Balancing, timeout and retries for these calls.
     public var policy = CallPolicy()
+    /// A weighted split or routes instead of the single `target`.
+    public var routing = Routing.direct
 
     /// Creates a call step.
     public init(target: Int, fanout: Int = 1, policy: CallPolicy = CallPolicy()) {
@@ -380,6 +417,18 @@ public struct ClientSpec: Sendable, Equatable {
     public var load: LoadSpec
     /// Balancing, timeout (the per-client timeout) and retries of its calls.
     public var policy = CallPolicy()
+    /// A weighted split or routes instead of the single `target`.
+    public var routing = Routing.direct
+    /// The paths of its requests with their weights (for routes); `["/"]` by default.
+    public var paths: [(path: String, weight: Double)] = [("/", 1)]
+    /// The host its requests name (for routes).
+    public var host = "default"
+
+    public static func == (lhs: ClientSpec, rhs: ClientSpec) -> Bool {
+        lhs.name == rhs.name && lhs.zone == rhs.zone && lhs.target == rhs.target && lhs.load == rhs.load
+            && lhs.policy == rhs.policy && lhs.routing == rhs.routing && lhs.host == rhs.host
+            && lhs.paths.map(\.path) == rhs.paths.map(\.path) && lhs.paths.map(\.weight) == rhs.paths.map(\.weight)
+    }
 
     /// Creates a client.
     public init(name: String, zone: Int = 0, target: Int, load: LoadSpec, policy: CallPolicy = CallPolicy()) {

@@ -46,24 +46,39 @@ extension Simulation {
             views.append(view)
         }
         edgesByTarget = Array(repeating: [], count: spec.services.count)
+        for client in spec.clients {
+            for (path, _) in client.paths where !pathNames.contains(path) { pathNames.append(path) }
+            if !hostNames.contains(client.host) { hostNames.append(client.host) }
+        }
+        if pathNames.isEmpty { pathNames = ["/"] }
+        if hostNames.isEmpty { hostNames = ["default"] }
         for service in spec.services {
-            var stageEdges: [Int32] = []
+            var sites: [CallSite] = []
             for (k, call) in service.calls.enumerated() {
-                stageEdges.append(addEdge(target: call.target, policy: call.policy, key: "edge/\(service.name)/\(k)"))
+                sites.append(addSite(target: call.target, policy: call.policy, routing: call.routing, key: "edge/\(service.name)/\(k)"))
             }
-            callEdges.append(stageEdges)
+            callSites.append(sites)
         }
         for client in spec.clients {
-            clientEdge.append(addEdge(target: client.target, policy: client.policy, key: "edge/client/\(client.name)"))
-            let key = "client/\(client.name)"
-            clients.append(
-                ClientState(
-                    arrivals: stream(key + "/arrivals"),
-                    thinning: stream(key + "/thinning"),
-                    think: stream(key + "/think"),
-                    zone: Int32(client.zone)
-                )
+            clientSites.append(
+                addSite(target: client.target, policy: client.policy, routing: client.routing, key: "edge/client/\(client.name)")
             )
+            let key = "client/\(client.name)"
+            var state = ClientState(
+                arrivals: stream(key + "/arrivals"),
+                thinning: stream(key + "/thinning"),
+                think: stream(key + "/think"),
+                zone: Int32(client.zone)
+            )
+            state.hostIndex = Int16(hostNames.firstIndex(of: client.host)!)
+            state.pathIndices = client.paths.map { Int16(pathNames.firstIndex(of: $0.path)!) }
+            if client.paths.count > 1 {
+                let total = client.paths.reduce(0) { $0 + $1.weight }
+                var sum = 0.0
+                state.pathCumulative = client.paths.map { sum += $0.weight / total; return sum }
+                state.paths = stream(key + "/paths")
+            }
+            clients.append(state)
         }
         links = spec.links.enumerated().map { from, row in
             row.enumerated().map { to, link in
@@ -76,6 +91,35 @@ extension Simulation {
         }
         faultActive = Array(repeating: false, count: spec.faults.count)
         scaleChanges = Array(repeating: [], count: spec.faults.count)
+    }
+
+    /// Builds a call site: one edge, or an edge per split side or route (each with its own balancer and policies).
+    private mutating func addSite(target: Int, policy: CallPolicy, routing: Routing, key: String) -> CallSite {
+        var site = CallSite()
+        switch routing {
+        case .direct:
+            site.direct = addEdge(target: target, policy: policy, key: key)
+        case .split(let sides):
+            let total = sides.reduce(0) { $0 + $1.weight }
+            var sum = 0.0
+            for (i, side) in sides.enumerated() {
+                site.splitEdges.append(addEdge(target: side.target, policy: side.policy, key: key + "/split/\(i)"))
+                sum += side.weight / total
+                site.cumulative.append(sum)
+            }
+            site.rng = stream(key + "/split")
+        case .routes(let routes):
+            let edges = routes.enumerated().map { addEdge(target: $1.target, policy: $1.policy, key: key + "/route/\($0)") }
+            for path in pathNames {
+                for host in hostNames {
+                    let match = routes.firstIndex {
+                        ($0.pathPrefix.map { path.hasPrefix($0) } ?? true) && ($0.host.map { $0 == host } ?? true)
+                    }
+                    site.routeTable.append(match.map { edges[$0] } ?? -1)
+                }
+            }
+        }
+        return site
     }
 
     private mutating func addEdge(target: Int, policy: CallPolicy, key: String) -> Int32 {

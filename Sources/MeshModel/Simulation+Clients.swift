@@ -17,7 +17,14 @@ extension Simulation {
         }
         recorder.recordArrival(at: now)
         rootsInFlight += 1
-        startCall(edge: clientEdge[c], zone: clients[c].zone, parent: -1, client: Int32(c), user: user)
+        var path = clients[c].pathIndices.first ?? 0
+        if let stream = clients[c].paths {
+            let u = stream.uniform()
+            path = clients[c].pathIndices[clients[c].pathCumulative.firstIndex { u < $0 } ?? (clients[c].pathIndices.count - 1)]
+        }
+        let host = clients[c].hostIndex
+        let edge = route(site: clientSites[c], path: path, host: host)
+        startCall(edge: edge, zone: clients[c].zone, parent: -1, client: Int32(c), user: user, path: path, host: host)
     }
 
     /// The time of the open-loop client's next arrival after `time`, or `nil` when arrivals have ended.

@@ -45,8 +45,21 @@ extension Simulation {
 
     // MARK: - Calls
 
+    /// The edge a call from `site` takes for a request with `path` and `host`, or -1 when no route matches.
+    ///
+    /// - Complexity: O(1) for direct sites and routes (a precomputed table), O(sides) for a split.
+    mutating func route(site: CallSite, path: Int16, host: Int16) -> Int32 {
+        if site.direct >= 0 { return site.direct }
+        if let rng = site.rng {
+            let u = rng.uniform()
+            return site.splitEdges[site.cumulative.firstIndex { u < $0 } ?? (site.splitEdges.count - 1)]
+        }
+        return site.routeTable[Int(path) * hostNames.count + Int(host)]
+    }
+
     /// Starts a call on `edge` from a caller in `zone`; `parent` is the calling attempt, or -1 for a client request.
-    mutating func startCall(edge: Int32, zone: Int32, parent: Int32, client: Int32, user: Int32) {
+    /// An `edge` of -1 (no route matched) fails the call at once, as a 404.
+    mutating func startCall(edge: Int32, zone: Int32, parent: Int32, client: Int32, user: Int32, path: Int16, host: Int16) {
         let c = allocateCall()
         calls[c].live = true
         calls[c].edge = edge
@@ -60,6 +73,12 @@ extension Simulation {
         calls[c].start = now
         calls[c].retryHeld = false
         calls[c].outstanding = 0
+        calls[c].path = path
+        calls[c].host = host
+        guard edge >= 0 else {
+            finishCall(c, outcome: .failed)
+            return
+        }
         let policy = edges[Int(edge)].policy
         // Deadline propagation: the earlier of the call's own deadline and the one of the call being served.
         var deadline = policy.deadline.map { Deadline.after($0, from: queue.now) } ?? .none
@@ -266,9 +285,13 @@ extension Simulation {
             let service = Int(replicas[r].service)
             let fanout = spec.services[service].calls[stage].fanout
             attempts[a].pendingChildren = Int32(fanout)
-            let edge = callEdges[service][stage]
+            let served = Int(attempts[a].call)
+            let inherited = calls[served].generation == attempts[a].callGeneration
+            let path = inherited ? calls[served].path : 0
+            let host = inherited ? calls[served].host : 0
             for _ in 0..<fanout {
-                startCall(edge: edge, zone: replicas[r].zone, parent: Int32(a), client: -1, user: -1)
+                let edge = route(site: callSites[service][stage], path: path, host: host)
+                startCall(edge: edge, zone: replicas[r].zone, parent: Int32(a), client: -1, user: -1, path: path, host: host)
                 // A child may finish inline (zero delay everywhere); stop if this attempt moved on.
                 if attempts[a].phase != .working || Int(attempts[a].stage) != stage { break }
             }
@@ -556,7 +579,9 @@ extension Simulation {
     /// Call `c` has ended: report it to the parent attempt, or record the client request.
     mutating func finishCall(_ c: Int, outcome: RequestOutcome) {
         let edge = Int(calls[c].edge)
-        if edges[edge].budget != nil { edges[edge].budget!.requestFinished(success: outcome == .ok, at: queue.now) }
+        if edge >= 0, edges[edge].budget != nil {
+            edges[edge].budget!.requestFinished(success: outcome == .ok, at: queue.now)
+        }
         let parent = Int(calls[c].parent)
         if parent >= 0 {
             let generation = calls[c].parentGeneration

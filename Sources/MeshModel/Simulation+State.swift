@@ -88,12 +88,28 @@ struct CallState {
     var retryHeld = false
     /// The call's own backoff state (decorrelated jitter remembers the previous wait).
     var backoff: Backoff?
+    /// The request's path and host (indices into the simulation's tables), inherited down the call graph.
+    var path: Int16 = 0
+    var host: Int16 = 0
     /// The call's deadline (its own, or inherited from the call that caused it), if any.
     var deadline = Deadline.none
     /// Attempts the caller is still waiting for (more than one only with hedging).
     var outstanding: Int16 = 0
     /// The slots of the call's first eight attempts, by attempt number − 1.
     var slots = SIMD8<Int32>(repeating: -1)
+}
+
+/// A call site: how a client or a call step chooses the edge (target and policies) of each call.
+struct CallSite {
+    /// The edge of a direct site.
+    var direct: Int32 = -1
+    /// A split's sides, with cumulative weights (fractions of the total).
+    var splitEdges: [Int32] = []
+    var cumulative: [Double] = []
+    /// Routes: the edge for each (path, host) pair, `pathIndex * hostCount + hostIndex`, or -1 (no route).
+    var routeTable: [Int32] = []
+    /// The stream for split draws.
+    var rng: RandomStream?
 }
 
 /// A retry budget without existentials.
@@ -469,6 +485,11 @@ struct ClientState {
     var think: RandomStream
     /// The client's zone.
     var zone: Int32
+    /// Cumulative weights of its request paths (empty: one path), their global indices, and its host's index.
+    var pathCumulative: [Double] = []
+    var pathIndices: [Int16] = []
+    var hostIndex: Int16 = 0
+    var paths: RandomStream?
     /// Poisson at one rate from the start with no spikes: arrivals need no thinning.
     var steadyPoisson = false
     /// The highest rate the client reaches (schedule × load spikes), for thinning.

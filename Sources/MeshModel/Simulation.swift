@@ -44,8 +44,11 @@ public struct Simulation {
     var edges: [EdgeState] = []
     /// The edges that call each service (to update their views on discovery changes).
     var edgesByTarget: [[Int32]] = []
-    var clientEdge: [Int32] = []
-    var callEdges: [[Int32]] = []
+    var clientSites: [CallSite] = []
+    var callSites: [[CallSite]] = []
+    /// Every request path and host named by clients, for routes.
+    var pathNames: [String] = []
+    var hostNames: [String] = []
     var clients: [ClientState] = []
     var links: [[LinkState]] = []
     var calls: [CallState] = []

@@ -313,19 +313,15 @@ struct ScenarioDecoder {
         if let node = f["concurrency_limit"] { result.concurrencyLimit = concurrencyLimit(node, f.path("concurrency_limit")) }
         for (i, item) in reader.list(f["calls"], f.path("calls")).enumerated() {
             let cp = f.path("calls") + "[\(i)]"
-            guard let c = reader.fields(item, cp, known: Self.callKeys) else { continue }
-            if c["service"] == nil {
-                reader.fail(.missingField, item, cp + ".service", "a call needs the 'service' it calls")
-                continue
-            }
-            guard let target = serviceIndex(c["service"], cp + ".service", names: serviceNames) else { continue }
-            result.calls.append(
-                CallSpec(
-                    target: target,
-                    fanout: reader.int(c["fanout"], cp + ".fanout", default: 1, range: 1...Self.maxFanout),
-                    policy: policy(c, cp)
-                )
+            guard let c = reader.fields(item, cp, known: Self.callKeys + ["split", "routes"]) else { continue }
+            guard let (target, routing) = targetAndRouting(c, cp, targetKey: "service", serviceNames: serviceNames) else { continue }
+            var call = CallSpec(
+                target: target,
+                fanout: reader.int(c["fanout"], cp + ".fanout", default: 1, range: 1...Self.maxFanout),
+                policy: policy(c, cp)
             )
+            call.routing = routing
+            result.calls.append(call)
         }
         if result.calls.count > 100 { reader.fail(.outOfRange, f["calls"], f.path("calls"), "at most 100 downstream steps per service") }
         return result
@@ -511,6 +507,60 @@ struct ScenarioDecoder {
         guard let problem = spec.problem else { return spec }
         reader.fail(.outOfRange, f?[problem.parameter] ?? node, path + "." + problem.parameter, problem.message)
         return nil
+    }
+
+    // MARK: - Traffic management
+
+    /// The target of a call site: `targetKey` (one service), or `split` (weighted sides, e.g. a canary), or `routes`
+    /// (by path prefix and host, first match wins) — exactly one of them. Each side or route has its own policies.
+    mutating func targetAndRouting(_ f: Fields, _ path: String, targetKey: String, serviceNames: [String]) -> (Int, Routing)? {
+        let given = [targetKey, "split", "routes"].filter { f[$0] != nil }
+        guard given.count == 1 else {
+            reader.fail(
+                given.isEmpty ? .missingField : .outOfRange,
+                f.node,
+                path + "." + (given.count > 1 ? given[1] : targetKey),
+                given.isEmpty ? "a call needs '\(targetKey)' (or 'split' or 'routes')" : "give one of '\(targetKey)', 'split' and 'routes', not several"
+            )
+            return nil
+        }
+        if f[targetKey] != nil {
+            guard let target = serviceIndex(f[targetKey], path + "." + targetKey, names: serviceNames) else { return nil }
+            return (target, .direct)
+        }
+        let isSplit = f["split"] != nil
+        let key = isSplit ? "split" : "routes"
+        let items = reader.list(f[key], path + "." + key)
+        if items.isEmpty {
+            reader.fail(.missingField, f[key], path + "." + key, "expected a list of \(isSplit ? "weighted services" : "routes")")
+            return nil
+        }
+        var sides: [RouteSpec] = []
+        for (i, item) in items.enumerated() {
+            let ip = path + ".\(key)[\(i)]"
+            let own = isSplit ? ["service", "weight"] : ["service", "path_prefix", "host"]
+            guard let r = reader.fields(item, ip, known: own + Self.policyKeys) else { continue }
+            if r["service"] == nil { reader.fail(.missingField, item, ip + ".service", "each \(isSplit ? "side" : "route") needs a 'service'") }
+            guard let target = serviceIndex(r["service"], ip + ".service", names: serviceNames) else { continue }
+            var route = RouteSpec(target: target, policy: policy(r, ip))
+            if isSplit {
+                if r["weight"] == nil { reader.fail(.missingField, item, ip + ".weight", "each side of a split needs a 'weight'") }
+                route.weight = reader.number(r["weight"], ip + ".weight", default: 1, range: 0...1e9, what: "a weight ≥ 0")
+            } else {
+                route.pathPrefix = r["path_prefix"].flatMap { reader.string($0, ip + ".path_prefix") }
+                route.host = r["host"].flatMap { reader.string($0, ip + ".host") }
+                if let prefix = route.pathPrefix, !prefix.hasPrefix("/") {
+                    reader.fail(.outOfRange, r["path_prefix"], ip + ".path_prefix", "a path prefix starts with '/'")
+                }
+            }
+            sides.append(route)
+        }
+        guard sides.count == items.count, let first = sides.first else { return nil }
+        if isSplit && sides.allSatisfy({ $0.weight == 0 }) {
+            reader.fail(.outOfRange, f[key], path + ".split", "at least one side needs a weight above 0")
+            return nil
+        }
+        return (first.target, isSplit ? .split(sides) : .routes(sides))
     }
 
     // MARK: - Health, breakers and limiters
@@ -732,12 +782,19 @@ struct ScenarioDecoder {
         var state = Array(repeating: 0, count: services.count)  // 0 new, 1 on stack, 2 done
         func visit(_ s: Int, _ trail: [Int], _ reader: inout TreeReader) {
             state[s] = 1
-            for call in services[s].calls where call.target < services.count {
-                if state[call.target] == 1 {
-                    let names = (trail + [s, call.target]).drop { $0 != call.target }.map { services[$0].name }
+            var targets: [Int] = []
+            for call in services[s].calls {
+                switch call.routing {
+                case .direct: targets.append(call.target)
+                case .split(let sides), .routes(let sides): targets += sides.map(\.target)
+                }
+            }
+            for target in targets where target < services.count {
+                if state[target] == 1 {
+                    let names = (trail + [s, target]).drop { $0 != target }.map { services[$0].name }
                     reader.fail(.outOfRange, entries[s].value, "services.\(services[s].name).calls", "services call each other in a cycle: \(names.joined(separator: " → "))", mark: entries[s].mark)
-                } else if state[call.target] == 0 {
-                    visit(call.target, trail + [s], &reader)
+                } else if state[target] == 0 {
+                    visit(target, trail + [s], &reader)
                 }
             }
             state[s] = 2
@@ -748,13 +805,12 @@ struct ScenarioDecoder {
     // MARK: - Clients
 
     static let clientKeys = [
-        "target", "zone", "rate", "arrival", "schedule", "users", "think_time",
+        "target", "zone", "rate", "arrival", "schedule", "users", "think_time", "split", "routes", "paths", "host",
     ] + policyKeys
 
     mutating func client(_ node: YAMLTree, _ path: String, name: String, zones: [String], serviceNames: [String]) -> ClientSpec? {
         guard let f = reader.fields(node, path, known: Self.clientKeys) else { return nil }
-        if f["target"] == nil { reader.fail(.missingField, node, f.path("target"), "a client needs the 'target' service it calls") }
-        let target = serviceIndex(f["target"], f.path("target"), names: serviceNames)
+        let routed = targetAndRouting(f, path, targetKey: "target", serviceNames: serviceNames)
         let zone = f["zone"] == nil ? 0 : (zoneIndex(f["zone"], f.path("zone"), zones: zones) ?? 0)
         let load: LoadSpec
         if f["users"] != nil {
@@ -793,8 +849,26 @@ struct ScenarioDecoder {
             }
             load = .open(arrival: arrival, schedule: schedule)
         }
-        guard let target else { return nil }
-        return ClientSpec(name: name, zone: zone, target: target, load: load, policy: policy(f, path))
+        guard let (target, routing) = routed else { return nil }
+        var client = ClientSpec(name: name, zone: zone, target: target, load: load, policy: policy(f, path))
+        client.routing = routing
+        if let host = f["host"] { client.host = reader.string(host, f.path("host")) ?? client.host }
+        if let pathsNode = f["paths"] {
+            var paths: [(path: String, weight: Double)] = []
+            for entry in reader.entries(pathsNode, f.path("paths")) {
+                guard entry.key.hasPrefix("/") else {
+                    reader.fail(.outOfRange, entry.value, f.path("paths") + "." + entry.key, "a path starts with '/'", mark: entry.mark)
+                    continue
+                }
+                paths.append((entry.key, reader.number(entry.value, f.path("paths") + "." + entry.key, default: 1, range: 0...1e9, what: "a weight")))
+            }
+            if paths.isEmpty || paths.allSatisfy({ $0.weight == 0 }) {
+                reader.fail(.outOfRange, pathsNode, f.path("paths"), "expected a mapping of paths to weights, e.g. {\"/\": 0.8, \"/world\": 0.2}")
+            } else {
+                client.paths = paths
+            }
+        }
+        return client
     }
 
     // MARK: - Faults
