@@ -176,6 +176,8 @@ public struct CallPolicy: Sendable, Equatable {
     public var rateLimit: RateLimitSpec?
     /// Hedging: further attempts sent while earlier ones are still out, if any.
     public var hedging: HedgingSpec?
+    /// Google SRE client-side adaptive throttling of the edge's attempts, if any.
+    public var adaptiveThrottle: AdaptiveThrottle.Configuration?
     /// An overall deadline for the call, retries included (gRPC `deadline`); calls made while serving it inherit
     /// the remaining time (deadline propagation down the call graph).
     public var deadline: SimDuration?

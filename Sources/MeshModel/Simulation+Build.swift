@@ -4,6 +4,7 @@
 
 import Balancers
 import Health
+import Limiters
 import Retries
 import DequeModule
 import Reports
@@ -139,6 +140,7 @@ extension Simulation {
             breaker: BreakerBox(policy.breaker),
             rateLimiter: RateLimiterBox(policy.rateLimit)
         )
+        edge.throttle = policy.adaptiveThrottle.flatMap { try? AdaptiveThrottle($0) }
         if let configuration = policy.outlierDetection {
             edge.outlier = try? OutlierDetectorStateMachine(hostCount: replicaCount, configuration: configuration)
             edge.ejected = Array(repeating: false, count: replicaCount)

@@ -112,6 +112,16 @@ extension Simulation {
         let isRetry = calls[c].attemptsMade > 1 && !hedge
         if isRetry { recorder.count(.retries, at: now) }
         if hedge { recorder.count(.hedgesSent, at: now) }
+        if edges[edge].throttle != nil {
+            var rng = edges[edge].policyRng
+            if edges[edge].throttle!.shouldReject(at: queue.now, using: &rng) {
+                // SRE client-side throttling: rejected locally, like an open breaker, and not retried.
+                recorder.count(.limiterRejections, at: now)
+                releaseRetry(c, edge: edge)
+                if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
+                return
+            }
+        }
         if edges[edge].breaker != nil {
             let (permitted, opened) = edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now)
             if opened { recorder.count(.breakerOpens, at: now) }
@@ -436,6 +446,11 @@ extension Simulation {
         let status = attempts[a].status
         let current = calls[c].generation == attempts[a].callGeneration && attempts[a].waitedOn
         let attemptInfo = attempts[a]
+        if attemptInfo.edge >= 0, edges[Int(attemptInfo.edge)].throttle != nil, attemptInfo.replica >= 0 {
+            // The backend accepted the request unless it refused it for overload.
+            let accepted = status != .overloaded && status != .refused
+            edges[Int(attemptInfo.edge)].throttle!.record(accepted: accepted, at: queue.now)
+        }
         releaseFromBalancer(a)
         freeAttempt(a)
         guard current else { return }  // the caller gave up on this attempt (timeout, lost hedge) or on the call

@@ -385,6 +385,8 @@ struct EdgeState {
     var breaker: BreakerBox?
     /// The edge's rate limiter, if any.
     var rateLimiter: RateLimiterBox?
+    /// The edge's SRE adaptive throttle, if any.
+    var throttle: AdaptiveThrottle?
     /// The edge's outlier detection over the target's replicas, if any.
     var outlier: OutlierDetectorStateMachine?
     /// Replicas currently ejected by outlier detection.

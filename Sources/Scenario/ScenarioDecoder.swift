@@ -248,7 +248,7 @@ struct ScenarioDecoder {
     ]
     static let policyKeys = [
         "timeout", "retries", "balancer", "release_on_timeout", "retry_on", "backoff", "budget", "outlier_detection",
-        "panic_threshold", "circuit_breaker", "rate_limit", "hedging", "deadline",
+        "panic_threshold", "circuit_breaker", "rate_limit", "hedging", "deadline", "adaptive_throttle",
     ]
     static let callKeys = ["service", "fanout"] + policyKeys
 
@@ -350,6 +350,17 @@ struct ScenarioDecoder {
         policy.panicThreshold = reader.number(f["panic_threshold"], path + ".panic_threshold", default: 50, range: 0...100, what: "a percentage")
         if let node = f["circuit_breaker"] { policy.breaker = circuitBreaker(node, path + ".circuit_breaker") }
         if let node = f["rate_limit"] { policy.rateLimit = rateLimit(node, path + ".rate_limit") }
+        if let t = reader.fields(f["adaptive_throttle"], path + ".adaptive_throttle", known: ["k", "window", "buckets"]) {
+            do {
+                policy.adaptiveThrottle = try AdaptiveThrottle.Configuration(
+                    k: reader.number(t["k"], path + ".adaptive_throttle.k", default: 2, range: -1e9...1e9),
+                    window: reader.duration(t["window"], path + ".adaptive_throttle.window", default: .seconds(120)),
+                    buckets: reader.int(t["buckets"], path + ".adaptive_throttle.buckets", default: 120, range: -1_000_000...1_000_000)
+                )
+            } catch {
+                parameterProblem(error, t, path + ".adaptive_throttle")
+            }
+        }
         if let d = f["deadline"], !d.isNull {
             policy.deadline = reader.duration(d, path + ".deadline", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
         }

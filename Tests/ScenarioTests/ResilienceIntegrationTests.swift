@@ -142,3 +142,25 @@ struct ResilienceIntegrationTests {
         #expect(errors.contains { $0.keyPath.hasPrefix("services.api.concurrency_limit.") }, "\(errors)")
     }
 }
+
+@Suite("SRE adaptive throttling in the mesh")
+struct AdaptiveThrottleIntegrationTests {
+    @Test("against an overloaded upstream the client throttles itself to about K × accepts")
+    func throttles() throws {
+        let yaml = """
+            duration: 60s
+            services:
+              api: {workers: 1, queue: 0, service_time: "constant:10ms"}
+            clients:
+              users: {target: api, rate: 400, adaptive_throttle: {k: 2, window: 10s, buckets: 10}}
+            """
+        let result = try ResilienceIntegrationTests.run(yaml)
+        // The backend accepts at most ~100/s of 400/s offered: the throttle rejects most of the excess locally.
+        #expect(result.counters[.limiterRejections] > 8_000, "\(result.counters[.limiterRejections])")
+        let unthrottled = try ResilienceIntegrationTests.run(yaml.replacingOccurrences(of: ", adaptive_throttle: {k: 2, window: 10s, buckets: 10}", with: ""))
+        #expect(unthrottled.counters[.limiterRejections] == 0)
+        #expect(problems(yaml.replacingOccurrences(of: "k: 2", with: "k: 0")).contains {
+            $0.keyPath == "clients.users.adaptive_throttle.k"
+        })
+    }
+}
