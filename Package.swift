@@ -59,7 +59,8 @@ let package = Package(
         .target(
             name: "MeshModel",
             dependencies: [
-                "SimCore", "SimKernel", "SimRandom", "Balancers", "Retries", "Health", "Breakers", "Limiters", "Reports",
+                "SimCore", "SimKernel", "SimRandom", "Balancers", "Retries", "Health", "Breakers", "Limiters",
+                "Reports",
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),

@@ -26,7 +26,8 @@ public struct NginxLeastConnBalancer: LoadBalancer {
         guard n > 0 else { return nil }
         // The least load: conns_a / w_a < conns_b / w_b  ⇔  conns_a · w_b < conns_b · w_a.
         var best = 0
-        for i in 1..<n where Int64(endpoints[i].active) * Int64(endpoints[best].weight)
+        for i in 1..<n
+        where Int64(endpoints[i].active) * Int64(endpoints[best].weight)
             < Int64(endpoints[best].active) * Int64(endpoints[i].weight)
         {
             best = i

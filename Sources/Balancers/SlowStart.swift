@@ -18,7 +18,9 @@ public struct SlowStart: Sendable, Equatable {
     public var minWeightPercent: Double
 
     /// Creates the settings; throws for a window ≤ 0, aggression ≤ 0 or a percent outside [0, 100].
-    public init(window: SimDuration, aggression: Double = 1.0, minWeightPercent: Double = 10) throws(PolicyParameterError) {
+    public init(window: SimDuration, aggression: Double = 1.0, minWeightPercent: Double = 10)
+        throws(PolicyParameterError)
+    {
         guard window > .zero else { throw PolicyParameterError("slow_start_window", "must be positive") }
         guard aggression > 0, aggression.isFinite else { throw PolicyParameterError("aggression", "must be > 0") }
         guard (0...100).contains(minWeightPercent) else {

@@ -57,12 +57,18 @@ public struct ZoneAwareRouting: Sendable, Equatable {
         // Cross-zone: in proportion to residual capacity.
         var residualTotal = 0.0
         for z in 0..<upstream.count where z != local {
-            residualTotal += max(0, Double(upstream[z]) / Double(upstreamTotal) - Double(originating[z]) / Double(originatingTotal))
+            residualTotal += max(
+                0,
+                Double(upstream[z]) / Double(upstreamTotal) - Double(originating[z]) / Double(originatingTotal)
+            )
         }
         guard residualTotal > 0 else { return nil }
         var x = uniformUnit(using: &rng) * residualTotal
         for z in 0..<upstream.count where z != local {
-            let residual = max(0, Double(upstream[z]) / Double(upstreamTotal) - Double(originating[z]) / Double(originatingTotal))
+            let residual = max(
+                0,
+                Double(upstream[z]) / Double(upstreamTotal) - Double(originating[z]) / Double(originatingTotal)
+            )
             x -= residual
             if x < 0 && residual > 0 { return z }
         }

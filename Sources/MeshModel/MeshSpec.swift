@@ -2,12 +2,12 @@
 // meshsim — MeshModel
 //===----------------------------------------------------------------------===//
 
+public import Breakers
+public import Health
+public import Limiters
+public import Retries
 public import SimCore
 public import SimRandom
-public import Retries
-public import Health
-public import Breakers
-public import Limiters
 
 /// A fully resolved, validated mesh: what one replication simulates.
 ///
@@ -287,7 +287,13 @@ public struct RouteSpec: Sendable, Equatable {
     public var policy = CallPolicy()
 
     /// Creates a route or split side.
-    public init(target: Int, pathPrefix: String? = nil, host: String? = nil, weight: Double = 1, policy: CallPolicy = CallPolicy()) {
+    public init(
+        target: Int,
+        pathPrefix: String? = nil,
+        host: String? = nil,
+        weight: Double = 1,
+        policy: CallPolicy = CallPolicy()
+    ) {
         self.target = target
         self.pathPrefix = pathPrefix
         self.host = host

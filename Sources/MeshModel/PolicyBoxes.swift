@@ -115,7 +115,8 @@ enum RateLimiterBox {
         case .tokenBucket(let c)?: guard let l = try? TokenBucket(c) else { return nil }; self = .tokenBucket(l)
         case .gcra(let c)?: guard let l = try? GCRALimiter(c) else { return nil }; self = .gcra(l)
         case .fixedWindow(let c)?: guard let l = try? FixedWindowLimiter(c) else { return nil }; self = .fixedWindow(l)
-        case .slidingLog(let c)?: guard let l = try? SlidingWindowLogLimiter(c) else { return nil }; self = .slidingLog(l)
+        case .slidingLog(let c)?:
+            guard let l = try? SlidingWindowLogLimiter(c) else { return nil }; self = .slidingLog(l)
         case .slidingCounter(let c)?:
             guard let l = try? SlidingWindowCounterLimiter(c) else { return nil }
             self = .slidingCounter(l)

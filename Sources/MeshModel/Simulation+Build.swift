@@ -3,11 +3,11 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import DequeModule
 import Health
 import Limiters
-import Retries
-import DequeModule
 import Reports
+import Retries
 import SimCore
 import SimKernel
 import SimRandom
@@ -56,13 +56,25 @@ extension Simulation {
         for service in spec.services {
             var sites: [CallSite] = []
             for (k, call) in service.calls.enumerated() {
-                sites.append(addSite(target: call.target, policy: call.policy, routing: call.routing, key: "edge/\(service.name)/\(k)"))
+                sites.append(
+                    addSite(
+                        target: call.target,
+                        policy: call.policy,
+                        routing: call.routing,
+                        key: "edge/\(service.name)/\(k)"
+                    )
+                )
             }
             callSites.append(sites)
         }
         for client in spec.clients {
             clientSites.append(
-                addSite(target: client.target, policy: client.policy, routing: client.routing, key: "edge/client/\(client.name)")
+                addSite(
+                    target: client.target,
+                    policy: client.policy,
+                    routing: client.routing,
+                    key: "edge/client/\(client.name)"
+                )
             )
             let key = "client/\(client.name)"
             var state = ClientState(
@@ -76,7 +88,9 @@ extension Simulation {
             if client.paths.count > 1 {
                 let total = client.paths.reduce(0) { $0 + $1.weight }
                 var sum = 0.0
-                state.pathCumulative = client.paths.map { sum += $0.weight / total; return sum }
+                state.pathCumulative = client.paths.map {
+                    sum += $0.weight / total; return sum
+                }
                 state.paths = stream(key + "/paths")
             }
             clients.append(state)
@@ -110,7 +124,9 @@ extension Simulation {
             }
             site.rng = stream(key + "/split")
         case .routes(let routes):
-            let edges = routes.enumerated().map { addEdge(target: $1.target, policy: $1.policy, key: key + "/route/\($0)") }
+            let edges = routes.enumerated().map {
+                addEdge(target: $1.target, policy: $1.policy, key: key + "/route/\($0)")
+            }
             for path in pathNames {
                 for host in hostNames {
                     let match = routes.firstIndex {

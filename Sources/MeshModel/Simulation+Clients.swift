@@ -20,7 +20,10 @@ extension Simulation {
         var path = clients[c].pathIndices.first ?? 0
         if let stream = clients[c].paths {
             let u = stream.uniform()
-            path = clients[c].pathIndices[clients[c].pathCumulative.firstIndex { u < $0 } ?? (clients[c].pathIndices.count - 1)]
+            path =
+                clients[c].pathIndices[
+                    clients[c].pathCumulative.firstIndex { u < $0 } ?? (clients[c].pathIndices.count - 1)
+                ]
         }
         let host = clients[c].hostIndex
         let edge = route(site: clientSites[c], path: path, host: host)

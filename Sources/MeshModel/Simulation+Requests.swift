@@ -3,9 +3,9 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import DequeModule
 import Health
 import Limiters
-import DequeModule
 import Reports
 import Retries
 import SimCore
@@ -59,7 +59,15 @@ extension Simulation {
 
     /// Starts a call on `edge` from a caller in `zone`; `parent` is the calling attempt, or -1 for a client request.
     /// An `edge` of -1 (no route matched) fails the call at once, as a 404.
-    mutating func startCall(edge: Int32, zone: Int32, parent: Int32, client: Int32, user: Int32, path: Int16, host: Int16) {
+    mutating func startCall(
+        edge: Int32,
+        zone: Int32,
+        parent: Int32,
+        client: Int32,
+        user: Int32,
+        path: Int16,
+        host: Int16
+    ) {
         let c = allocateCall()
         calls[c].live = true
         calls[c].edge = edge
@@ -301,7 +309,15 @@ extension Simulation {
             let host = inherited ? calls[served].host : 0
             for _ in 0..<fanout {
                 let edge = route(site: callSites[service][stage], path: path, host: host)
-                startCall(edge: edge, zone: replicas[r].zone, parent: Int32(a), client: -1, user: -1, path: path, host: host)
+                startCall(
+                    edge: edge,
+                    zone: replicas[r].zone,
+                    parent: Int32(a),
+                    client: -1,
+                    user: -1,
+                    path: path,
+                    host: host
+                )
                 // A child may finish inline (zero delay everywhere); stop if this attempt moved on.
                 if attempts[a].phase != .working || Int(attempts[a].stage) != stage { break }
             }
@@ -386,7 +402,12 @@ extension Simulation {
         let success = status == .ok
         if attempt.breakerHeld {
             let duration = SimDuration(nanoseconds: now - attempt.sentAt)
-            if edges[edge].breaker!.finish(isRetry: attempt.isRetry, success: success, duration: duration, at: queue.now) {
+            if edges[edge].breaker!.finish(
+                isRetry: attempt.isRetry,
+                success: success,
+                duration: duration,
+                at: queue.now
+            ) {
                 recorder.count(.breakerOpens, at: now)
             }
         }

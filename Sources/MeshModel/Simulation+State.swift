@@ -4,9 +4,9 @@
 
 import Balancers
 import Breakers
+import DequeModule
 import Health
 import Limiters
-import DequeModule
 import Reports
 import Retries
 import SimCore
@@ -122,7 +122,9 @@ enum RetryBudgetBox {
         switch spec {
         case .none: return nil
         case .envoy(let percent, let minimum)?:
-            guard let b = try? EnvoyRetryBudget(budgetPercent: percent, minRetryConcurrency: minimum) else { return nil }
+            guard let b = try? EnvoyRetryBudget(budgetPercent: percent, minRetryConcurrency: minimum) else {
+                return nil
+            }
             self = .envoy(b)
         case .finagle(let ttl, let perSecond, let percent)?:
             guard let b = try? FinagleRetryBudget(ttl: ttl, minRetriesPerSecond: perSecond, percentCanRetry: percent)
@@ -240,7 +242,11 @@ enum BalancerBox {
             let selection: LeastRequestBalancer.Selection =
                 spec.choiceCount.map { .nChoices($0, withReplacement: spec.withReplacement) } ?? .fullScan
             self = .leastRequest(
-                (try? LeastRequestBalancer(selection: selection, activeRequestBias: spec.activeRequestBias, slowStart: slowStart))
+                (try? LeastRequestBalancer(
+                    selection: selection,
+                    activeRequestBias: spec.activeRequestBias,
+                    slowStart: slowStart
+                ))
                     ?? (try! LeastRequestBalancer())
             )
         case .p2cPeakEwma:
@@ -260,7 +266,8 @@ enum BalancerBox {
         case .nginxLeastConn: self = .nginxLeastConn(NginxLeastConnBalancer())
         case .nginxRandomTwoLeastConn: self = .nginxRandomTwo(NginxRandomTwoLeastConnBalancer())
         case .haproxyLeastConn: self = .haproxyLeastConn(HAProxyLeastConnBalancer())
-        case .haproxyRandom: self = .haproxyRandom((try? HAProxyRandomBalancer(draws: spec.draws)) ?? (try! HAProxyRandomBalancer()))
+        case .haproxyRandom:
+            self = .haproxyRandom((try? HAProxyRandomBalancer(draws: spec.draws)) ?? (try! HAProxyRandomBalancer()))
         }
     }
 
@@ -430,7 +437,8 @@ struct EdgeState {
         if outlier != nil && ejected.contains(true) {
             let healthy = view.filter { !ejected[Int($0.index)] }
             let panic = (try? PanicThreshold(percent: policy.panicThreshold)) ?? (try! PanicThreshold())
-            if panic.percent == 0 || (!healthy.isEmpty && !panic.isPanicking(healthy: healthy.count, total: view.count)) {
+            if panic.percent == 0 || (!healthy.isEmpty && !panic.isPanicking(healthy: healthy.count, total: view.count))
+            {
                 endpoints = healthy
             }
         }

@@ -3,12 +3,12 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import DequeModule
 public import Reports
 import Retries
 public import SimCore
 import SimKernel
 import SimRandom
-import DequeModule
 
 /// One replication of a mesh: the model's state driven by one event queue, single-threaded.
 ///

@@ -134,7 +134,7 @@ public struct ReplicationRecorder {
     /// The header of `timeseries.csv`.
     public static let timeseriesHeader =
         (["scenario", "variant", "seed", "t_s"] + MetricRow.columns + ["in_flight", "queue_depth"]
-            + PolicyCounters.columns).joined(
+        + PolicyCounters.columns).joined(
             separator: ","
         )
 }

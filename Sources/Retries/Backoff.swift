@@ -81,7 +81,9 @@ public struct Backoff: Sendable, Equatable {
         }
         if cap < base {
             throw PolicyParameterError(
-                names.cap, "must be at least \(names.base) (\(base.formatted)), got \(cap.formatted)")
+                names.cap,
+                "must be at least \(names.base) (\(base.formatted)), got \(cap.formatted)"
+            )
         }
         if !(multiplier.isFinite && multiplier >= 1) {
             throw PolicyParameterError(names.multiplier, "must be a finite number of at least 1, got \(multiplier)")
@@ -126,8 +128,11 @@ public struct Backoff: Sendable, Equatable {
         original: Bool = false
     ) throws -> Backoff {
         try Backoff(
-            kind: original ? .grpcRetryOriginal : .grpcRetry, base: initialBackoff, cap: maxBackoff,
-            multiplier: backoffMultiplier)
+            kind: original ? .grpcRetryOriginal : .grpcRetry,
+            base: initialBackoff,
+            cap: maxBackoff,
+            multiplier: backoffMultiplier
+        )
     }
 
     /// gRPC's connection backoff with the document's defaults (1 s, ×1.6, ±0.2, 120 s), new or old jitter.
@@ -143,8 +148,12 @@ public struct Backoff: Sendable, Equatable {
         maxBackoff: SimDuration = .seconds(120)
     ) throws -> Backoff {
         try Backoff(
-            kind: old ? .grpcConnectionOld : .grpcConnectionNew, base: initialBackoff, cap: maxBackoff,
-            multiplier: multiplier, jitter: jitter)
+            kind: old ? .grpcConnectionOld : .grpcConnectionNew,
+            base: initialBackoff,
+            cap: maxBackoff,
+            multiplier: multiplier,
+            jitter: jitter
+        )
     }
 
     /// The sleep before retry `attempt` (1 for the first retry), drawn with `rng`.

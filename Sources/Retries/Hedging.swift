@@ -37,7 +37,9 @@ public struct HedgingPolicy: Sendable, Equatable {
         }
         if !(1...AttemptSet.capacity).contains(maxCallAttempts) {
             throw PolicyParameterError(
-                "max_call_attempts", "must be between 1 and \(AttemptSet.capacity), got \(maxCallAttempts)")
+                "max_call_attempts",
+                "must be between 1 and \(AttemptSet.capacity), got \(maxCallAttempts)"
+            )
         }
         if hedgingDelay < .zero {
             throw PolicyParameterError("hedging_delay", "must not be negative, got \(hedgingDelay.nanoseconds)ns")

@@ -94,9 +94,13 @@ public struct RetryPolicy: Sendable, Equatable {
             throw PolicyParameterError("num_retries", "must not be negative, got \(numRetries)")
         }
         return try RetryPolicy(
-            maxAttempts: numRetries + 1, retryOn: retryOn, retriableStatusCodes: retriableStatusCodes,
-            retryableStatusCodes: retryableStatusCodes, perTryTimeout: perTryTimeout,
-            backoff: backoff ?? Backoff.envoy())
+            maxAttempts: numRetries + 1,
+            retryOn: retryOn,
+            retriableStatusCodes: retriableStatusCodes,
+            retryableStatusCodes: retryableStatusCodes,
+            perTryTimeout: perTryTimeout,
+            backoff: backoff ?? Backoff.envoy()
+        )
     }
 
     /// gRPC's service-config retry policy (gRFC A6 `retryPolicy`).
@@ -131,11 +135,16 @@ public struct RetryPolicy: Sendable, Equatable {
             throw PolicyParameterError("retryable_status_codes", "must name at least one gRPC status code")
         }
         let backoff = try Backoff.grpcRetry(
-            initialBackoff: initialBackoff, maxBackoff: maxBackoff, backoffMultiplier: backoffMultiplier,
-            original: originalJitter)
+            initialBackoff: initialBackoff,
+            maxBackoff: maxBackoff,
+            backoffMultiplier: backoffMultiplier,
+            original: originalJitter
+        )
         return try RetryPolicy(
-            maxAttempts: min(maxAttempts, maxCallAttempts), retryableStatusCodes: retryableStatusCodes,
-            backoff: backoff)
+            maxAttempts: min(maxAttempts, maxCallAttempts),
+            retryableStatusCodes: retryableStatusCodes,
+            backoff: backoff
+        )
     }
 
     /// Whether `failure` is one the policy retries, attempts permitting.

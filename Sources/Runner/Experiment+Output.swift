@@ -11,8 +11,10 @@ import SimCore
 extension Experiment {
     /// The header of `summary.csv`.
     public static let summaryHeader =
-        (["scenario", "variant", "seed"] + MetricRow.columns + ["unfinished", "events", "mean_in_flight", "utilization"]
-            + PolicyCounters.columns).joined(separator: ",")
+        (["scenario", "variant", "seed"] + MetricRow.columns + [
+            "unfinished", "events", "mean_in_flight", "utilization",
+        ]
+        + PolicyCounters.columns).joined(separator: ",")
 
     /// The text of `summary.csv`: one row per (variant, seed).
     public var summaryCSV: String {
@@ -45,11 +47,15 @@ extension Experiment {
         for metric in Experiment.comparisonMetrics { header += [metric + "_mean", metric + "_ci95"] }
         var text = header.joined(separator: ",") + "\n"
         for row in comparison {
-            var cells = [CSVFormat.field(scenario.name), CSVFormat.field(row.variant), String(row.rank), String(row.seeds)]
+            var cells = [
+                CSVFormat.field(scenario.name), CSVFormat.field(row.variant), String(row.rank), String(row.seeds),
+            ]
             for metric in Experiment.comparisonMetrics {
                 let digits = metric == "success_rate" ? 6 : 4
                 let value = row.metrics[metric] ?? (nil, nil)
-                cells += [CSVFormat.fixed(value.mean, digits: digits), CSVFormat.fixed(value.halfWidth, digits: digits)]
+                cells += [
+                    CSVFormat.fixed(value.mean, digits: digits), CSVFormat.fixed(value.halfWidth, digits: digits),
+                ]
             }
             text += cells.joined(separator: ",") + "\n"
         }
@@ -110,8 +116,11 @@ extension Experiment {
         let header = ["rank", "variant", "success", "±95%", "p50 ms", "p99 ms", "p99.9 ms", "goodput/s", "attempts"]
         var rows: [[String]] = [header]
         for row in comparison {
-            func mean(_ m: String, _ digits: Int) -> String { CSVFormat.fixed(row.metrics[m]?.mean ?? nil, digits: digits) }
-            let success = (row.metrics["success_rate"]?.mean ?? nil).map { CSVFormat.fixed($0 * 100, digits: 3) + "%" } ?? "-"
+            func mean(_ m: String, _ digits: Int) -> String {
+                CSVFormat.fixed(row.metrics[m]?.mean ?? nil, digits: digits)
+            }
+            let success =
+                (row.metrics["success_rate"]?.mean ?? nil).map { CSVFormat.fixed($0 * 100, digits: 3) + "%" } ?? "-"
             let ci = (row.metrics["success_rate"]?.halfWidth ?? nil).map { CSVFormat.fixed($0 * 100, digits: 3) } ?? "-"
             rows.append([
                 String(row.rank), row.variant, success, ci, mean("p50_ms", 3), mean("p99_ms", 3), mean("p999_ms", 3),
@@ -123,7 +132,8 @@ extension Experiment {
         var text = ""
         for row in rows {
             let cells = row.enumerated().map { i, cell in
-                i == 1 ? cell + String(repeating: " ", count: widths[i] - cell.count)
+                i == 1
+                    ? cell + String(repeating: " ", count: widths[i] - cell.count)
                     : String(repeating: " ", count: widths[i] - cell.count) + cell
             }
             text += cells.joined(separator: "  ") + "\n"

@@ -2,12 +2,12 @@
 // meshsim — Runner
 //===----------------------------------------------------------------------===//
 
-public import MeshModel
-import Reports
-import SimCore
-public import Scenario
 import Dispatch
 import Foundation
+public import MeshModel
+import Reports
+public import Scenario
+import SimCore
 import Synchronization
 
 /// Runs every variant of a scenario over its seeds, in parallel across cores, and collects the reports.

@@ -2,9 +2,9 @@
 // meshsim — Scenario
 //===----------------------------------------------------------------------===//
 
+import Foundation
 public import MeshModel
 public import SimCore
-import Foundation
 import Yams
 
 /// A loaded, validated scenario: the base mesh, its variants, and how to run and rank them.
@@ -51,7 +51,12 @@ public struct Scenario: Sendable {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ScenarioValidationFailure(errors: [
-                ScenarioError(.unreadable, file: path, keyPath: "", message: "cannot read the file: \(error.localizedDescription)")
+                ScenarioError(
+                    .unreadable,
+                    file: path,
+                    keyPath: "",
+                    message: "cannot read the file: \(error.localizedDescription)"
+                )
             ])
         }
         return try parse(text, file: path)
@@ -65,7 +70,14 @@ public struct Scenario: Sendable {
         do {
             guard let parsed = try YAMLTree.parse(text) else {
                 throw ScenarioValidationFailure(errors: [
-                    ScenarioError(.syntax, file: file, line: 1, column: 1, keyPath: "", message: "the file is empty: a scenario needs at least 'duration', 'services' and 'clients'")
+                    ScenarioError(
+                        .syntax,
+                        file: file,
+                        line: 1,
+                        column: 1,
+                        keyPath: "",
+                        message: "the file is empty: a scenario needs at least 'duration', 'services' and 'clients'"
+                    )
                 ])
             }
             tree = parsed
@@ -107,7 +119,14 @@ public struct Scenario: Sendable {
         if parts.count == 3, let line = Int(parts[0]), let column = Int(parts[1]) {
             var message = String(parts[2]).trimmingCharacters(in: .whitespaces)
             if message.hasPrefix("error: ") { message.removeFirst(7) }
-            return ScenarioError(.syntax, file: file, line: line, column: column, keyPath: "", message: "invalid YAML: " + message)
+            return ScenarioError(
+                .syntax,
+                file: file,
+                line: line,
+                column: column,
+                keyPath: "",
+                message: "invalid YAML: " + message
+            )
         }
         return ScenarioError(.syntax, file: file, keyPath: "", message: "invalid YAML: " + firstLine)
     }

@@ -2,14 +2,14 @@
 // meshsim — Scenario
 //===----------------------------------------------------------------------===//
 
+import Balancers
+import Breakers
+import Health
+import Limiters
 import MeshModel
+import Retries
 import SimCore
 import SimRandom
-import Balancers
-import Retries
-import Health
-import Breakers
-import Limiters
 
 /// Builds a ``Scenario`` from a YAML tree: resolves names, applies defaults and variants, and records every problem.
 struct ScenarioDecoder {
@@ -37,14 +37,17 @@ struct ScenarioDecoder {
     mutating func decode(_ tree: YAMLTree, source: String) -> Scenario? {
         guard let top = reader.fields(tree, "", known: Self.topKeys) else { return nil }
         let baseName = file.split(separator: "/").last.map { String($0) } ?? file
-        let stem = baseName.hasSuffix(".yaml") ? String(baseName.dropLast(5)) : baseName.hasSuffix(".yml") ? String(baseName.dropLast(4)) : baseName
+        let stem =
+            baseName.hasSuffix(".yaml")
+            ? String(baseName.dropLast(5)) : baseName.hasSuffix(".yml") ? String(baseName.dropLast(4)) : baseName
         let name = top["name"].flatMap { reader.string($0, "name") } ?? stem
         let description = top["description"].flatMap { reader.string($0, "description") } ?? ""
         let seed = UInt64(reader.int(top["seed"], "seed", default: 1, range: 0...Int(Int64.max)))
         let seeds = reader.int(top["seeds"], "seeds", default: 1, range: 1...Self.maxSeeds)
         var rankBy = "success_rate"
         if let report = reader.fields(top["report"], "report", known: ["rank_by"]) {
-            rankBy = reader.choice(report["rank_by"], "report.rank_by", choices: Scenario.rankMetrics.map(\.name)) ?? rankBy
+            rankBy =
+                reader.choice(report["rank_by"], "report.rank_by", choices: Scenario.rankMetrics.map(\.name)) ?? rankBy
         }
         guard let base = mesh(top, name: name) else { return nil }
         var variants: [Scenario.Variant] = []
@@ -53,7 +56,9 @@ struct ScenarioDecoder {
             variants.append(Scenario.Variant(name: "base", description: "", spec: base))
         } else {
             // Problems already reported for the base file are not repeated for each variant.
-            let baseProblems = Set(reader.errors.map { "\($0.line ?? 0):\($0.column ?? 0):\($0.keyPath):\($0.message)" })
+            let baseProblems = Set(
+                reader.errors.map { "\($0.line ?? 0):\($0.column ?? 0):\($0.keyPath):\($0.message)" }
+            )
             var names: Set<String> = []
             for (i, node) in variantNodes.enumerated() {
                 let path = "variants[\(i)]"
@@ -70,13 +75,26 @@ struct ScenarioDecoder {
                 for pair in reader.entries(f["set"], path + ".set") {
                     let root = String(pair.key.prefix { $0 != "." && $0 != "[" })
                     if ["variants", "seeds", "seed", "name", "description", "report"].contains(root) {
-                        reader.fail(.outOfRange, pair.value, path + ".set." + pair.key, "a variant cannot change '\(pair.key)'", mark: pair.mark)
+                        reader.fail(
+                            .outOfRange,
+                            pair.value,
+                            path + ".set." + pair.key,
+                            "a variant cannot change '\(pair.key)'",
+                            mark: pair.mark
+                        )
                         continue
                     }
                     do {
                         try patched.set(path: pair.key, to: pair.value)
                     } catch {
-                        reader.fail(.danglingReference, pair.value, path + ".set." + pair.key, error.message, suggestion: error.suggestion, mark: pair.mark)
+                        reader.fail(
+                            .danglingReference,
+                            pair.value,
+                            path + ".set." + pair.key,
+                            error.message,
+                            suggestion: error.suggestion,
+                            mark: pair.mark
+                        )
                     }
                 }
                 let errorsBefore = reader.errors.count
@@ -120,15 +138,35 @@ struct ScenarioDecoder {
         if top["duration"] == nil {
             reader.fail(.missingField, top.node, "duration", "a scenario needs 'duration' (e.g. duration: 60s)")
         }
-        let duration = reader.duration(top["duration"], "duration", default: .seconds(10), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24 * 365))
+        let duration = reader.duration(
+            top["duration"],
+            "duration",
+            default: .seconds(10),
+            range: .nanoseconds(1)...SimDuration.seconds(3600 * 24 * 365)
+        )
         var spec = MeshSpec(name: name, duration: duration)
         spec.warmup = reader.duration(top["warmup"], "warmup", default: .zero)
         if spec.warmup >= duration, top["warmup"] != nil {
-            reader.fail(.outOfRange, top["warmup"], "warmup", "warmup (\(spec.warmup.formatted)) must be shorter than duration (\(duration.formatted))")
+            reader.fail(
+                .outOfRange,
+                top["warmup"],
+                "warmup",
+                "warmup (\(spec.warmup.formatted)) must be shorter than duration (\(duration.formatted))"
+            )
         }
-        spec.window = reader.duration(top["window"], "window", default: .seconds(1), range: .milliseconds(1)...SimDuration.seconds(3600 * 24))
+        spec.window = reader.duration(
+            top["window"],
+            "window",
+            default: .seconds(1),
+            range: .milliseconds(1)...SimDuration.seconds(3600 * 24)
+        )
         if duration.nanoseconds / max(spec.window.nanoseconds, 1) > 10_000_000 {
-            reader.fail(.outOfRange, top["window"], "window", "window \(spec.window.formatted) gives more than 10,000,000 rows per replication; use a wider window")
+            reader.fail(
+                .outOfRange,
+                top["window"],
+                "window",
+                "window \(spec.window.formatted) gives more than 10,000,000 rows per replication; use a wider window"
+            )
         }
         spec.drain = reader.duration(top["drain"], "drain", default: .seconds(60))
 
@@ -145,8 +183,16 @@ struct ScenarioDecoder {
         network(top["network"], &spec)
 
         if let discovery = reader.fields(top["discovery"], "discovery", known: ["propagation_delay", "refused_cost"]) {
-            spec.discovery.propagationDelay = reader.duration(discovery["propagation_delay"], "discovery.propagation_delay", default: spec.discovery.propagationDelay)
-            spec.discovery.refusedCost = reader.duration(discovery["refused_cost"], "discovery.refused_cost", default: spec.discovery.refusedCost)
+            spec.discovery.propagationDelay = reader.duration(
+                discovery["propagation_delay"],
+                "discovery.propagation_delay",
+                default: spec.discovery.propagationDelay
+            )
+            spec.discovery.refusedCost = reader.duration(
+                discovery["refused_cost"],
+                "discovery.refused_cost",
+                default: spec.discovery.refusedCost
+            )
         }
 
         // Services: names first, so calls can refer to services defined later.
@@ -157,7 +203,16 @@ struct ScenarioDecoder {
         let serviceNames = serviceEntries.map(\.key)
         var totalReplicas = 0
         for entry in serviceEntries {
-            spec.services.append(service(entry.value, "services." + entry.key, name: entry.key, zones: zones, serviceNames: serviceNames, totalReplicas: &totalReplicas))
+            spec.services.append(
+                service(
+                    entry.value,
+                    "services." + entry.key,
+                    name: entry.key,
+                    zones: zones,
+                    serviceNames: serviceNames,
+                    totalReplicas: &totalReplicas
+                )
+            )
         }
         checkCycles(spec.services, serviceEntries)
 
@@ -166,7 +221,13 @@ struct ScenarioDecoder {
             reader.fail(.missingField, top["clients"] ?? top.node, "clients", "a scenario needs at least one client")
         }
         for entry in clientEntries {
-            if let c = client(entry.value, "clients." + entry.key, name: entry.key, zones: zones, serviceNames: serviceNames) {
+            if let c = client(
+                entry.value,
+                "clients." + entry.key,
+                name: entry.key,
+                zones: zones,
+                serviceNames: serviceNames
+            ) {
                 spec.clients.append(c)
             }
         }
@@ -214,7 +275,13 @@ struct ScenarioDecoder {
     mutating func link(_ f: Fields, _ base: LinkSpec) -> LinkSpec {
         LinkSpec(
             delay: reader.distribution(f["delay"], f.path("delay"), default: base.delay),
-            loss: reader.number(f["loss"], f.path("loss"), default: base.loss, range: 0...0.99, what: "a loss probability"),
+            loss: reader.number(
+                f["loss"],
+                f.path("loss"),
+                default: base.loss,
+                range: 0...0.99,
+                what: "a loss probability"
+            ),
             retransmit: reader.duration(f["retransmit"], f.path("retransmit"), default: base.retransmit)
         )
     }
@@ -226,7 +293,9 @@ struct ScenarioDecoder {
         }
         for (i, item) in reader.list(f["links"], "network.links").enumerated() {
             let path = "network.links[\(i)]"
-            guard let l = reader.fields(item, path, known: Self.linkKeys + ["from", "to", "symmetric"]) else { continue }
+            guard let l = reader.fields(item, path, known: Self.linkKeys + ["from", "to", "symmetric"]) else {
+                continue
+            }
             if l["from"] == nil || l["to"] == nil {
                 reader.fail(.missingField, item, path, "a link needs 'from' and 'to' zones")
                 continue
@@ -274,16 +343,26 @@ struct ScenarioDecoder {
             for (i, item) in items.enumerated() {
                 let rp = f.path("replicas") + "[\(i)]"
                 guard let r = reader.fields(item, rp, known: ["zone", "weight", "speed"]) else { continue }
-                let zone = r["zone"] == nil ? replicaZones[i % replicaZones.count] : (zoneIndex(r["zone"], rp + ".zone", zones: zones) ?? 0)
+                let zone =
+                    r["zone"] == nil
+                    ? replicaZones[i % replicaZones.count] : (zoneIndex(r["zone"], rp + ".zone", zones: zones) ?? 0)
                 replicas.append(
                     ReplicaSpec(
                         zone: zone,
                         weight: reader.int(r["weight"], rp + ".weight", default: 1, range: 1...1_000_000),
-                        speed: reader.number(r["speed"], rp + ".speed", default: 1, range: 0.001...1000, what: "a speed factor")
+                        speed: reader.number(
+                            r["speed"],
+                            rp + ".speed",
+                            default: 1,
+                            range: 0.001...1000,
+                            what: "a speed factor"
+                        )
                     )
                 )
             }
-            if items.isEmpty { reader.fail(.outOfRange, f["replicas"], f.path("replicas"), "a service needs at least one replica") }
+            if items.isEmpty {
+                reader.fail(.outOfRange, f["replicas"], f.path("replicas"), "a service needs at least one replica")
+            }
         default:
             let count = reader.int(f["replicas"], f.path("replicas"), default: 1, range: 1...Self.maxReplicas)
             replicas = (0..<count).map { ReplicaSpec(zone: replicaZones[$0 % replicaZones.count]) }
@@ -295,7 +374,12 @@ struct ScenarioDecoder {
         }
         totalReplicas += replicas.count
         if totalReplicas > Self.maxReplicas {
-            reader.fail(.outOfRange, f["replicas"] ?? node, f.path("replicas"), "more than \(Self.maxReplicas) replicas in all")
+            reader.fail(
+                .outOfRange,
+                f["replicas"] ?? node,
+                f.path("replicas"),
+                "more than \(Self.maxReplicas) replicas in all"
+            )
             replicas = Array(replicas.prefix(1))
         }
         if !replicas.isEmpty { result.replicas = replicas }
@@ -303,18 +387,31 @@ struct ScenarioDecoder {
         if let q = f["queue"], case .scalar("unbounded", _, _) = q {
             result.queueCapacity = Int(Int32.max)
         } else {
-            result.queueCapacity = reader.int(f["queue"], f.path("queue"), default: Int(Int32.max), range: 0...Int(Int32.max))
+            result.queueCapacity = reader.int(
+                f["queue"],
+                f.path("queue"),
+                default: Int(Int32.max),
+                range: 0...Int(Int32.max)
+            )
         }
         if f["service_time"] == nil {
-            reader.fail(.missingField, node, f.path("service_time"), "a service needs 'service_time' (e.g. service_time: exponential:mean=1ms)")
+            reader.fail(
+                .missingField,
+                node,
+                f.path("service_time"),
+                "a service needs 'service_time' (e.g. service_time: exponential:mean=1ms)"
+            )
         }
         result.serviceTime = reader.distribution(f["service_time"], f.path("service_time"), default: .constant(0))
         result.errorRate = reader.probability(f["error_rate"], f.path("error_rate"), default: 0)
-        if let node = f["concurrency_limit"] { result.concurrencyLimit = concurrencyLimit(node, f.path("concurrency_limit")) }
+        if let node = f["concurrency_limit"] {
+            result.concurrencyLimit = concurrencyLimit(node, f.path("concurrency_limit"))
+        }
         for (i, item) in reader.list(f["calls"], f.path("calls")).enumerated() {
             let cp = f.path("calls") + "[\(i)]"
             guard let c = reader.fields(item, cp, known: Self.callKeys + ["split", "routes"]) else { continue }
-            guard let (target, routing) = targetAndRouting(c, cp, targetKey: "service", serviceNames: serviceNames) else { continue }
+            guard let (target, routing) = targetAndRouting(c, cp, targetKey: "service", serviceNames: serviceNames)
+            else { continue }
             var call = CallSpec(
                 target: target,
                 fanout: reader.int(c["fanout"], cp + ".fanout", default: 1, range: 1...Self.maxFanout),
@@ -323,7 +420,9 @@ struct ScenarioDecoder {
             call.routing = routing
             result.calls.append(call)
         }
-        if result.calls.count > 100 { reader.fail(.outOfRange, f["calls"], f.path("calls"), "at most 100 downstream steps per service") }
+        if result.calls.count > 100 {
+            reader.fail(.outOfRange, f["calls"], f.path("calls"), "at most 100 downstream steps per service")
+        }
         return result
     }
 
@@ -331,7 +430,12 @@ struct ScenarioDecoder {
         var policy = CallPolicy()
         if let node = f["balancer"] { policy.balancer = balancer(node, path + ".balancer") }
         if let t = f["timeout"], !t.isNull {
-            policy.timeout = reader.duration(t, path + ".timeout", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
+            policy.timeout = reader.duration(
+                t,
+                path + ".timeout",
+                default: .seconds(1),
+                range: .nanoseconds(1)...SimDuration.seconds(3600 * 24)
+            )
         }
         policy.retries = reader.int(f["retries"], path + ".retries", default: 0, range: 0...100)
         policy.releaseOnTimeout = reader.bool(f["release_on_timeout"], path + ".release_on_timeout", default: true)
@@ -346,36 +450,70 @@ struct ScenarioDecoder {
         }
         if let node = f["backoff"] { policy.backoff = backoff(node, path + ".backoff") }
         if let node = f["budget"] { policy.budget = retryBudget(node, path + ".budget") }
-        if let node = f["outlier_detection"] { policy.outlierDetection = outlierDetection(node, path + ".outlier_detection") }
-        policy.panicThreshold = reader.number(f["panic_threshold"], path + ".panic_threshold", default: 50, range: 0...100, what: "a percentage")
+        if let node = f["outlier_detection"] {
+            policy.outlierDetection = outlierDetection(node, path + ".outlier_detection")
+        }
+        policy.panicThreshold = reader.number(
+            f["panic_threshold"],
+            path + ".panic_threshold",
+            default: 50,
+            range: 0...100,
+            what: "a percentage"
+        )
         if let node = f["circuit_breaker"] { policy.breaker = circuitBreaker(node, path + ".circuit_breaker") }
         if let node = f["rate_limit"] { policy.rateLimit = rateLimit(node, path + ".rate_limit") }
-        if let t = reader.fields(f["adaptive_throttle"], path + ".adaptive_throttle", known: ["k", "window", "buckets"]) {
+        if let t = reader.fields(
+            f["adaptive_throttle"],
+            path + ".adaptive_throttle",
+            known: ["k", "window", "buckets"]
+        ) {
             do {
                 policy.adaptiveThrottle = try AdaptiveThrottle.Configuration(
                     k: reader.number(t["k"], path + ".adaptive_throttle.k", default: 2, range: -1e9...1e9),
                     window: reader.duration(t["window"], path + ".adaptive_throttle.window", default: .seconds(120)),
-                    buckets: reader.int(t["buckets"], path + ".adaptive_throttle.buckets", default: 120, range: -1_000_000...1_000_000)
+                    buckets: reader.int(
+                        t["buckets"],
+                        path + ".adaptive_throttle.buckets",
+                        default: 120,
+                        range: -1_000_000...1_000_000
+                    )
                 )
             } catch {
                 parameterProblem(error, t, path + ".adaptive_throttle")
             }
         }
         if let d = f["deadline"], !d.isNull {
-            policy.deadline = reader.duration(d, path + ".deadline", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
+            policy.deadline = reader.duration(
+                d,
+                path + ".deadline",
+                default: .seconds(1),
+                range: .nanoseconds(1)...SimDuration.seconds(3600 * 24)
+            )
         }
         if let h = reader.fields(f["hedging"], path + ".hedging", known: ["delay", "max_attempts"]) {
-            if h["delay"] == nil { reader.fail(.missingField, h.node, path + ".hedging.delay", "hedging needs 'delay' (gRPC hedgingDelay)") }
+            if h["delay"] == nil {
+                reader.fail(.missingField, h.node, path + ".hedging.delay", "hedging needs 'delay' (gRPC hedgingDelay)")
+            }
             do {
                 policy.hedging = try HedgingSpec(
                     delay: reader.duration(h["delay"], path + ".hedging.delay", default: .milliseconds(10)),
-                    maxAttempts: reader.int(h["max_attempts"], path + ".hedging.max_attempts", default: 2, range: -1_000...1_000)
+                    maxAttempts: reader.int(
+                        h["max_attempts"],
+                        path + ".hedging.max_attempts",
+                        default: 2,
+                        range: -1_000...1_000
+                    )
                 )
             } catch {
                 parameterProblem(error, h, path + ".hedging")
             }
             if let m = h["max_attempts"], case .scalar(let text, _, _) = m, let n = Int(text), n > 5 {
-                reader.fail(.outOfRange, m, path + ".hedging.max_attempts", "gRPC caps hedging at 5 attempts; \(n) is more")
+                reader.fail(
+                    .outOfRange,
+                    m,
+                    path + ".hedging.max_attempts",
+                    "gRPC caps hedging at 5 attempts; \(n) is more"
+                )
             }
         }
         return policy
@@ -397,7 +535,12 @@ struct ScenarioDecoder {
                 ?? BalancerSpec(.roundRobin)
         }
         guard case .mapping(let pairs, _) = node, let kindNode = pairs.first(where: { $0.key == "kind" })?.value else {
-            reader.fail(.wrongType, node, path, "expected a balancer name or a mapping with 'kind' (one of: \(names.joined(separator: ", ")))")
+            reader.fail(
+                .wrongType,
+                node,
+                path,
+                "expected a balancer name or a mapping with 'kind' (one of: \(names.joined(separator: ", ")))"
+            )
             return BalancerSpec(.roundRobin)
         }
         guard let kind = reader.choice(kindNode, path + ".kind", choices: names).flatMap(BalancerKind.init) else {
@@ -414,22 +557,58 @@ struct ScenarioDecoder {
                 spec.choiceCount = nil
             }
             spec.withReplacement = reader.bool(f["replacement"], path + ".replacement", default: true)
-            spec.activeRequestBias = reader.number(f["active_request_bias"], path + ".active_request_bias", default: 1, range: 0...100, what: "a bias ≥ 0")
+            spec.activeRequestBias = reader.number(
+                f["active_request_bias"],
+                path + ".active_request_bias",
+                default: 1,
+                range: 0...100,
+                what: "a bias ≥ 0"
+            )
         case .p2cPeakEwma:
-            spec.decay = reader.duration(f["decay"], path + ".decay", default: .seconds(10), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24))
+            spec.decay = reader.duration(
+                f["decay"],
+                path + ".decay",
+                default: .seconds(10),
+                range: .nanoseconds(1)...SimDuration.seconds(3600 * 24)
+            )
         case .ringHash:
-            spec.minimumRingSize = reader.int(f["minimum_ring_size"], path + ".minimum_ring_size", default: 1024, range: 1...8_388_608)
-            spec.maximumRingSize = reader.int(f["maximum_ring_size"], path + ".maximum_ring_size", default: 8_388_608, range: 1...8_388_608)
+            spec.minimumRingSize = reader.int(
+                f["minimum_ring_size"],
+                path + ".minimum_ring_size",
+                default: 1024,
+                range: 1...8_388_608
+            )
+            spec.maximumRingSize = reader.int(
+                f["maximum_ring_size"],
+                path + ".maximum_ring_size",
+                default: 8_388_608,
+                range: 1...8_388_608
+            )
             if spec.maximumRingSize < spec.minimumRingSize {
-                reader.fail(.outOfRange, f["maximum_ring_size"], path + ".maximum_ring_size", "must be at least minimum_ring_size (\(spec.minimumRingSize))")
+                reader.fail(
+                    .outOfRange,
+                    f["maximum_ring_size"],
+                    path + ".maximum_ring_size",
+                    "must be at least minimum_ring_size (\(spec.minimumRingSize))"
+                )
             }
             if let factor = f["hash_balance_factor"] {
-                spec.hashBalanceFactor = reader.int(factor, path + ".hash_balance_factor", default: 150, range: 100...100_000)
+                spec.hashBalanceFactor = reader.int(
+                    factor,
+                    path + ".hash_balance_factor",
+                    default: 150,
+                    range: 100...100_000
+                )
             }
         case .maglev:
             spec.tableSize = reader.int(f["table_size"], path + ".table_size", default: 65_537, range: 2...5_000_011)
             if (try? MaglevBalancer(tableSize: spec.tableSize)) == nil {
-                reader.fail(.outOfRange, f["table_size"], path + ".table_size", "\(spec.tableSize) is not prime: Maglev needs a prime table size (e.g. 65537)")
+                reader.fail(
+                    .outOfRange,
+                    f["table_size"],
+                    path + ".table_size",
+                    "\(spec.tableSize) is not prime: Maglev needs a prime table size (e.g. 65537)"
+                )
                 spec.tableSize = 65_537
             }
         case .haproxyRandom:
@@ -437,12 +616,35 @@ struct ScenarioDecoder {
         default:
             break
         }
-        if let ss = reader.fields(f["slow_start"], path + ".slow_start", known: ["window", "aggression", "min_weight_percent"]) {
-            if ss["window"] == nil { reader.fail(.missingField, ss.node, path + ".slow_start.window", "slow start needs 'window'") }
+        if let ss = reader.fields(
+            f["slow_start"],
+            path + ".slow_start",
+            known: ["window", "aggression", "min_weight_percent"]
+        ) {
+            if ss["window"] == nil {
+                reader.fail(.missingField, ss.node, path + ".slow_start.window", "slow start needs 'window'")
+            }
             spec.slowStart = (
-                reader.duration(ss["window"], path + ".slow_start.window", default: .seconds(1), range: .nanoseconds(1)...SimDuration.seconds(3600 * 24)),
-                reader.number(ss["aggression"], path + ".slow_start.aggression", default: 1, range: 0.001...1000, what: "an aggression > 0"),
-                reader.number(ss["min_weight_percent"], path + ".slow_start.min_weight_percent", default: 10, range: 0...100, what: "a percentage")
+                reader.duration(
+                    ss["window"],
+                    path + ".slow_start.window",
+                    default: .seconds(1),
+                    range: .nanoseconds(1)...SimDuration.seconds(3600 * 24)
+                ),
+                reader.number(
+                    ss["aggression"],
+                    path + ".slow_start.aggression",
+                    default: 1,
+                    range: 0.001...1000,
+                    what: "an aggression > 0"
+                ),
+                reader.number(
+                    ss["min_weight_percent"],
+                    path + ".slow_start.min_weight_percent",
+                    default: 10,
+                    range: 0...100,
+                    what: "a percentage"
+                )
             )
         }
         return spec
@@ -454,19 +656,51 @@ struct ScenarioDecoder {
         var kindNode: YAMLTree? = node
         if case .mapping(let pairs, _) = node { kindNode = pairs.first { $0.key == "kind" }?.value }
         guard let kindNode else {
-            reader.fail(.missingField, node, path + ".kind", "a backoff needs 'kind' (one of: \(names.joined(separator: ", ")))")
+            reader.fail(
+                .missingField,
+                node,
+                path + ".kind",
+                "a backoff needs 'kind' (one of: \(names.joined(separator: ", ")))"
+            )
             return nil
         }
         let kindPath = node.isMapping ? path + ".kind" : path
-        guard let kind = reader.choice(kindNode, kindPath, choices: names).flatMap({ BackoffKind(name: $0) }) else { return nil }
+        guard let kind = reader.choice(kindNode, kindPath, choices: names).flatMap({ BackoffKind(name: $0) }) else {
+            return nil
+        }
         let p = kind.parameterNames
         var fields: Fields?
-        if node.isMapping { fields = reader.fields(node, path, known: ["kind", p.base, p.cap, p.multiplier, "jitter"]) }
+        if node.isMapping {
+            fields = reader.fields(node, path, known: ["kind", p.base, p.cap, p.multiplier, "jitter"])
+        }
         let connection = kind == .grpcConnectionNew || kind == .grpcConnectionOld
-        let base = reader.duration(fields?[p.base], path + "." + p.base, default: connection ? .seconds(1) : .milliseconds(25))
-        let cap = reader.duration(fields?[p.cap], path + "." + p.cap, default: connection ? .seconds(120) : SimDuration(nanoseconds: base.nanoseconds.multipliedReportingOverflow(by: 10).overflow ? Int64.max / 4 : base.nanoseconds * 10))
-        let multiplier = fields?[p.multiplier].map { reader.number($0, path + "." + p.multiplier, default: kind.defaultMultiplier, range: 1...1000, what: "a multiplier ≥ 1") }
-        let jitter = fields?["jitter"].map { reader.number($0, path + ".jitter", default: kind.defaultJitter, range: 0...1, what: "a jitter fraction") }
+        let base = reader.duration(
+            fields?[p.base],
+            path + "." + p.base,
+            default: connection ? .seconds(1) : .milliseconds(25)
+        )
+        let cap = reader.duration(
+            fields?[p.cap],
+            path + "." + p.cap,
+            default: connection
+                ? .seconds(120)
+                : SimDuration(
+                    nanoseconds: base.nanoseconds.multipliedReportingOverflow(by: 10).overflow
+                        ? Int64.max / 4 : base.nanoseconds * 10
+                )
+        )
+        let multiplier = fields?[p.multiplier].map {
+            reader.number(
+                $0,
+                path + "." + p.multiplier,
+                default: kind.defaultMultiplier,
+                range: 1...1000,
+                what: "a multiplier ≥ 1"
+            )
+        }
+        let jitter = fields?["jitter"].map {
+            reader.number($0, path + ".jitter", default: kind.defaultJitter, range: 0...1, what: "a jitter fraction")
+        }
         do {
             return try Backoff(kind: kind, base: base, cap: cap, multiplier: multiplier, jitter: jitter)
         } catch let error as PolicyParameterError {
@@ -482,9 +716,15 @@ struct ScenarioDecoder {
         let kinds = ["envoy", "finagle", "grpc"]
         var kindNode: YAMLTree? = node
         if case .mapping(let pairs, _) = node { kindNode = pairs.first { $0.key == "kind" }?.value }
-        guard let kindNode, let kind = reader.choice(kindNode, node.isMapping ? path + ".kind" : path, choices: kinds) else {
+        guard let kindNode, let kind = reader.choice(kindNode, node.isMapping ? path + ".kind" : path, choices: kinds)
+        else {
             if !node.isMapping || (node.isMapping && kindNode == nil) {
-                reader.fail(.missingField, node, path + ".kind", "a retry budget needs 'kind' (one of: envoy, finagle, grpc)")
+                reader.fail(
+                    .missingField,
+                    node,
+                    path + ".kind",
+                    "a retry budget needs 'kind' (one of: envoy, finagle, grpc)"
+                )
             }
             return nil
         }
@@ -497,22 +737,61 @@ struct ScenarioDecoder {
         switch kind {
         case "envoy":
             spec = .envoy(
-                budgetPercent: reader.number(f?["budget_percent"], path + ".budget_percent", default: 20, range: 0...100, what: "a percentage"),
-                minRetryConcurrency: reader.int(f?["min_retry_concurrency"], path + ".min_retry_concurrency", default: 3, range: 0...1_000_000)
+                budgetPercent: reader.number(
+                    f?["budget_percent"],
+                    path + ".budget_percent",
+                    default: 20,
+                    range: 0...100,
+                    what: "a percentage"
+                ),
+                minRetryConcurrency: reader.int(
+                    f?["min_retry_concurrency"],
+                    path + ".min_retry_concurrency",
+                    default: 3,
+                    range: 0...1_000_000
+                )
             )
         case "finagle":
             spec = .finagle(
-                ttl: reader.duration(f?["ttl"], path + ".ttl", default: .seconds(10), range: .seconds(1)...SimDuration.seconds(60)),
-                minRetriesPerSecond: reader.int(f?["min_retries_per_sec"], path + ".min_retries_per_sec", default: 10, range: 0...1_000_000),
-                percentCanRetry: reader.number(f?["percent_can_retry"], path + ".percent_can_retry", default: 0.2, range: 0...1000, what: "a fraction")
+                ttl: reader.duration(
+                    f?["ttl"],
+                    path + ".ttl",
+                    default: .seconds(10),
+                    range: .seconds(1)...SimDuration.seconds(60)
+                ),
+                minRetriesPerSecond: reader.int(
+                    f?["min_retries_per_sec"],
+                    path + ".min_retries_per_sec",
+                    default: 10,
+                    range: 0...1_000_000
+                ),
+                percentCanRetry: reader.number(
+                    f?["percent_can_retry"],
+                    path + ".percent_can_retry",
+                    default: 0.2,
+                    range: 0...1000,
+                    what: "a fraction"
+                )
             )
         default:
             if f?["max_tokens"] == nil || f?["token_ratio"] == nil {
                 reader.fail(.missingField, node, path, "gRPC retry throttling needs 'max_tokens' and 'token_ratio'")
             }
             spec = .grpc(
-                maxTokens: reader.number(f?["max_tokens"], path + ".max_tokens", default: 10, range: 1...1000, what: "a token count"),
-                tokenRatio: reader.number(f?["token_ratio"], path + ".token_ratio", default: 0.1, range: 0.001...1000, what: "a ratio > 0")
+                maxTokens: reader.number(
+                    f?["max_tokens"],
+                    path + ".max_tokens",
+                    default: 10,
+                    range: 1...1000,
+                    what: "a token count"
+                ),
+                tokenRatio: reader.number(
+                    f?["token_ratio"],
+                    path + ".token_ratio",
+                    default: 0.1,
+                    range: 0.001...1000,
+                    what: "a ratio > 0"
+                )
             )
         }
         guard let problem = spec.problem else { return spec }
@@ -524,26 +803,37 @@ struct ScenarioDecoder {
 
     /// The target of a call site: `targetKey` (one service), or `split` (weighted sides, e.g. a canary), or `routes`
     /// (by path prefix and host, first match wins) — exactly one of them. Each side or route has its own policies.
-    mutating func targetAndRouting(_ f: Fields, _ path: String, targetKey: String, serviceNames: [String]) -> (Int, Routing)? {
+    mutating func targetAndRouting(_ f: Fields, _ path: String, targetKey: String, serviceNames: [String]) -> (
+        Int, Routing
+    )? {
         let given = [targetKey, "split", "routes"].filter { f[$0] != nil }
         guard given.count == 1 else {
             reader.fail(
                 given.isEmpty ? .missingField : .outOfRange,
                 f.node,
                 path + "." + (given.count > 1 ? given[1] : targetKey),
-                given.isEmpty ? "a call needs '\(targetKey)' (or 'split' or 'routes')" : "give one of '\(targetKey)', 'split' and 'routes', not several"
+                given.isEmpty
+                    ? "a call needs '\(targetKey)' (or 'split' or 'routes')"
+                    : "give one of '\(targetKey)', 'split' and 'routes', not several"
             )
             return nil
         }
         if f[targetKey] != nil {
-            guard let target = serviceIndex(f[targetKey], path + "." + targetKey, names: serviceNames) else { return nil }
+            guard let target = serviceIndex(f[targetKey], path + "." + targetKey, names: serviceNames) else {
+                return nil
+            }
             return (target, .direct)
         }
         let isSplit = f["split"] != nil
         let key = isSplit ? "split" : "routes"
         let items = reader.list(f[key], path + "." + key)
         if items.isEmpty {
-            reader.fail(.missingField, f[key], path + "." + key, "expected a list of \(isSplit ? "weighted services" : "routes")")
+            reader.fail(
+                .missingField,
+                f[key],
+                path + "." + key,
+                "expected a list of \(isSplit ? "weighted services" : "routes")"
+            )
             return nil
         }
         var sides: [RouteSpec] = []
@@ -551,12 +841,27 @@ struct ScenarioDecoder {
             let ip = path + ".\(key)[\(i)]"
             let own = isSplit ? ["service", "weight"] : ["service", "path_prefix", "host"]
             guard let r = reader.fields(item, ip, known: own + Self.policyKeys) else { continue }
-            if r["service"] == nil { reader.fail(.missingField, item, ip + ".service", "each \(isSplit ? "side" : "route") needs a 'service'") }
+            if r["service"] == nil {
+                reader.fail(
+                    .missingField,
+                    item,
+                    ip + ".service",
+                    "each \(isSplit ? "side" : "route") needs a 'service'"
+                )
+            }
             guard let target = serviceIndex(r["service"], ip + ".service", names: serviceNames) else { continue }
             var route = RouteSpec(target: target, policy: policy(r, ip))
             if isSplit {
-                if r["weight"] == nil { reader.fail(.missingField, item, ip + ".weight", "each side of a split needs a 'weight'") }
-                route.weight = reader.number(r["weight"], ip + ".weight", default: 1, range: 0...1e9, what: "a weight ≥ 0")
+                if r["weight"] == nil {
+                    reader.fail(.missingField, item, ip + ".weight", "each side of a split needs a 'weight'")
+                }
+                route.weight = reader.number(
+                    r["weight"],
+                    ip + ".weight",
+                    default: 1,
+                    range: 0...1e9,
+                    what: "a weight ≥ 0"
+                )
             } else {
                 route.pathPrefix = r["path_prefix"].flatMap { reader.string($0, ip + ".path_prefix") }
                 route.host = r["host"].flatMap { reader.string($0, ip + ".host") }
@@ -580,7 +885,12 @@ struct ScenarioDecoder {
     mutating func policyFields(_ node: YAMLTree, _ path: String, kinds: [String: [String]]) -> (String, Fields)? {
         let names = kinds.keys.sorted()
         guard case .mapping(let pairs, _) = node, let kindNode = pairs.first(where: { $0.key == "kind" })?.value else {
-            reader.fail(.missingField, node, path + ".kind", "expected a mapping with 'kind' (one of: \(names.joined(separator: ", ")))")
+            reader.fail(
+                .missingField,
+                node,
+                path + ".kind",
+                "expected a mapping with 'kind' (one of: \(names.joined(separator: ", ")))"
+            )
             return nil
         }
         guard let kind = reader.choice(kindNode, path + ".kind", choices: names),
@@ -610,8 +920,12 @@ struct ScenarioDecoder {
     mutating func outlierDetection(_ node: YAMLTree, _ path: String) -> OutlierDetectionConfiguration? {
         guard let f = reader.fields(node, path, known: Self.outlierKeys) else { return nil }
         let long = SimDuration.seconds(3600 * 24 * 365)
-        func d(_ key: String, _ value: SimDuration) -> SimDuration { reader.duration(f[key], path + "." + key, default: value, range: .zero...long) }
-        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000...1_000_000) }
+        func d(_ key: String, _ value: SimDuration) -> SimDuration {
+            reader.duration(f[key], path + "." + key, default: value, range: .zero...long)
+        }
+        func i(_ key: String, _ value: Int) -> Int {
+            reader.int(f[key], path + "." + key, default: value, range: -1_000_000...1_000_000)
+        }
         do {
             return try OutlierDetectionConfiguration(
                 interval: d("interval", .seconds(10)),
@@ -650,9 +964,15 @@ struct ScenarioDecoder {
         ]
         guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
         let long = SimDuration.seconds(3600 * 24 * 365)
-        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000) }
-        func n(_ key: String, _ value: Double) -> Double { reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9) }
-        func d(_ key: String, _ value: SimDuration) -> SimDuration { reader.duration(f[key], path + "." + key, default: value, range: .zero...long) }
+        func i(_ key: String, _ value: Int) -> Int {
+            reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000)
+        }
+        func n(_ key: String, _ value: Double) -> Double {
+            reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9)
+        }
+        func d(_ key: String, _ value: SimDuration) -> SimDuration {
+            reader.duration(f[key], path + "." + key, default: value, range: .zero...long)
+        }
         do {
             switch kind {
             case "envoy":
@@ -665,7 +985,11 @@ struct ScenarioDecoder {
                     )
                 )
             case "resilience4j":
-                let type = reader.choice(f["sliding_window_type"], path + ".sliding_window_type", choices: ["count_based", "time_based"])
+                let type = reader.choice(
+                    f["sliding_window_type"],
+                    path + ".sliding_window_type",
+                    choices: ["count_based", "time_based"]
+                )
                 return .resilience4j(
                     try Resilience4jCircuitBreakerConfiguration(
                         failureRateThreshold: n("failure_rate_threshold", 50),
@@ -703,15 +1027,23 @@ struct ScenarioDecoder {
         ]
         guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
         let long = SimDuration.seconds(3600 * 24 * 365)
-        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000) }
-        func d(_ key: String, _ value: SimDuration) -> SimDuration { reader.duration(f[key], path + "." + key, default: value, range: .zero...long) }
+        func i(_ key: String, _ value: Int) -> Int {
+            reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000)
+        }
+        func d(_ key: String, _ value: SimDuration) -> SimDuration {
+            reader.duration(f[key], path + "." + key, default: value, range: .zero...long)
+        }
         for key in kinds[kind]! where f[key] == nil && !["tokens_per_fill", "refill"].contains(key) {
             reader.fail(.missingField, f.node, path + "." + key, "a \(kind) rate limit needs '\(key)'")
         }
         do {
             switch kind {
             case "token_bucket":
-                let refill = reader.choice(f["refill"], path + ".refill", choices: TokenBucket.Refill.allCases.map(\.rawValue))
+                let refill = reader.choice(
+                    f["refill"],
+                    path + ".refill",
+                    choices: TokenBucket.Refill.allCases.map(\.rawValue)
+                )
                 return .tokenBucket(
                     try TokenBucket.Configuration(
                         maxTokens: i("max_tokens", 1),
@@ -721,15 +1053,40 @@ struct ScenarioDecoder {
                     )
                 )
             case "gcra":
-                return .gcra(try GCRALimiter.Configuration(maxBurst: i("max_burst", 0), count: i("count", 1), period: d("period", .seconds(1))))
+                return .gcra(
+                    try GCRALimiter.Configuration(
+                        maxBurst: i("max_burst", 0),
+                        count: i("count", 1),
+                        period: d("period", .seconds(1))
+                    )
+                )
             case "fixed_window":
-                return .fixedWindow(try FixedWindowLimiter.Configuration(limit: i("limit", 1), window: d("window", .seconds(1))))
+                return .fixedWindow(
+                    try FixedWindowLimiter.Configuration(limit: i("limit", 1), window: d("window", .seconds(1)))
+                )
             case "sliding_log":
                 let limit = i("limit", 1)
-                if limit > 1_000_000 { reader.fail(.outOfRange, f["limit"], path + ".limit", "a sliding log keeps one stamp per permit: at most 1000000") }
-                return .slidingLog(try SlidingWindowLogLimiter.Configuration(limit: min(limit, 1_000_000), window: d("window", .seconds(1))))
+                if limit > 1_000_000 {
+                    reader.fail(
+                        .outOfRange,
+                        f["limit"],
+                        path + ".limit",
+                        "a sliding log keeps one stamp per permit: at most 1000000"
+                    )
+                }
+                return .slidingLog(
+                    try SlidingWindowLogLimiter.Configuration(
+                        limit: min(limit, 1_000_000),
+                        window: d("window", .seconds(1))
+                    )
+                )
             default:
-                return .slidingCounter(try SlidingWindowCounterLimiter.Configuration(limit: i("limit", 1), window: d("window", .seconds(1))))
+                return .slidingCounter(
+                    try SlidingWindowCounterLimiter.Configuration(
+                        limit: i("limit", 1),
+                        window: d("window", .seconds(1))
+                    )
+                )
             }
         } catch {
             parameterProblem(error, f, path)
@@ -742,12 +1099,19 @@ struct ScenarioDecoder {
         let kinds = [
             "aimd": ["initial_limit", "min_limit", "max_limit", "backoff_ratio", "timeout"],
             "vegas": ["initial_limit", "max_concurrency", "smoothing", "probe_multiplier"],
-            "gradient2": ["initial_limit", "min_limit", "max_concurrency", "smoothing", "queue_size", "long_window", "rtt_tolerance"],
+            "gradient2": [
+                "initial_limit", "min_limit", "max_concurrency", "smoothing", "queue_size", "long_window",
+                "rtt_tolerance",
+            ],
         ]
         guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
         let long = SimDuration.seconds(3600 * 24 * 365)
-        func i(_ key: String, _ value: Int) -> Int { reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000) }
-        func n(_ key: String, _ value: Double) -> Double { reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9) }
+        func i(_ key: String, _ value: Int) -> Int {
+            reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000)
+        }
+        func n(_ key: String, _ value: Double) -> Double {
+            reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9)
+        }
         do {
             switch kind {
             case "aimd":
@@ -757,7 +1121,12 @@ struct ScenarioDecoder {
                         minLimit: i("min_limit", 20),
                         maxLimit: i("max_limit", 200),
                         backoffRatio: n("backoff_ratio", 0.9),
-                        timeout: reader.duration(f["timeout"], path + ".timeout", default: .seconds(5), range: .zero...long)
+                        timeout: reader.duration(
+                            f["timeout"],
+                            path + ".timeout",
+                            default: .seconds(5),
+                            range: .zero...long
+                        )
                     )
                 )
             case "vegas":
@@ -789,7 +1158,8 @@ struct ScenarioDecoder {
     }
 
     /// A service that (transitively) calls itself would recurse forever: report the cycle.
-    mutating func checkCycles(_ services: [ServiceSpec], _ entries: [(key: String, mark: SourceMark?, value: YAMLTree)]) {
+    mutating func checkCycles(_ services: [ServiceSpec], _ entries: [(key: String, mark: SourceMark?, value: YAMLTree)])
+    {
         var state = Array(repeating: 0, count: services.count)  // 0 new, 1 on stack, 2 done
         func visit(_ s: Int, _ trail: [Int], _ reader: inout TreeReader) {
             state[s] = 1
@@ -803,7 +1173,13 @@ struct ScenarioDecoder {
             for target in targets where target < services.count {
                 if state[target] == 1 {
                     let names = (trail + [s, target]).drop { $0 != target }.map { services[$0].name }
-                    reader.fail(.outOfRange, entries[s].value, "services.\(services[s].name).calls", "services call each other in a cycle: \(names.joined(separator: " → "))", mark: entries[s].mark)
+                    reader.fail(
+                        .outOfRange,
+                        entries[s].value,
+                        "services.\(services[s].name).calls",
+                        "services call each other in a cycle: \(names.joined(separator: " → "))",
+                        mark: entries[s].mark
+                    )
                 } else if state[target] == 0 {
                     visit(target, trail + [s], &reader)
                 }
@@ -815,18 +1191,26 @@ struct ScenarioDecoder {
 
     // MARK: - Clients
 
-    static let clientKeys = [
-        "target", "zone", "rate", "arrival", "schedule", "users", "think_time", "split", "routes", "paths", "host",
-    ] + policyKeys
+    static let clientKeys =
+        [
+            "target", "zone", "rate", "arrival", "schedule", "users", "think_time", "split", "routes", "paths", "host",
+        ] + policyKeys
 
-    mutating func client(_ node: YAMLTree, _ path: String, name: String, zones: [String], serviceNames: [String]) -> ClientSpec? {
+    mutating func client(_ node: YAMLTree, _ path: String, name: String, zones: [String], serviceNames: [String])
+        -> ClientSpec?
+    {
         guard let f = reader.fields(node, path, known: Self.clientKeys) else { return nil }
         let routed = targetAndRouting(f, path, targetKey: "target", serviceNames: serviceNames)
         let zone = f["zone"] == nil ? 0 : (zoneIndex(f["zone"], f.path("zone"), zones: zones) ?? 0)
         let load: LoadSpec
         if f["users"] != nil {
             for key in ["rate", "schedule", "arrival"] where f[key] != nil {
-                reader.fail(.outOfRange, f[key], f.path(key), "'\(key)' is for open-loop clients; a closed-loop client (users) has 'think_time'")
+                reader.fail(
+                    .outOfRange,
+                    f[key],
+                    f.path(key),
+                    "'\(key)' is for open-loop clients; a closed-loop client (users) has 'think_time'"
+                )
             }
             load = .closed(
                 users: reader.int(f["users"], f.path("users"), default: 1, range: 1...Self.maxUsers),
@@ -834,20 +1218,46 @@ struct ScenarioDecoder {
             )
         } else {
             if f["think_time"] != nil {
-                reader.fail(.outOfRange, f["think_time"], f.path("think_time"), "'think_time' is for closed-loop clients (set 'users')")
+                reader.fail(
+                    .outOfRange,
+                    f["think_time"],
+                    f.path("think_time"),
+                    "'think_time' is for closed-loop clients (set 'users')"
+                )
             }
-            let arrival = reader.choice(f["arrival"], f.path("arrival"), choices: ArrivalProcess.allCases.map(\.rawValue)).flatMap(ArrivalProcess.init) ?? .poisson
+            let arrival =
+                reader.choice(f["arrival"], f.path("arrival"), choices: ArrivalProcess.allCases.map(\.rawValue))
+                .flatMap(ArrivalProcess.init) ?? .poisson
             var schedule: [RatePoint] = []
             if let rate = f["rate"] {
-                schedule.append(RatePoint(at: .zero, rate: reader.number(rate, f.path("rate"), default: 0, range: 0...Self.maxRate, what: "requests per second")))
+                schedule.append(
+                    RatePoint(
+                        at: .zero,
+                        rate: reader.number(
+                            rate,
+                            f.path("rate"),
+                            default: 0,
+                            range: 0...Self.maxRate,
+                            what: "requests per second"
+                        )
+                    )
+                )
             }
             for (i, item) in reader.list(f["schedule"], f.path("schedule")).enumerated() {
                 let sp = f.path("schedule") + "[\(i)]"
                 guard let p = reader.fields(item, sp, known: ["at", "rate", "ramp"]) else { continue }
-                if p["at"] == nil || p["rate"] == nil { reader.fail(.missingField, item, sp, "a schedule point needs 'at' and 'rate'") }
+                if p["at"] == nil || p["rate"] == nil {
+                    reader.fail(.missingField, item, sp, "a schedule point needs 'at' and 'rate'")
+                }
                 let point = RatePoint(
                     at: reader.duration(p["at"], sp + ".at", default: .zero),
-                    rate: reader.number(p["rate"], sp + ".rate", default: 0, range: 0...Self.maxRate, what: "requests per second"),
+                    rate: reader.number(
+                        p["rate"],
+                        sp + ".rate",
+                        default: 0,
+                        range: 0...Self.maxRate,
+                        what: "requests per second"
+                    ),
                     ramp: reader.bool(p["ramp"], sp + ".ramp", default: false)
                 )
                 if let last = schedule.last, point.at < last.at {
@@ -856,7 +1266,12 @@ struct ScenarioDecoder {
                 schedule.append(point)
             }
             if schedule.isEmpty {
-                reader.fail(.missingField, node, f.path("rate"), "a client needs 'rate' (open loop), 'schedule', or 'users' (closed loop)")
+                reader.fail(
+                    .missingField,
+                    node,
+                    f.path("rate"),
+                    "a client needs 'rate' (open loop), 'schedule', or 'users' (closed loop)"
+                )
             }
             load = .open(arrival: arrival, schedule: schedule)
         }
@@ -868,13 +1283,35 @@ struct ScenarioDecoder {
             var paths: [(path: String, weight: Double)] = []
             for entry in reader.entries(pathsNode, f.path("paths")) {
                 guard entry.key.hasPrefix("/") else {
-                    reader.fail(.outOfRange, entry.value, f.path("paths") + "." + entry.key, "a path starts with '/'", mark: entry.mark)
+                    reader.fail(
+                        .outOfRange,
+                        entry.value,
+                        f.path("paths") + "." + entry.key,
+                        "a path starts with '/'",
+                        mark: entry.mark
+                    )
                     continue
                 }
-                paths.append((entry.key, reader.number(entry.value, f.path("paths") + "." + entry.key, default: 1, range: 0...1e9, what: "a weight")))
+                paths.append(
+                    (
+                        entry.key,
+                        reader.number(
+                            entry.value,
+                            f.path("paths") + "." + entry.key,
+                            default: 1,
+                            range: 0...1e9,
+                            what: "a weight"
+                        )
+                    )
+                )
             }
             if paths.isEmpty || paths.allSatisfy({ $0.weight == 0 }) {
-                reader.fail(.outOfRange, pathsNode, f.path("paths"), "expected a mapping of paths to weights, e.g. {\"/\": 0.8, \"/world\": 0.2}")
+                reader.fail(
+                    .outOfRange,
+                    pathsNode,
+                    f.path("paths"),
+                    "expected a mapping of paths to weights, e.g. {\"/\": 0.8, \"/world\": 0.2}"
+                )
             } else {
                 client.paths = paths
             }
@@ -884,17 +1321,35 @@ struct ScenarioDecoder {
 
     // MARK: - Faults
 
-    static let faultKinds = ["crash", "slowdown", "service_time", "errors", "latency", "partition", "zone_outage", "pause", "load_spike", "scale"]
-    static let faultKeys = ["at", "for", "kind", "service", "replica", "replicas", "factor", "dist", "rate", "zones", "zone", "delay", "every", "length", "client", "delta"]
+    static let faultKinds = [
+        "crash", "slowdown", "service_time", "errors", "latency", "partition", "zone_outage", "pause", "load_spike",
+        "scale",
+    ]
+    static let faultKeys = [
+        "at", "for", "kind", "service", "replica", "replicas", "factor", "dist", "rate", "zones", "zone", "delay",
+        "every", "length", "client", "delta",
+    ]
 
     mutating func fault(_ node: YAMLTree, _ path: String, spec: MeshSpec, clientNames: [String]) -> FaultSpec? {
         guard let f = reader.fields(node, path, known: Self.faultKeys) else { return nil }
         if f["at"] == nil { reader.fail(.missingField, node, path + ".at", "a fault needs 'at' (when it begins)") }
         if f["kind"] == nil {
-            reader.fail(.missingField, node, path + ".kind", "a fault needs 'kind' (one of: \(Self.faultKinds.joined(separator: ", ")))")
+            reader.fail(
+                .missingField,
+                node,
+                path + ".kind",
+                "a fault needs 'kind' (one of: \(Self.faultKinds.joined(separator: ", ")))"
+            )
         }
         let at = reader.duration(f["at"], path + ".at", default: .zero)
-        let length = f["for"].map { reader.duration($0, path + ".for", default: .seconds(1), range: .nanoseconds(1)...SimDuration(nanoseconds: Int64.max / 4)) }
+        let length = f["for"].map {
+            reader.duration(
+                $0,
+                path + ".for",
+                default: .seconds(1),
+                range: .nanoseconds(1)...SimDuration(nanoseconds: Int64.max / 4)
+            )
+        }
         guard let kindName = reader.choice(f["kind"], path + ".kind", choices: Self.faultKinds) else { return nil }
         let allowed: Set<String>
         let kind: FaultKind?
@@ -904,17 +1359,39 @@ struct ScenarioDecoder {
             kind = selection(f, path, spec).map { .crash($0) }
         case "slowdown":
             allowed = ["service", "replica", "replicas", "factor"]
-            let factor = reader.number(f["factor"], path + ".factor", default: 1, range: 0.001...1_000_000, what: "a slowdown factor")
-            if f["factor"] == nil { reader.fail(.missingField, node, path + ".factor", "a slowdown needs 'factor' (e.g. 10 for ten times slower)") }
+            let factor = reader.number(
+                f["factor"],
+                path + ".factor",
+                default: 1,
+                range: 0.001...1_000_000,
+                what: "a slowdown factor"
+            )
+            if f["factor"] == nil {
+                reader.fail(
+                    .missingField,
+                    node,
+                    path + ".factor",
+                    "a slowdown needs 'factor' (e.g. 10 for ten times slower)"
+                )
+            }
             kind = selection(f, path, spec).map { .slowdown($0, factor: factor) }
         case "service_time":
             allowed = ["service", "replica", "replicas", "dist"]
-            if f["dist"] == nil { reader.fail(.missingField, node, path + ".dist", "a service_time fault needs 'dist', the distribution to use instead") }
+            if f["dist"] == nil {
+                reader.fail(
+                    .missingField,
+                    node,
+                    path + ".dist",
+                    "a service_time fault needs 'dist', the distribution to use instead"
+                )
+            }
             let distribution = reader.distribution(f["dist"], path + ".dist", default: .constant(0))
             kind = selection(f, path, spec).map { .serviceTime($0, distribution: distribution) }
         case "errors":
             allowed = ["service", "replica", "replicas", "rate"]
-            if f["rate"] == nil { reader.fail(.missingField, node, path + ".rate", "an errors fault needs 'rate' (a probability)") }
+            if f["rate"] == nil {
+                reader.fail(.missingField, node, path + ".rate", "an errors fault needs 'rate' (a probability)")
+            }
             let rate = reader.probability(f["rate"], path + ".rate", default: 0)
             kind = selection(f, path, spec).map { .errors($0, rate: rate) }
         case "latency", "partition":
@@ -925,10 +1402,17 @@ struct ScenarioDecoder {
                 if let index = zoneIndex(z, path + ".zones[\(i)]", zones: spec.zones) { indices.append(index) }
             }
             if pair.count != 2 {
-                reader.fail(pair.isEmpty ? .missingField : .outOfRange, f["zones"] ?? node, path + ".zones", "expected a pair of zones, e.g. zones: [a, b]")
+                reader.fail(
+                    pair.isEmpty ? .missingField : .outOfRange,
+                    f["zones"] ?? node,
+                    path + ".zones",
+                    "expected a pair of zones, e.g. zones: [a, b]"
+                )
             }
             if kindName == "latency" {
-                if f["delay"] == nil { reader.fail(.missingField, node, path + ".delay", "a latency fault needs 'delay'") }
+                if f["delay"] == nil {
+                    reader.fail(.missingField, node, path + ".delay", "a latency fault needs 'delay'")
+                }
                 let delay = reader.duration(f["delay"], path + ".delay", default: .zero)
                 kind = indices.count == 2 ? .latency(a: indices[0], b: indices[1], delay: delay) : nil
             } else {
@@ -944,44 +1428,95 @@ struct ScenarioDecoder {
         case "pause":
             allowed = ["service", "replica", "replicas", "every", "length"]
             if f["every"] == nil || f["length"] == nil {
-                reader.fail(.missingField, node, path, "a pause needs 'every' and 'length' (e.g. every: 10s, length: 200ms)")
+                reader.fail(
+                    .missingField,
+                    node,
+                    path,
+                    "a pause needs 'every' and 'length' (e.g. every: 10s, length: 200ms)"
+                )
             }
-            let every = reader.duration(f["every"], path + ".every", default: .seconds(1), range: .milliseconds(1)...SimDuration.seconds(3600 * 24))
+            let every = reader.duration(
+                f["every"],
+                path + ".every",
+                default: .seconds(1),
+                range: .milliseconds(1)...SimDuration.seconds(3600 * 24)
+            )
             let pauseLength = reader.duration(f["length"], path + ".length", default: .zero)
-            if pauseLength >= every { reader.fail(.outOfRange, f["length"], path + ".length", "a pause must be shorter than its period 'every'") }
+            if pauseLength >= every {
+                reader.fail(
+                    .outOfRange,
+                    f["length"],
+                    path + ".length",
+                    "a pause must be shorter than its period 'every'"
+                )
+            }
             kind = selection(f, path, spec).map { .pause($0, every: every, length: pauseLength) }
         case "load_spike":
             allowed = ["client", "factor"]
-            let factor = reader.number(f["factor"], path + ".factor", default: 1, range: 0...1000, what: "a rate multiplier")
+            let factor = reader.number(
+                f["factor"],
+                path + ".factor",
+                default: 1,
+                range: 0...1000,
+                what: "a rate multiplier"
+            )
             if f["factor"] == nil { reader.fail(.missingField, node, path + ".factor", "a load spike needs 'factor'") }
             guard let clientName = reader.string(f["client"], path + ".client") else {
-                if f["client"] == nil { reader.fail(.missingField, node, path + ".client", "a load spike needs 'client'") }
+                if f["client"] == nil {
+                    reader.fail(.missingField, node, path + ".client", "a load spike needs 'client'")
+                }
                 return nil
             }
             guard let c = clientNames.firstIndex(of: clientName), c < spec.clients.count else {
-                reader.fail(.danglingReference, f["client"], path + ".client", "no client named '\(clientName)'", suggestion: closestName(to: clientName, among: clientNames).map { "did you mean '\($0)'?" })
+                reader.fail(
+                    .danglingReference,
+                    f["client"],
+                    path + ".client",
+                    "no client named '\(clientName)'",
+                    suggestion: closestName(to: clientName, among: clientNames).map { "did you mean '\($0)'?" }
+                )
                 return nil
             }
             if case .closed = spec.clients[c].load {
-                reader.fail(.outOfRange, f["client"], path + ".client", "a load spike applies to open-loop clients (with a rate)")
+                reader.fail(
+                    .outOfRange,
+                    f["client"],
+                    path + ".client",
+                    "a load spike applies to open-loop clients (with a rate)"
+                )
             }
             kind = .loadSpike(client: c, factor: factor)
         default:  // scale
             allowed = ["service", "delta"]
             let delta = reader.int(f["delta"], path + ".delta", default: 0, range: -Self.maxReplicas...Self.maxReplicas)
             if f["delta"] == nil || delta == 0 {
-                reader.fail(.missingField, f["delta"] ?? node, path + ".delta", "a scale fault needs a non-zero 'delta' (+2 adds spares, -1 removes a replica)")
+                reader.fail(
+                    .missingField,
+                    f["delta"] ?? node,
+                    path + ".delta",
+                    "a scale fault needs a non-zero 'delta' (+2 adds spares, -1 removes a replica)"
+                )
             }
             kind = selection(f, path, spec).map { .scale(service: $0.service, delta: delta) }
             if let s = kind, case .scale(let service, let d) = s, d > 0 {
                 let spares = spec.services[service].replicas.filter { !$0.initiallyActive }.count
                 if d > spares {
-                    reader.fail(.outOfRange, f["delta"], path + ".delta", "service '\(spec.services[service].name)' has \(spares) spare replicas; adding \(d) needs 'spares: \(d)' on the service")
+                    reader.fail(
+                        .outOfRange,
+                        f["delta"],
+                        path + ".delta",
+                        "service '\(spec.services[service].name)' has \(spares) spare replicas; adding \(d) needs 'spares: \(d)' on the service"
+                    )
                 }
             }
         }
         for key in f.values.keys.sorted() where !["at", "for", "kind"].contains(key) && !allowed.contains(key) {
-            reader.fail(.unknownKey, f[key], path + "." + key, "a \(kindName) fault has no '\(key)' (it takes: \((["at", "for", "kind"] + allowed.sorted()).joined(separator: ", ")))")
+            reader.fail(
+                .unknownKey,
+                f[key],
+                path + "." + key,
+                "a \(kindName) fault has no '\(key)' (it takes: \((["at", "for", "kind"] + allowed.sorted()).joined(separator: ", ")))"
+            )
         }
         guard let kind else { return nil }
         return FaultSpec(at: at, duration: length, kind: kind)
@@ -992,7 +1527,9 @@ struct ScenarioDecoder {
             reader.fail(.missingField, f.node, path + ".service", "this fault needs the 'service' it affects")
             return nil
         }
-        guard let s = serviceIndex(f["service"], path + ".service", names: spec.services.map(\.name)) else { return nil }
+        guard let s = serviceIndex(f["service"], path + ".service", names: spec.services.map(\.name)) else {
+            return nil
+        }
         let count = spec.services[s].replicas.count
         var chosen: [Int] = []
         if let one = f["replica"] {

@@ -40,7 +40,12 @@ struct TreeReader {
     mutating func fields(_ node: YAMLTree?, _ path: String, known: [String]) -> Fields? {
         guard let node else { return nil }
         guard case .mapping(let pairs, _) = node else {
-            fail(.wrongType, node, path, "expected a mapping with keys \(known.joined(separator: ", ")), found \(node.kindName)")
+            fail(
+                .wrongType,
+                node,
+                path,
+                "expected a mapping with keys \(known.joined(separator: ", ")), found \(node.kindName)"
+            )
             return nil
         }
         var fields = Fields(path: path, node: node)
@@ -51,7 +56,8 @@ struct TreeReader {
                     .unknownKey,
                     node,
                     keyPath,
-                    "unknown key '\(pair.key)'" + (known.isEmpty ? "" : " (expected one of: \(known.joined(separator: ", ")))"),
+                    "unknown key '\(pair.key)'"
+                        + (known.isEmpty ? "" : " (expected one of: \(known.joined(separator: ", ")))"),
                     suggestion: closestName(to: pair.key, among: known).map { "did you mean '\($0)'?" },
                     mark: pair.keyMark
                 )
@@ -215,9 +221,15 @@ struct TreeReader {
             case .scalar(let text, _, _) where !node.isNull:
                 return try Distribution.parse(text)
             case .mapping(let pairs, _):
-                guard let kindPair = pairs.first(where: { $0.key == "kind" }), let kind = string(kindPair.value, path + ".kind")
+                guard let kindPair = pairs.first(where: { $0.key == "kind" }),
+                    let kind = string(kindPair.value, path + ".kind")
                 else {
-                    fail(.missingField, node, path + ".kind", "a distribution mapping needs 'kind' (one of: \(Distribution.kindNames.joined(separator: ", ")))")
+                    fail(
+                        .missingField,
+                        node,
+                        path + ".kind",
+                        "a distribution mapping needs 'kind' (one of: \(Distribution.kindNames.joined(separator: ", ")))"
+                    )
                     return value
                 }
                 if kind == "mixture" { return try mixture(pairs, path) ?? value }
@@ -233,17 +245,29 @@ struct TreeReader {
                         }
                     case .mapping(let points, _) where kind == "empirical" && pair.key == "percentiles":
                         for point in points {
-                            guard let text = string(point.value, path + ".percentiles." + point.key) else { return value }
+                            guard let text = string(point.value, path + ".percentiles." + point.key) else {
+                                return value
+                            }
                             parameters.append((point.key, text))
                         }
                     default:
-                        fail(.wrongType, pair.value, path + "." + pair.key, "expected a value, found \(pair.value.kindName)")
+                        fail(
+                            .wrongType,
+                            pair.value,
+                            path + "." + pair.key,
+                            "expected a value, found \(pair.value.kindName)"
+                        )
                         return value
                     }
                 }
                 return try Distribution.make(kind: kind, parameters: parameters)
             default:
-                fail(.wrongType, node, path, "expected a distribution such as 'exponential:mean=1ms', found \(node.kindName)")
+                fail(
+                    .wrongType,
+                    node,
+                    path,
+                    "expected a distribution such as 'exponential:mean=1ms', found \(node.kindName)"
+                )
                 return value
             }
         } catch {
@@ -263,7 +287,13 @@ struct TreeReader {
         _ path: String
     ) throws(DistributionError) -> Distribution? {
         for pair in pairs where pair.key != "kind" && pair.key != "components" {
-            fail(.unknownKey, pair.value, path + "." + pair.key, "unknown key '\(pair.key)' (a mixture has 'components')", mark: pair.keyMark)
+            fail(
+                .unknownKey,
+                pair.value,
+                path + "." + pair.key,
+                "unknown key '\(pair.key)' (a mixture has 'components')",
+                mark: pair.keyMark
+            )
         }
         let componentsPath = path + ".components"
         var parts: [(Double, Distribution)] = []

@@ -27,7 +27,8 @@ extension YAMLTree {
             guard !key.isEmpty else { throw PathError(message: "'\(path)' has an empty key") }
             segments.append(.key(String(key)))
             while text.first == "[" {
-                guard let close = text.firstIndex(of: "]"), let index = Int(text[text.index(after: text.startIndex)..<close]),
+                guard let close = text.firstIndex(of: "]"),
+                    let index = Int(text[text.index(after: text.startIndex)..<close]),
                     index >= 0
                 else { throw PathError(message: "'\(path)' has a malformed index (write e.g. calls[0])") }
                 segments.append(.index(index))
@@ -53,7 +54,10 @@ extension YAMLTree {
             if let i = pairs.firstIndex(where: { $0.key == key }) {
                 try pairs[i].value.set(segments.dropFirst(), to: value, path: path)
             } else {
-                guard segments.count == 1 || segments.dropFirst().allSatisfy({ if case .key = $0 { true } else { false } }) else {
+                guard
+                    segments.count == 1
+                        || segments.dropFirst().allSatisfy({ if case .key = $0 { true } else { false } })
+                else {
                     throw PathError(message: "'\(path)': there is no '\(key)' to index into")
                 }
                 var node = YAMLTree.mapping([], value.mark)
@@ -81,7 +85,9 @@ extension YAMLTree {
 
     /// `overlay` merged onto `base`: mappings key by key, anything else replaced.
     static func merge(_ base: YAMLTree, _ overlay: YAMLTree) -> YAMLTree {
-        guard case .mapping(var pairs, let mark) = base, case .mapping(let overlayPairs, _) = overlay else { return overlay }
+        guard case .mapping(var pairs, let mark) = base, case .mapping(let overlayPairs, _) = overlay else {
+            return overlay
+        }
         for pair in overlayPairs {
             if let i = pairs.firstIndex(where: { $0.key == pair.key }) {
                 pairs[i].value = merge(pairs[i].value, pair.value)

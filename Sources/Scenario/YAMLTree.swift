@@ -68,7 +68,9 @@ indirect enum YAMLTree: Sendable {
                 case .scalar(let s): keyText = s.string
                 default: keyText = "<\(key.tag.description) key>"
                 }
-                pairs.append((keyText, key.mark.map { SourceMark(line: $0.line, column: $0.column) }, try convert(value)))
+                pairs.append(
+                    (keyText, key.mark.map { SourceMark(line: $0.line, column: $0.column) }, try convert(value))
+                )
             }
             return .mapping(pairs, mark)
         case .sequence(let sequence):

@@ -48,7 +48,8 @@ extension SimDuration {
         }
         var numberEnd = trimmed.startIndex
         while numberEnd < trimmed.endIndex,
-            trimmed[numberEnd].isASCII, trimmed[numberEnd].isNumber || trimmed[numberEnd] == "." || trimmed[numberEnd] == "-"
+            trimmed[numberEnd].isASCII,
+            trimmed[numberEnd].isNumber || trimmed[numberEnd] == "." || trimmed[numberEnd] == "-"
                 || trimmed[numberEnd] == "+"
         {
             numberEnd = trimmed.index(after: numberEnd)

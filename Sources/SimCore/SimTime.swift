@@ -19,7 +19,9 @@ public struct SimDuration: Hashable, Comparable, Sendable {
     /// A span of `value` nanoseconds.
     @inlinable public static func nanoseconds(_ value: Int64) -> SimDuration { SimDuration(nanoseconds: value) }
     /// A span of `value` microseconds.
-    @inlinable public static func microseconds(_ value: Int64) -> SimDuration { SimDuration(nanoseconds: value * 1_000) }
+    @inlinable public static func microseconds(_ value: Int64) -> SimDuration {
+        SimDuration(nanoseconds: value * 1_000)
+    }
     /// A span of `value` milliseconds.
     @inlinable public static func milliseconds(_ value: Int64) -> SimDuration {
         SimDuration(nanoseconds: value * 1_000_000)

@@ -207,7 +207,8 @@ extension Distribution {
             throw DistributionError("empirical needs samples (empirical:1ms,2ms) or percentiles (p50=5ms,p99=80ms)")
         }
         points.sort { $0.percentile < $1.percentile }
-        for i in 1..<points.count where points[i].value < points[i - 1].value || points[i].percentile == points[i - 1].percentile {
+        for i in 1..<points.count
+        where points[i].value < points[i - 1].value || points[i].percentile == points[i - 1].percentile {
             let name = keyName(points[i].percentile)
             throw DistributionError(
                 points[i].percentile == points[i - 1].percentile
@@ -217,7 +218,9 @@ extension Distribution {
             )
         }
         let low = reader.has("min") ? try reader.duration("min") : 0
-        guard low <= points[0].value else { throw DistributionError("min exceeds the first percentile", parameter: "min") }
+        guard low <= points[0].value else {
+            throw DistributionError("min exceeds the first percentile", parameter: "min")
+        }
         let high: Double
         if reader.has("max") {
             high = try reader.duration("max")
@@ -289,9 +292,12 @@ struct ParameterReader {
             let strangers = remaining.map(\.0).filter { !$0.isEmpty && !known.contains($0) }
             throw DistributionError(
                 "\(kind) needs '\(name)'"
-                    + (strangers.isEmpty ? "" : "; '\(strangers.joined(separator: "', '"))' is not one of its parameters"),
+                    + (strangers.isEmpty
+                        ? "" : "; '\(strangers.joined(separator: "', '"))' is not one of its parameters"),
                 parameter: name,
-                suggestion: strangers.first.flatMap { closestName(to: $0, among: known) }.map { "did you mean '\($0)'?" }
+                suggestion: strangers.first.flatMap { closestName(to: $0, among: known) }.map {
+                    "did you mean '\($0)'?"
+                }
             )
         }
         let value = remaining[i].1

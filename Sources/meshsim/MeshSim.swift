@@ -149,7 +149,9 @@ extension MeshSim {
                 throw Exit.internalError
             }
             if !quiet {
-                print("\(loaded.name): \(loaded.variants.count) variant(s) × \(loaded.seeds) seed(s), ranked by \(loaded.rankBy)")
+                print(
+                    "\(loaded.name): \(loaded.variants.count) variant(s) × \(loaded.seeds) seed(s), ranked by \(loaded.rankBy)"
+                )
                 print(experiment.table, terminator: "")
                 let rate = Double(experiment.events) / max(experiment.wallSeconds, 1e-9)
                 print(
@@ -184,7 +186,9 @@ extension MeshSim {
         func run() throws {
             let loaded = try loadScenario(scenario)
             let names = loaded.variants.map(\.name).joined(separator: ", ")
-            print("\(scenario): ok — scenario '\(loaded.name)', \(loaded.variants.count) variant(s) (\(names)), \(loaded.seeds) seed(s)")
+            print(
+                "\(scenario): ok — scenario '\(loaded.name)', \(loaded.variants.count) variant(s) (\(names)), \(loaded.seeds) seed(s)"
+            )
         }
     }
 }

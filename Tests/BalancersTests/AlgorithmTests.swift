@@ -60,7 +60,9 @@ struct WeightedRoundRobinTests {
         #expect(abs(ramp.effectiveWeight(1, readySince: .zero, at: .zero + .milliseconds(100)) - 0.1) < 1e-9)
         #expect(ramp.effectiveWeight(2, readySince: .zero, at: .zero + .seconds(20)) == 2)
         let aggressive = try SlowStart(window: .seconds(10), aggression: 2)
-        #expect(abs(aggressive.effectiveWeight(1, readySince: .zero, at: .zero + .seconds(4)) - 0.4.squareRoot()) < 1e-9)
+        #expect(
+            abs(aggressive.effectiveWeight(1, readySince: .zero, at: .zero + .seconds(4)) - 0.4.squareRoot()) < 1e-9
+        )
         #expect(throws: PolicyParameterError.self) { try SlowStart(window: .zero) }
         #expect(throws: PolicyParameterError.self) { try SlowStart(window: .seconds(1), minWeightPercent: 120) }
     }
@@ -286,7 +288,9 @@ struct ProxyBalancerTests {
         let upstream = [3, 3, 4]
         originating.withUnsafeBufferPointer { o in
             upstream.withUnsafeBufferPointer { u in
-                for _ in 0..<30_000 { counts[routing.chooseZone(local: 0, originating: o, upstream: u, using: &rng)!] += 1 }
+                for _ in 0..<30_000 {
+                    counts[routing.chooseZone(local: 0, originating: o, upstream: u, using: &rng)!] += 1
+                }
             }
         }
         // L_o = 0.6, L_u = 0.3: half stays local; residuals are 0.1 (zone 1) and 0.2 (zone 2).

@@ -133,9 +133,11 @@ struct Resilience4jCircuitBreakerTests {
         Self.calls(&breaker, .failure, times: 4, at: t(0))
         #expect(breaker.state == .open)
         let transitions = Self.calls(&breaker, .success, times: 4, at: t(2))
-        #expect(transitions == [
-            BreakerTransition(from: .halfOpen, to: .closed),
-        ])
+        #expect(
+            transitions == [
+                BreakerTransition(from: .halfOpen, to: .closed)
+            ]
+        )
     }
 
     @Test("slow calls: a rate ≥ slowCallRateThreshold of calls slower than the duration threshold opens")

@@ -64,7 +64,13 @@ struct CLITests {
         #expect(runHelp.stdout.contains("--jobs") && runHelp.stdout.contains("--seeds"))
     }
 
-    @Test("bad flags exit 64", arguments: [["run", "--seeds", "0"], ["run", "--duration", "5"], ["run", "--jobs", "0"], ["run", "--bogus"], ["validate"]])
+    @Test(
+        "bad flags exit 64",
+        arguments: [
+            ["run", "--seeds", "0"], ["run", "--duration", "5"], ["run", "--jobs", "0"], ["run", "--bogus"],
+            ["validate"],
+        ]
+    )
     func usage(arguments: [String]) throws {
         let result = try Self.meshsim(arguments)
         #expect(result.status == 64, "\(arguments): \(result.stderr)")
@@ -77,18 +83,21 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/bad.yaml"
         try """
-            duration: 10s
-            services:
-              api:
-                service_time: "constant:1ms"
-                wrokers: 3
-            clients:
-              users: {target: api, rate: 10, timeout: 5}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        duration: 10s
+        services:
+          api:
+            service_time: "constant:1ms"
+            wrokers: 3
+        clients:
+          users: {target: api, rate: 10, timeout: 5}
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         for command in ["validate", "run"] {
             let result = try Self.meshsim([command, file, "--quiet"].filter { command == "run" || $0 != "--quiet" })
             #expect(result.status == 65)
-            #expect(result.stderr.contains("\(file):5:5: error: services.api.wrokers: unknown key 'wrokers'"), "\(result.stderr)")
+            #expect(
+                result.stderr.contains("\(file):5:5: error: services.api.wrokers: unknown key 'wrokers'"),
+                "\(result.stderr)"
+            )
             #expect(result.stderr.contains("did you mean 'workers'?"))
             #expect(result.stderr.contains("\(file):7:"))
             #expect(result.stderr.contains("clients.users.timeout"))
@@ -107,10 +116,10 @@ struct CLITests {
         let directory = Self.temporaryDirectory("stall")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try """
-            duration: 1s
-            services: {api: {service_time: "constant:0ms"}}
-            clients: {users: {target: api, users: 2, think_time: "constant:0ms"}}
-            """.write(toFile: directory + "/zeno.yaml", atomically: true, encoding: .utf8)
+        duration: 1s
+        services: {api: {service_time: "constant:0ms"}}
+        clients: {users: {target: api, users: 2, think_time: "constant:0ms"}}
+        """.write(toFile: directory + "/zeno.yaml", atomically: true, encoding: .utf8)
         let result = try Self.meshsim(["run", directory + "/zeno.yaml", "--out", directory + "/out", "--quiet"])
         #expect(result.status == 65)
         #expect(result.stderr.contains("stopped advancing"))
@@ -129,7 +138,9 @@ struct CLITests {
     func runDefault() throws {
         let directory = Self.temporaryDirectory("run")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try Self.meshsim(["run", "--duration", "4s", "--seeds", "2", "--out", directory + "/a", "--jobs", "2"])
+        let result = try Self.meshsim([
+            "run", "--duration", "4s", "--seeds", "2", "--out", directory + "/a", "--jobs", "2",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("round_robin") && result.stdout.contains("rank"))
         for file in ["summary.csv", "timeseries.csv", "comparison.csv", "run.json"] {
@@ -144,18 +155,26 @@ struct CLITests {
         )
         let timeseries = try String(contentsOfFile: directory + "/a/timeseries.csv", encoding: .utf8)
         #expect(timeseries.hasPrefix("scenario,variant,seed,t_s,requests,"))
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/a/run.json")))
+        let json = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: directory + "/a/run.json"))
+        )
         let run = try #require(json as? [String: Any])
         #expect(run["scenario"] as? String == "quickstart")
         #expect((run["scenario_sha256"] as? String)?.count == 64)
         #expect((run["events"] as? Int ?? 0) > 0)
 
         // The same run with one job writes byte-identical CSVs.
-        let again = try Self.meshsim(["run", "scenarios/quickstart.yaml", "--duration", "4s", "--seeds", "2", "--out", directory + "/b", "--jobs", "1", "--quiet"])
+        let again = try Self.meshsim([
+            "run", "scenarios/quickstart.yaml", "--duration", "4s", "--seeds", "2", "--out", directory + "/b", "--jobs",
+            "1", "--quiet",
+        ])
         #expect(again.status == 0)
         #expect(again.stdout.isEmpty)
         for file in ["summary.csv", "timeseries.csv", "comparison.csv"] {
-            #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/a/" + file)) == Data(contentsOf: URL(fileURLWithPath: directory + "/b/" + file)))
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: directory + "/a/" + file))
+                    == Data(contentsOf: URL(fileURLWithPath: directory + "/b/" + file))
+            )
         }
     }
 }

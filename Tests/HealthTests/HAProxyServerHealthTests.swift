@@ -26,8 +26,10 @@ struct HAProxyServerHealthTests {
         #expect(servers.recordCheck(host: 0, result: .failed, at: t(6)) == .becameUnhealthy(host: 0))
         #expect(servers.health(host: 0) == 0)
         #expect(servers.recordCheck(host: 0, result: .passed(responseTime: .milliseconds(3)), at: t(8)) == nil)
-        #expect(servers.recordCheck(host: 0, result: .passed(responseTime: .milliseconds(3)), at: t(10))
-            == .becameHealthy(host: 0))
+        #expect(
+            servers.recordCheck(host: 0, result: .passed(responseTime: .milliseconds(3)), at: t(10))
+                == .becameHealthy(host: 0)
+        )
         #expect(servers.health(host: 0) == 4)
     }
 

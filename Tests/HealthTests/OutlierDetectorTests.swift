@@ -333,8 +333,9 @@ struct OutlierDetectorTests {
         var seen = Set<Int64>()
         for _ in 0..<500 {
             var detector = try OutlierDetectorStateMachine(hostCount: 10, configuration: configuration)
-            guard case .ejected(_, _, let until)? =
-                Self.record(&detector, host: 0, .httpError(status: 500), times: 5, at: t(0), rng: &rng).last
+            guard
+                case .ejected(_, _, let until)? =
+                    Self.record(&detector, host: 0, .httpError(status: 500), times: 5, at: t(0), rng: &rng).last
             else {
                 Issue.record("expected an ejection")
                 return

@@ -245,14 +245,16 @@ struct WindowedLimitTests {
         // Ends at 1.02 s > 1.01 s: the window closes with 11 samples.
         windowed.onSample(startTime: ms(1_000), rtt: .milliseconds(20), inflight: 3, didDrop: false, using: &rng)
         let sum: Int64 = (0..<10 as Range<Int64>).reduce(0) { $0 + (10 + $1) * 1_000_000 } + 20_000_000
-        #expect(windowed.delegate.samples == [
-            RecordingLimit.Sample(
-                startTime: ms(1_000),
-                rtt: .nanoseconds(sum / 11),
-                inflight: 10,
-                didDrop: true
-            )
-        ])
+        #expect(
+            windowed.delegate.samples == [
+                RecordingLimit.Sample(
+                    startTime: ms(1_000),
+                    rtt: .nanoseconds(sum / 11),
+                    inflight: 10,
+                    didDrop: true
+                )
+            ]
+        )
         #expect(windowed.nextUpdateTime == ms(2_020))
         #expect(windowed.samplesInWindow == 0)
     }
@@ -292,10 +294,12 @@ struct ConcurrencyLimiterTests {
         limiter.release(third, at: ms(51), outcome: .ignored, using: &rng)
         limiter.release(third, at: ms(52), outcome: .ignored, using: &rng)  // one release too many
         #expect(limiter.inflight == 0)
-        #expect(limiter.algorithm.samples == [
-            RecordingLimit.Sample(startTime: ms(0), rtt: .milliseconds(30), inflight: 1, didDrop: false),
-            RecordingLimit.Sample(startTime: ms(5), rtt: .milliseconds(35), inflight: 2, didDrop: true),
-        ])
+        #expect(
+            limiter.algorithm.samples == [
+                RecordingLimit.Sample(startTime: ms(0), rtt: .milliseconds(30), inflight: 1, didDrop: false),
+                RecordingLimit.Sample(startTime: ms(5), rtt: .milliseconds(35), inflight: 2, didDrop: true),
+            ]
+        )
     }
 
     @Test("with AIMD: the limit grows on success and backs off on a drop")

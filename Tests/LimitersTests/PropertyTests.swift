@@ -148,8 +148,10 @@ struct PropertyTests {
         case aimd, vegas, gradient2, windowedGradient2
     }
 
-    @Test("concurrency limiter: an admission never takes inflight above the limit; limits stay in bounds",
-        arguments: LimitKind.allCases)
+    @Test(
+        "concurrency limiter: an admission never takes inflight above the limit; limits stay in bounds",
+        arguments: LimitKind.allCases
+    )
     func concurrencyLimiter(kind: LimitKind) throws {
         for seed in Self.seeds {
             switch kind {

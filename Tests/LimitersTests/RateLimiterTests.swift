@@ -18,9 +18,16 @@ struct GCRALimiterTests {
         var limiter = try Self.redisCellExample()
         #expect(limiter.configuration.emissionInterval == .seconds(2))
         let result = limiter.throttle(quantity: 1, at: sec(100))
-        #expect(result == GCRALimiter.Result(
-            limited: false, limit: 16, remaining: 15, retryAfter: nil, resetAfter: .seconds(2)
-        ))
+        #expect(
+            result
+                == GCRALimiter.Result(
+                    limited: false,
+                    limit: 16,
+                    remaining: 15,
+                    retryAfter: nil,
+                    resetAfter: .seconds(2)
+                )
+        )
         #expect(limiter.theoreticalArrivalTime == sec(102))
     }
 
@@ -34,9 +41,16 @@ struct GCRALimiterTests {
         }
         // TAT = 100 + 16 × 2 = 132 s; newTAT = 134 s; allowAt = 134 − 32 = 102 s.
         let limited = limiter.throttle(quantity: 1, at: sec(100))
-        #expect(limited == GCRALimiter.Result(
-            limited: true, limit: 16, remaining: 0, retryAfter: .seconds(2), resetAfter: .seconds(32)
-        ))
+        #expect(
+            limited
+                == GCRALimiter.Result(
+                    limited: true,
+                    limit: 16,
+                    remaining: 0,
+                    retryAfter: .seconds(2),
+                    resetAfter: .seconds(32)
+                )
+        )
         #expect(limiter.theoreticalArrivalTime == sec(132))  // a rejection consumes nothing
         #expect(limiter.tryAcquire(at: ms(101_999)) == .reject(retryAfter: .milliseconds(1)))
         #expect(limiter.tryAcquire(at: sec(102)) == .admit)

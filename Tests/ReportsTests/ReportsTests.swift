@@ -42,7 +42,9 @@ struct ReportsTests {
     @Test("latency statistics count outcomes and give percentiles within 0.1%")
     func latencyStats() {
         var stats = LatencyStats()
-        for i in 1...10_000 { stats.record(latency: Int64(i) * 1_000, outcome: i % 100 == 0 ? .timedOut : .ok, attempts: 1) }
+        for i in 1...10_000 {
+            stats.record(latency: Int64(i) * 1_000, outcome: i % 100 == 0 ? .timedOut : .ok, attempts: 1)
+        }
         #expect(stats.requests == 10_000)
         #expect(stats.count(.timedOut) == 100)
         #expect(stats.count(.ok) == 9_900)

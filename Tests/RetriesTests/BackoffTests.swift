@@ -131,7 +131,11 @@ struct BackoffTests {
     @Test("gRPC retry (original A6): U[0, min(initial·mult^(n−1), max))")
     func grpcRetryOriginal() throws {
         let backoff = try Backoff.grpcRetry(
-            initialBackoff: ms(100), maxBackoff: ms(1_000), backoffMultiplier: 2, original: true)
+            initialBackoff: ms(100),
+            maxBackoff: ms(1_000),
+            backoffMultiplier: 2,
+            original: true
+        )
         #expect(backoff.kind == .grpcRetryOriginal)
         let tops: [Double] = [100, 200, 400, 800, 1_000, 1_000]
         for seed in Self.seeds {
@@ -201,22 +205,27 @@ struct BackoffTests {
         #expect(parameter { try Backoff(kind: .fullJitter, base: ms(-1), cap: ms(10)) } == "base")
         #expect(parameter { try Backoff(kind: .fullJitter, base: ms(20), cap: ms(10)) } == "cap")
         #expect(
-            parameter { try Backoff(kind: .exponential, base: ms(1), cap: ms(10), multiplier: 0.5) } == "multiplier")
+            parameter { try Backoff(kind: .exponential, base: ms(1), cap: ms(10), multiplier: 0.5) } == "multiplier"
+        )
         #expect(parameter { try Backoff.envoy(baseInterval: .zero) } == "base_interval")
         #expect(parameter { try Backoff.envoy(baseInterval: ms(-25)) } == "base_interval")
         #expect(parameter { try Backoff.envoy(baseInterval: ms(25), maxInterval: ms(10)) } == "max_interval")
         #expect(
             parameter { try Backoff.grpcRetry(initialBackoff: .zero, maxBackoff: ms(1), backoffMultiplier: 2) }
-                == "initial_backoff")
+                == "initial_backoff"
+        )
         #expect(
             parameter { try Backoff.grpcRetry(initialBackoff: ms(5), maxBackoff: ms(1), backoffMultiplier: 2) }
-                == "max_backoff")
+                == "max_backoff"
+        )
         #expect(
             parameter { try Backoff.grpcRetry(initialBackoff: ms(1), maxBackoff: ms(5), backoffMultiplier: 0.9) }
-                == "backoff_multiplier")
+                == "backoff_multiplier"
+        )
         #expect(
             parameter { try Backoff.grpcRetry(initialBackoff: ms(1), maxBackoff: ms(5), backoffMultiplier: .nan) }
-                == "backoff_multiplier")
+                == "backoff_multiplier"
+        )
         #expect(parameter { try Backoff.grpcConnection(jitter: 1.5) } == "jitter")
         #expect(parameter { try Backoff.grpcConnection(jitter: -0.1) } == "jitter")
         #expect(parameter { try Backoff.grpcConnection(multiplier: .infinity) } == "multiplier")

@@ -14,7 +14,10 @@ struct HedgingTests {
         nonFatal: [GRPCStatusCode] = [.unavailable]
     ) throws -> HedgingPolicy {
         try HedgingPolicy(
-            maxAttempts: attempts, hedgingDelay: ms(delay), nonFatalStatusCodes: GRPCStatusCodes(nonFatal))
+            maxAttempts: attempts,
+            hedgingDelay: ms(delay),
+            nonFatalStatusCodes: GRPCStatusCodes(nonFatal)
+        )
     }
 
     @Test("a hedge every hedgingDelay up to maxAttempts; the first OK wins and the others are cancelled")
@@ -62,7 +65,9 @@ struct HedgingTests {
         var rpc = HedgingStateMachine(policy: try Self.policy(attempts: 4), startedAt: .zero)
         _ = rpc.poll(at: at(ms: 100))
         _ = rpc.poll(at: at(ms: 200))
-        #expect(rpc.attemptFailed(1, status: .permissionDenied, at: at(ms: 210)) == .failed(cancel: AttemptSet([0, 2])))
+        #expect(
+            rpc.attemptFailed(1, status: .permissionDenied, at: at(ms: 210)) == .failed(cancel: AttemptSet([0, 2]))
+        )
         #expect(rpc.poll(at: at(ms: 300)) == .wait(until: nil))
         var noCodes = HedgingStateMachine(policy: try Self.policy(nonFatal: []), startedAt: .zero)
         #expect(noCodes.attemptFailed(0, status: .unavailable, at: at(ms: 10)) == .failed(cancel: AttemptSet()))

@@ -35,7 +35,8 @@ struct RetryPolicyTests {
         #expect(
             try Self.retried(.fiveXX)
                 == [.httpStatus(500), .httpStatus(502), .httpStatus(503), .httpStatus(504), .httpStatus(599)]
-                + noResponse)
+                + noResponse
+        )
         #expect(try Self.retried(.gatewayError) == [.httpStatus(502), .httpStatus(503), .httpStatus(504)] + noResponse)
         #expect(try Self.retried(.reset) == noResponse)
         #expect(try Self.retried(.connectFailure) == [.connectFailure])
@@ -51,8 +52,12 @@ struct RetryPolicyTests {
     @Test("gRPC statuses are retried when listed; OK never")
     func grpcStatuses() throws {
         let policy = try RetryPolicy.grpc(
-            maxAttempts: 3, initialBackoff: ms(100), maxBackoff: ms(1_000), backoffMultiplier: 2,
-            retryableStatusCodes: GRPCStatusCodes([.unavailable, .resourceExhausted]))
+            maxAttempts: 3,
+            initialBackoff: ms(100),
+            maxBackoff: ms(1_000),
+            backoffMultiplier: 2,
+            retryableStatusCodes: GRPCStatusCodes([.unavailable, .resourceExhausted])
+        )
         #expect(policy.isRetryable(.grpcStatus(.unavailable)))
         #expect(policy.isRetryable(.grpcStatus(.resourceExhausted)))
         #expect(!policy.isRetryable(.grpcStatus(.internal)))
@@ -61,7 +66,10 @@ struct RetryPolicyTests {
         #expect(!policy.isRetryable(.reset))
         #expect(policy.backoff.kind == .grpcRetry)
         let okListed = try RetryPolicy(
-            maxAttempts: 2, retryableStatusCodes: GRPCStatusCodes([.ok, .unavailable]), backoff: try .envoy())
+            maxAttempts: 2,
+            retryableStatusCodes: GRPCStatusCodes([.ok, .unavailable]),
+            backoff: try .envoy()
+        )
         #expect(!okListed.isRetryable(.grpcStatus(.ok)))
     }
 
@@ -80,8 +88,14 @@ struct RetryPolicyTests {
     func grpcCap() throws {
         func policy(_ attempts: Int, cap: Int = 5, original: Bool = false) throws -> RetryPolicy {
             try RetryPolicy.grpc(
-                maxAttempts: attempts, initialBackoff: ms(100), maxBackoff: ms(1_000), backoffMultiplier: 2,
-                retryableStatusCodes: GRPCStatusCodes(.unavailable), originalJitter: original, maxCallAttempts: cap)
+                maxAttempts: attempts,
+                initialBackoff: ms(100),
+                maxBackoff: ms(1_000),
+                backoffMultiplier: 2,
+                retryableStatusCodes: GRPCStatusCodes(.unavailable),
+                originalJitter: original,
+                maxCallAttempts: cap
+            )
         }
         #expect(try policy(7).maxAttempts == 5)
         #expect(try policy(4).maxAttempts == 4)
@@ -129,37 +143,64 @@ struct RetryPolicyTests {
         #expect(parameter { try RetryPolicy.envoy(retryOn: .fiveXX, perTryTimeout: ms(-1)) } == "per_try_timeout")
         #expect(
             parameter { try RetryPolicy.envoy(retryOn: .retriableStatusCodes, retriableStatusCodes: [503, 700]) }
-                == "retriable_status_codes")
+                == "retriable_status_codes"
+        )
         #expect(parameter { try RetryPolicy(maxAttempts: 0, backoff: try .envoy()) } == "max_attempts")
         #expect(
             parameter {
                 try RetryPolicy.grpc(
-                    maxAttempts: 1, initialBackoff: ms(1), maxBackoff: ms(2), backoffMultiplier: 2,
-                    retryableStatusCodes: codes)
-            } == "max_attempts")
+                    maxAttempts: 1,
+                    initialBackoff: ms(1),
+                    maxBackoff: ms(2),
+                    backoffMultiplier: 2,
+                    retryableStatusCodes: codes
+                )
+            } == "max_attempts"
+        )
         #expect(
             parameter {
                 try RetryPolicy.grpc(
-                    maxAttempts: 3, initialBackoff: ms(1), maxBackoff: ms(2), backoffMultiplier: 2,
-                    retryableStatusCodes: [])
-            } == "retryable_status_codes")
+                    maxAttempts: 3,
+                    initialBackoff: ms(1),
+                    maxBackoff: ms(2),
+                    backoffMultiplier: 2,
+                    retryableStatusCodes: []
+                )
+            } == "retryable_status_codes"
+        )
         #expect(
             parameter {
                 try RetryPolicy.grpc(
-                    maxAttempts: 3, initialBackoff: ms(-1), maxBackoff: ms(2), backoffMultiplier: 2,
-                    retryableStatusCodes: codes)
-            } == "initial_backoff")
+                    maxAttempts: 3,
+                    initialBackoff: ms(-1),
+                    maxBackoff: ms(2),
+                    backoffMultiplier: 2,
+                    retryableStatusCodes: codes
+                )
+            } == "initial_backoff"
+        )
         #expect(
             parameter {
                 try RetryPolicy.grpc(
-                    maxAttempts: 3, initialBackoff: ms(1), maxBackoff: ms(2), backoffMultiplier: 0.5,
-                    retryableStatusCodes: codes)
-            } == "backoff_multiplier")
+                    maxAttempts: 3,
+                    initialBackoff: ms(1),
+                    maxBackoff: ms(2),
+                    backoffMultiplier: 0.5,
+                    retryableStatusCodes: codes
+                )
+            } == "backoff_multiplier"
+        )
         #expect(
             parameter {
                 try RetryPolicy.grpc(
-                    maxAttempts: 3, initialBackoff: ms(1), maxBackoff: ms(2), backoffMultiplier: 2,
-                    retryableStatusCodes: codes, maxCallAttempts: 0)
-            } == "max_call_attempts")
+                    maxAttempts: 3,
+                    initialBackoff: ms(1),
+                    maxBackoff: ms(2),
+                    backoffMultiplier: 2,
+                    retryableStatusCodes: codes,
+                    maxCallAttempts: 0
+                )
+            } == "max_call_attempts"
+        )
     }
 }

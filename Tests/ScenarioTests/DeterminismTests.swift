@@ -61,7 +61,11 @@ struct DeterminismTests {
         let before = Self.arrivals(spec, seed: 5)
         spec.services.append(ServiceSpec(name: "other", replicas: [ReplicaSpec()], serviceTime: .constant(1_000_000)))
         spec.clients.append(
-            ClientSpec(name: "second", target: 1, load: .open(arrival: .poisson, schedule: [RatePoint(at: .zero, rate: 50)]))
+            ClientSpec(
+                name: "second",
+                target: 1,
+                load: .open(arrival: .poisson, schedule: [RatePoint(at: .zero, rate: 50)])
+            )
         )
         var firstClient: [Int64] = []
         var simulation = Simulation(spec: spec, seed: 5)

@@ -11,11 +11,15 @@ import Testing
 @Suite("Mesh model behaviour")
 struct MeshBehaviourTests {
     /// Runs the first variant of `yaml` with `seed`; returns the summary and the time-series rows.
-    static func run(_ yaml: String, seed: UInt64 = 1) throws -> (summary: MetricRow, windows: [[String]], result: Simulation.Result) {
+    static func run(_ yaml: String, seed: UInt64 = 1) throws -> (
+        summary: MetricRow, windows: [[String]], result: Simulation.Result
+    ) {
         let scenario = try Scenario.parse(yaml, file: "test.yaml")
         var simulation = Simulation(spec: scenario.variants[0].spec, seed: seed)
         let result = simulation.run()
-        let windows = result.timeseries.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let windows = result.timeseries.split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
         return (result.summary, windows, result)
     }
 
@@ -77,7 +81,9 @@ struct MeshBehaviourTests {
         #expect(abs(summary.meanMs! - 60) < 0.01)
     }
 
-    @Test("a crash resets running work and refuses connections until discovery removes the replica; restart brings it back")
+    @Test(
+        "a crash resets running work and refuses connections until discovery removes the replica; restart brings it back"
+    )
     func crashAndDiscovery() throws {
         let yaml = """
             duration: 20s
@@ -97,7 +103,9 @@ struct MeshBehaviourTests {
         #expect(Self.column(windows[5], "rejected") > 150)
         #expect(Self.column(windows[7], "rejected") == 0)
         #expect(Self.column(windows[12], "ok") == 400)
-        let retried = try Self.run(yaml.replacingOccurrences(of: "balancer: round_robin}", with: "balancer: round_robin, retries: 1}"))
+        let retried = try Self.run(
+            yaml.replacingOccurrences(of: "balancer: round_robin}", with: "balancer: round_robin, retries: 1}")
+        )
         #expect(retried.summary.rejected == 0)
         #expect(retried.summary.ok >= summary.requests - 2)
     }

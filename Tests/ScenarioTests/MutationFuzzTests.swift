@@ -57,7 +57,10 @@ struct MutationFuzzTests {
         case 6:
             lines[i] = rng.below(2) == 0 ? "  " + lines[i] : String(lines[i].drop { $0 == " " })
         case 7:
-            lines[i] = lines[i].replacingOccurrences(of: rng.pick(["ms", "s", "us"]), with: rng.pick(["", "xs", "ms"]))
+            lines[i] = lines[i].replacingOccurrences(
+                of: rng.pick(["ms", "s", "us"]),
+                with: rng.pick(["", "xs", "ms"])
+            )
         default:
             // Replace a value after a colon.
             if let colon = lines[i].firstIndex(of: ":") {

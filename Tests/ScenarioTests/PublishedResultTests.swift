@@ -9,7 +9,9 @@ import Testing
 /// Published results the simulator must reproduce (validation.md B7).
 @Suite("Published results")
 struct PublishedResultTests {
-    @Test("Linkerd 'Beyond Round Robin': success at a 1 s timeout is ~95% (RR), ~99.5% (least loaded), ≥ 99.8% (peak EWMA)")
+    @Test(
+        "Linkerd 'Beyond Round Robin': success at a 1 s timeout is ~95% (RR), ~99.5% (least loaded), ≥ 99.8% (peak EWMA)"
+    )
     func linkerdBeyondRoundRobin() throws {
         let scenario = try Scenario.load(path: bundled("linkerd-beyond-round-robin.yaml"))
         let experiment = Experiment.run(scenario, jobs: 2)
@@ -21,7 +23,10 @@ struct PublishedResultTests {
         }
         // Round robin: 1 of 11 backends fails every request for half the run: 1 − (30/60)/11 = 0.95455.
         #expect(abs(success("round_robin") - 0.95455) <= 0.002, "RR \(success("round_robin"))")
-        #expect(success("least_request") >= 0.990 && success("least_request") <= 0.997, "LL \(success("least_request"))")
+        #expect(
+            success("least_request") >= 0.990 && success("least_request") <= 0.997,
+            "LL \(success("least_request"))"
+        )
         #expect(success("p2c_peak_ewma") >= 0.998, "EWMA \(success("p2c_peak_ewma"))")
         // Where latency jumps to the timeout: about p95.5 for RR, p99.5 for LL, beyond p99.9 for peak EWMA.
         #expect(p999("p2c_peak_ewma") < 250)
@@ -50,7 +55,10 @@ struct MeshBalancerTests {
     @Test("load-aware balancers beat round robin around a slow replica")
     func loadAware() throws {
         let rr = try Self.run("round_robin").meanMs!
-        for name in ["least_request", "p2c_peak_ewma", "nginx_least_conn", "haproxy_leastconn", "nginx_random_two_least_conn", "{kind: least_request, selection: full_scan}"] {
+        for name in [
+            "least_request", "p2c_peak_ewma", "nginx_least_conn", "haproxy_leastconn", "nginx_random_two_least_conn",
+            "{kind: least_request, selection: full_scan}",
+        ] {
             let mean = try Self.run(name).meanMs!
             #expect(mean < rr * 0.8, "\(name): \(mean) ms vs round robin \(rr) ms")
         }
@@ -70,13 +78,22 @@ struct MeshBalancerTests {
         "impossible balancer parameters are scenario errors with key paths",
         arguments: [
             ("{kind: maglev, table_size: 65536}", "clients.users.balancer.table_size", "not prime"),
-            ("{kind: least_request, active_request_bias: -1}", "clients.users.balancer.active_request_bias", "out of range"),
+            (
+                "{kind: least_request, active_request_bias: -1}", "clients.users.balancer.active_request_bias",
+                "out of range"
+            ),
             ("{kind: least_request, choice_count: 1}", "clients.users.balancer.choice_count", "out of range"),
-            ("{kind: ring_hash, hash_balance_factor: 50}", "clients.users.balancer.hash_balance_factor", "out of range"),
+            (
+                "{kind: ring_hash, hash_balance_factor: 50}", "clients.users.balancer.hash_balance_factor",
+                "out of range"
+            ),
             ("{kind: p2c_peak_ewma, decay: -1s}", "clients.users.balancer.decay", "negative"),
             ("{kind: p2c_peak_ewma, decy: 1s}", "clients.users.balancer.decy", "did you mean 'decay'"),
             ("least_requests", "clients.users.balancer", "did you mean 'least_request'"),
-            ("{kind: weighted_round_robin, slow_start: {window: 0}}", "clients.users.balancer.slow_start.window", "out of range"),
+            (
+                "{kind: weighted_round_robin, slow_start: {window: 0}}", "clients.users.balancer.slow_start.window",
+                "out of range"
+            ),
         ]
     )
     func badParameters(balancer: String, keyPath: String, fragment: String) throws {

@@ -16,7 +16,9 @@ struct QueueingTheoryTests {
         e.comparison[0].metrics[metric]!.mean!
     }
 
-    @Test("M/M/1 at rho 0.8: mean 5 ms (±2%), p50 3.466 ms and p99 23.03 ms (±3%), Little's law (±1%), utilization (±0.5%)")
+    @Test(
+        "M/M/1 at rho 0.8: mean 5 ms (±2%), p50 3.466 ms and p99 23.03 ms (±3%), Little's law (±1%), utilization (±0.5%)"
+    )
     func mm1() throws {
         let e = try Self.run("mm1.yaml")
         let completions = e.replications.reduce(0) { $0 + $1.result.summary.ok }

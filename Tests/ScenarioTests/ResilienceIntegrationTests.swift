@@ -31,7 +31,9 @@ struct ResilienceIntegrationTests {
     @Test("outlier detection ejects a failing replica after consecutive 5xx, and traffic avoids it")
     func outlierEjection() throws {
         let without = try Self.run(Self.mesh(client: "", faults: Self.badReplica))
-        let with = try Self.run(Self.mesh(client: ", outlier_detection: {interval: 1s, base_ejection_time: 30s}", faults: Self.badReplica))
+        let with = try Self.run(
+            Self.mesh(client: ", outlier_detection: {interval: 1s, base_ejection_time: 30s}", faults: Self.badReplica)
+        )
         #expect(with.counters[.ejections] >= 1)
         // Without detection a tenth of the requests fail for 20 s (1,000); with it, only the 5 that trip it,
         // then once per re-admission.
@@ -54,7 +56,9 @@ struct ResilienceIntegrationTests {
     @Test("a Hystrix breaker opens against a failing upstream and short-circuits calls")
     func hystrix() throws {
         let allBad = "  - {at: 5s, for: 20s, kind: errors, service: api, rate: 1}"
-        let result = try Self.run(Self.mesh(client: ", circuit_breaker: {kind: hystrix, sleep_window: 5s}", faults: allBad))
+        let result = try Self.run(
+            Self.mesh(client: ", circuit_breaker: {kind: hystrix, sleep_window: 5s}", faults: allBad)
+        )
         #expect(result.counters[.breakerOpens] >= 2)
         #expect(result.counters[.breakerRejections] > 5_000)
         #expect(result.summary.ok > 2_400 * 5 / 10)
@@ -63,7 +67,9 @@ struct ResilienceIntegrationTests {
     @Test("resilience4j opens at a 50% failure rate over its window")
     func resilience4j() throws {
         let half = "  - {at: 5s, for: 20s, kind: errors, service: api, rate: 0.6}"
-        let result = try Self.run(Self.mesh(client: ", circuit_breaker: {kind: resilience4j, wait_duration_in_open_state: 2s}", faults: half))
+        let result = try Self.run(
+            Self.mesh(client: ", circuit_breaker: {kind: resilience4j, wait_duration_in_open_state: 2s}", faults: half)
+        )
         #expect(result.counters[.breakerOpens] >= 1)
         #expect(result.counters[.breakerRejections] > 0)
     }
@@ -118,13 +124,25 @@ struct ResilienceIntegrationTests {
     @Test(
         "bad resilience settings are scenario errors with key paths",
         arguments: [
-            (", outlier_detection: {max_ejection_percent: 120}", "clients.users.outlier_detection.max_ejection_percent"),
+            (
+                ", outlier_detection: {max_ejection_percent: 120}",
+                "clients.users.outlier_detection.max_ejection_percent"
+            ),
             (", outlier_detection: {interval: 0}", "clients.users.outlier_detection.interval"),
-            (", circuit_breaker: {kind: hystrix, error_threshold_percentage: 150}", "clients.users.circuit_breaker.error_threshold_percentage"),
-            (", circuit_breaker: {kind: resilience4j, failure_rate_threshold: 0}", "clients.users.circuit_breaker.failure_rate_threshold"),
+            (
+                ", circuit_breaker: {kind: hystrix, error_threshold_percentage: 150}",
+                "clients.users.circuit_breaker.error_threshold_percentage"
+            ),
+            (
+                ", circuit_breaker: {kind: resilience4j, failure_rate_threshold: 0}",
+                "clients.users.circuit_breaker.failure_rate_threshold"
+            ),
             (", circuit_breaker: {kind: envoy, max_requests: -1}", "clients.users.circuit_breaker.max_requests"),
             (", circuit_breaker: {kind: envoi}", "clients.users.circuit_breaker.kind"),
-            (", rate_limit: {kind: token_bucket, max_tokens: 0, fill_interval: 1s}", "clients.users.rate_limit.max_tokens"),
+            (
+                ", rate_limit: {kind: token_bucket, max_tokens: 0, fill_interval: 1s}",
+                "clients.users.rate_limit.max_tokens"
+            ),
             (", rate_limit: {kind: gcra, max_burst: 1, count: 0, period: 1s}", "clients.users.rate_limit.count"),
             (", rate_limit: {kind: fixed_window, limit: 10}", "clients.users.rate_limit.window"),
             (", panic_threshold: 150", "clients.users.panic_threshold"),
@@ -138,7 +156,9 @@ struct ResilienceIntegrationTests {
 
     @Test("a concurrency limit with min above max is a scenario error")
     func badLimit() {
-        let errors = problems(Self.mesh(client: "", service: ", concurrency_limit: {kind: aimd, min_limit: 50, max_limit: 10}"))
+        let errors = problems(
+            Self.mesh(client: "", service: ", concurrency_limit: {kind: aimd, min_limit: 50, max_limit: 10}")
+        )
         #expect(errors.contains { $0.keyPath.hasPrefix("services.api.concurrency_limit.") }, "\(errors)")
     }
 }
@@ -157,10 +177,14 @@ struct AdaptiveThrottleIntegrationTests {
         let result = try ResilienceIntegrationTests.run(yaml)
         // The backend accepts at most ~100/s of 400/s offered: the throttle rejects most of the excess locally.
         #expect(result.counters[.limiterRejections] > 8_000, "\(result.counters[.limiterRejections])")
-        let unthrottled = try ResilienceIntegrationTests.run(yaml.replacingOccurrences(of: ", adaptive_throttle: {k: 2, window: 10s, buckets: 10}", with: ""))
+        let unthrottled = try ResilienceIntegrationTests.run(
+            yaml.replacingOccurrences(of: ", adaptive_throttle: {k: 2, window: 10s, buckets: 10}", with: "")
+        )
         #expect(unthrottled.counters[.limiterRejections] == 0)
-        #expect(problems(yaml.replacingOccurrences(of: "k: 2", with: "k: 0")).contains {
-            $0.keyPath == "clients.users.adaptive_throttle.k"
-        })
+        #expect(
+            problems(yaml.replacingOccurrences(of: "k: 2", with: "k: 0")).contains {
+                $0.keyPath == "clients.users.adaptive_throttle.k"
+            }
+        )
     }
 }

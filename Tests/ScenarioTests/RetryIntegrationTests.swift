@@ -115,10 +115,14 @@ struct HedgingIntegrationTests {
 
     @Test("hedging parameters are checked")
     func parameters() {
-        #expect(problems(Self.mesh(", hedging: {delay: 10ms, max_attempts: 1}")).contains {
-            $0.keyPath == "clients.users.hedging.max_attempts"
-        })
-        #expect(problems(Self.mesh(", hedging: {max_attempts: 2}")).contains { $0.keyPath == "clients.users.hedging.delay" })
+        #expect(
+            problems(Self.mesh(", hedging: {delay: 10ms, max_attempts: 1}")).contains {
+                $0.keyPath == "clients.users.hedging.max_attempts"
+            }
+        )
+        #expect(
+            problems(Self.mesh(", hedging: {max_attempts: 2}")).contains { $0.keyPath == "clients.users.hedging.delay" }
+        )
     }
 }
 

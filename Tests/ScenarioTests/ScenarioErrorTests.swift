@@ -65,26 +65,62 @@ struct ScenarioErrorTests {
     @Test(
         "each kind of invalid value is reported with its code and key path",
         arguments: [
-            (minimal(service: "    workers: many"), ScenarioError.Code.wrongType, "services.api.workers", "whole number"),
+            (
+                minimal(service: "    workers: many"), ScenarioError.Code.wrongType, "services.api.workers",
+                "whole number"
+            ),
             (minimal(service: "    error_rate: 2"), .outOfRange, "services.api.error_rate", "probability"),
             (minimal(service: "    workers: 0"), .outOfRange, "services.api.workers", "out of range"),
             (minimal(service: "    queue: -1"), .outOfRange, "services.api.queue", "out of range"),
             (minimal(client: "    timeout: 100"), .badDuration, "clients.users.timeout", "no unit"),
             (minimal(client: "    timeout: -1s"), .badDuration, "clients.users.timeout", "negative"),
             (minimal(serviceTime: "weird:1ms"), .badDistribution, "services.api.service_time", "unknown distribution"),
-            (minimal(service: "    calls: [{service: dbb}]"), .danglingReference, "services.api.calls[0].service", "no service named"),
-            (minimal(client: "    balancer: round_robbin"), .unknownName, "clients.users.balancer", "did you mean 'round_robin'"),
-            (minimal("faults: [{at: 1s, kind: crashh, service: api}]"), .unknownName, "faults[0].kind", "did you mean 'crash'"),
-            (minimal("faults: [{at: 1s, kind: crash, service: api, factor: 2}]"), .unknownKey, "faults[0].factor", "no 'factor'"),
-            (minimal("faults: [{at: 1s, kind: crash, service: api, replica: 3}]"), .outOfRange, "faults[0].replica", "out of range"),
-            (minimal("zones: [a]\nfaults: [{at: 1s, kind: zone_outage, zone: b}]"), .danglingReference, "faults[0].zone", "no zone"),
+            (
+                minimal(service: "    calls: [{service: dbb}]"), .danglingReference, "services.api.calls[0].service",
+                "no service named"
+            ),
+            (
+                minimal(client: "    balancer: round_robbin"), .unknownName, "clients.users.balancer",
+                "did you mean 'round_robin'"
+            ),
+            (
+                minimal("faults: [{at: 1s, kind: crashh, service: api}]"), .unknownName, "faults[0].kind",
+                "did you mean 'crash'"
+            ),
+            (
+                minimal("faults: [{at: 1s, kind: crash, service: api, factor: 2}]"), .unknownKey, "faults[0].factor",
+                "no 'factor'"
+            ),
+            (
+                minimal("faults: [{at: 1s, kind: crash, service: api, replica: 3}]"), .outOfRange, "faults[0].replica",
+                "out of range"
+            ),
+            (
+                minimal("zones: [a]\nfaults: [{at: 1s, kind: zone_outage, zone: b}]"), .danglingReference,
+                "faults[0].zone", "no zone"
+            ),
             (minimal("warmup: 20s"), .outOfRange, "warmup", "shorter than duration"),
-            (minimal("variants:\n  - name: x\n    set:\n      services.api.calls[3].fanout: 2"), .danglingReference, "variants[0].set.services.api.calls[3].fanout", "there is no"),
-            (minimal("variants: [{name: x, set: {services.api.workers: 0}}]"), .outOfRange, "variants[0] (x): services.api.workers", "out of range"),
+            (
+                minimal("variants:\n  - name: x\n    set:\n      services.api.calls[3].fanout: 2"), .danglingReference,
+                "variants[0].set.services.api.calls[3].fanout", "there is no"
+            ),
+            (
+                minimal("variants: [{name: x, set: {services.api.workers: 0}}]"), .outOfRange,
+                "variants[0] (x): services.api.workers", "out of range"
+            ),
             (minimal(service: "    calls: [{service: api}]"), .outOfRange, "services.api.calls", "cycle"),
-            (minimal("variants:\n  - name: x\n    set:\n      report.rank_by: p99_ms"), .outOfRange, "variants[0].set.report.rank_by", "cannot change"),
-            ("services: {api: {service_time: 1ms}}\nclients: {u: {target: api, rate: 1}}", .missingField, "duration", "needs 'duration'"),
-            (minimal(service: "    error_rate: 0.1", serviceTime: "mixture:0.5*1ms"), .badDistribution, "services.api.service_time.weight", "sum to"),
+            (
+                minimal("variants:\n  - name: x\n    set:\n      report.rank_by: p99_ms"), .outOfRange,
+                "variants[0].set.report.rank_by", "cannot change"
+            ),
+            (
+                "services: {api: {service_time: 1ms}}\nclients: {u: {target: api, rate: 1}}", .missingField, "duration",
+                "needs 'duration'"
+            ),
+            (
+                minimal(service: "    error_rate: 0.1", serviceTime: "mixture:0.5*1ms"), .badDistribution,
+                "services.api.service_time.weight", "sum to"
+            ),
             ("duration: 10s\nduration: 20s\nservices: {api: {service_time: 1ms}}", .duplicate, "", "given twice"),
         ]
     )

@@ -3,6 +3,7 @@ import MeshModel
 import Runner
 import Scenario
 import SimCore
+import SimRandom
 
 /// The repository's root folder, found from this file's path.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -24,7 +25,9 @@ func problems(_ yaml: String) -> [ScenarioError] {
 }
 
 /// A minimal valid scenario with `extra` appended to the text.
-func minimal(_ extra: String = "", service: String = "", client: String = "", serviceTime: String = "constant:1ms") -> String {
+func minimal(_ extra: String = "", service: String = "", client: String = "", serviceTime: String = "constant:1ms")
+    -> String
+{
     """
     duration: 10s
     services:
@@ -65,9 +68,12 @@ func singleService(
         )
     ]
     spec.clients = [
-        ClientSpec(name: "users", target: 0, load: .open(arrival: .poisson, schedule: [RatePoint(at: .zero, rate: rate)]), policy: policy)
+        ClientSpec(
+            name: "users",
+            target: 0,
+            load: .open(arrival: .poisson, schedule: [RatePoint(at: .zero, rate: rate)]),
+            policy: policy
+        )
     ]
     return spec
 }
-
-import SimRandom

@@ -160,4 +160,3 @@ struct RandomStreamTests {
         #expect(abs(sum / 100_000 - 0.5) < 0.005)
     }
 }
-

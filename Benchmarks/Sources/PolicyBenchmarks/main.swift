@@ -4,12 +4,12 @@
 
 import Balancers
 import Breakers
-import Limiters
 import CMallocCounter
+import Limiters
 import SimCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fast deterministic generator (SplitMix64), so that the benchmark measures the balancer, not the generator.
@@ -42,7 +42,9 @@ func measure(_ name: String, iterations: Int, _ body: () -> Int) {
     let allocations = meshsim_allocation_count() - allocationsBefore
     let perCall = Double(elapsed) / Double(iterations)
     let name = name.padding(58)
-    print("\(name) \(String(format1(perCall)).leftPadding(8)) ns/call   \(allocations) allocations in \(iterations) calls")
+    print(
+        "\(name) \(String(format1(perCall)).leftPadding(8)) ns/call   \(allocations) allocations in \(iterations) calls"
+    )
 }
 
 func format1(_ x: Double) -> String {
@@ -124,9 +126,13 @@ func benchmarkRate(_ name: String, _ limiter: inout some RateLimiter) {
     }
 }
 
-var bucket = try! TokenBucket(.init(maxTokens: 100, tokensPerFill: 1, fillInterval: .milliseconds(1), refill: .continuous))
+var bucket = try! TokenBucket(
+    .init(maxTokens: 100, tokensPerFill: 1, fillInterval: .milliseconds(1), refill: .continuous)
+)
 benchmarkRate("TokenBucket (continuous)", &bucket)
-var timerBucket = try! TokenBucket(.init(maxTokens: 100, tokensPerFill: 10, fillInterval: .milliseconds(10), refill: .timer))
+var timerBucket = try! TokenBucket(
+    .init(maxTokens: 100, tokensPerFill: 10, fillInterval: .milliseconds(10), refill: .timer)
+)
 benchmarkRate("TokenBucket (timer refill)", &timerBucket)
 var gcra = try! GCRALimiter(.init(maxBurst: 100, count: 1_000, period: .seconds(1)))
 benchmarkRate("GCRA", &gcra)
