@@ -919,31 +919,26 @@ struct ScenarioDecoder {
     /// Envoy outlier detection, with Envoy's names and defaults.
     mutating func outlierDetection(_ node: YAMLTree, _ path: String) -> OutlierDetectionConfiguration? {
         guard let f = reader.fields(node, path, known: Self.outlierKeys) else { return nil }
-        let long = SimDuration.seconds(3600 * 24 * 365)
-        func d(_ key: String, _ value: SimDuration) -> SimDuration {
-            reader.duration(f[key], path + "." + key, default: value, range: .zero...long)
-        }
-        func i(_ key: String, _ value: Int) -> Int {
-            reader.int(f[key], path + "." + key, default: value, range: -1_000_000...1_000_000)
-        }
         do {
             return try OutlierDetectionConfiguration(
-                interval: d("interval", .seconds(10)),
-                baseEjectionTime: d("base_ejection_time", .seconds(30)),
-                maxEjectionTime: f["max_ejection_time"].map { _ in d("max_ejection_time", .seconds(300)) },
-                maxEjectionPercent: i("max_ejection_percent", 10),
-                consecutive5xx: i("consecutive_5xx", 5),
-                enforcingConsecutive5xx: i("enforcing_consecutive_5xx", 100),
-                consecutiveGatewayFailure: i("consecutive_gateway_failure", 5),
-                enforcingConsecutiveGatewayFailure: i("enforcing_consecutive_gateway_failure", 0),
-                enforcingSuccessRate: i("enforcing_success_rate", 100),
-                successRateMinimumHosts: i("success_rate_minimum_hosts", 5),
-                successRateRequestVolume: i("success_rate_request_volume", 100),
-                successRateStdevFactor: i("success_rate_stdev_factor", 1900),
-                failurePercentageThreshold: i("failure_percentage_threshold", 85),
-                enforcingFailurePercentage: i("enforcing_failure_percentage", 0),
-                failurePercentageMinimumHosts: i("failure_percentage_minimum_hosts", 5),
-                failurePercentageRequestVolume: i("failure_percentage_request_volume", 50)
+                interval: reader.parameterDuration(f, "interval", .seconds(10)),
+                baseEjectionTime: reader.parameterDuration(f, "base_ejection_time", .seconds(30)),
+                maxEjectionTime: f["max_ejection_time"].map { _ in
+                    reader.parameterDuration(f, "max_ejection_time", .seconds(300))
+                },
+                maxEjectionPercent: reader.parameterInt(f, "max_ejection_percent", 10),
+                consecutive5xx: reader.parameterInt(f, "consecutive_5xx", 5),
+                enforcingConsecutive5xx: reader.parameterInt(f, "enforcing_consecutive_5xx", 100),
+                consecutiveGatewayFailure: reader.parameterInt(f, "consecutive_gateway_failure", 5),
+                enforcingConsecutiveGatewayFailure: reader.parameterInt(f, "enforcing_consecutive_gateway_failure", 0),
+                enforcingSuccessRate: reader.parameterInt(f, "enforcing_success_rate", 100),
+                successRateMinimumHosts: reader.parameterInt(f, "success_rate_minimum_hosts", 5),
+                successRateRequestVolume: reader.parameterInt(f, "success_rate_request_volume", 100),
+                successRateStdevFactor: reader.parameterInt(f, "success_rate_stdev_factor", 1900),
+                failurePercentageThreshold: reader.parameterInt(f, "failure_percentage_threshold", 85),
+                enforcingFailurePercentage: reader.parameterInt(f, "enforcing_failure_percentage", 0),
+                failurePercentageMinimumHosts: reader.parameterInt(f, "failure_percentage_minimum_hosts", 5),
+                failurePercentageRequestVolume: reader.parameterInt(f, "failure_percentage_request_volume", 50)
             )
         } catch {
             parameterProblem(error, f, path)
@@ -963,25 +958,15 @@ struct ScenarioDecoder {
             "hystrix": ["request_volume_threshold", "error_threshold_percentage", "sleep_window"],
         ]
         guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
-        let long = SimDuration.seconds(3600 * 24 * 365)
-        func i(_ key: String, _ value: Int) -> Int {
-            reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000)
-        }
-        func n(_ key: String, _ value: Double) -> Double {
-            reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9)
-        }
-        func d(_ key: String, _ value: SimDuration) -> SimDuration {
-            reader.duration(f[key], path + "." + key, default: value, range: .zero...long)
-        }
         do {
             switch kind {
             case "envoy":
                 return .envoy(
                     try EnvoyCircuitBreakerThresholds(
-                        maxConnections: i("max_connections", 1024),
-                        maxPendingRequests: i("max_pending_requests", 1024),
-                        maxRequests: i("max_requests", 1024),
-                        maxRetries: i("max_retries", 3)
+                        maxConnections: reader.parameterInt(f, "max_connections", 1024),
+                        maxPendingRequests: reader.parameterInt(f, "max_pending_requests", 1024),
+                        maxRequests: reader.parameterInt(f, "max_requests", 1024),
+                        maxRetries: reader.parameterInt(f, "max_retries", 3)
                     )
                 )
             case "resilience4j":
@@ -992,23 +977,33 @@ struct ScenarioDecoder {
                 )
                 return .resilience4j(
                     try Resilience4jCircuitBreakerConfiguration(
-                        failureRateThreshold: n("failure_rate_threshold", 50),
-                        slowCallRateThreshold: n("slow_call_rate_threshold", 100),
-                        slowCallDurationThreshold: d("slow_call_duration_threshold", .seconds(60)),
+                        failureRateThreshold: reader.parameterNumber(f, "failure_rate_threshold", 50),
+                        slowCallRateThreshold: reader.parameterNumber(f, "slow_call_rate_threshold", 100),
+                        slowCallDurationThreshold: reader.parameterDuration(
+                            f,
+                            "slow_call_duration_threshold",
+                            .seconds(60)
+                        ),
                         slidingWindowType: type == "time_based" ? .timeBased : .countBased,
-                        slidingWindowSize: i("sliding_window_size", 100),
-                        minimumNumberOfCalls: i("minimum_number_of_calls", 100),
-                        waitIntervalInOpenState: .fixed(d("wait_duration_in_open_state", .seconds(60))),
-                        permittedNumberOfCallsInHalfOpenState: i("permitted_number_of_calls_in_half_open_state", 10),
+                        slidingWindowSize: reader.parameterInt(f, "sliding_window_size", 100),
+                        minimumNumberOfCalls: reader.parameterInt(f, "minimum_number_of_calls", 100),
+                        waitIntervalInOpenState: .fixed(
+                            reader.parameterDuration(f, "wait_duration_in_open_state", .seconds(60))
+                        ),
+                        permittedNumberOfCallsInHalfOpenState: reader.parameterInt(
+                            f,
+                            "permitted_number_of_calls_in_half_open_state",
+                            10
+                        ),
                         automaticTransitionFromOpenToHalfOpenEnabled: false
                     )
                 )
             default:
                 return .hystrix(
                     try HystrixCircuitBreakerConfiguration(
-                        requestVolumeThreshold: i("request_volume_threshold", 20),
-                        errorThresholdPercentage: i("error_threshold_percentage", 50),
-                        sleepWindow: d("sleep_window", .seconds(5))
+                        requestVolumeThreshold: reader.parameterInt(f, "request_volume_threshold", 20),
+                        errorThresholdPercentage: reader.parameterInt(f, "error_threshold_percentage", 50),
+                        sleepWindow: reader.parameterDuration(f, "sleep_window", .seconds(5))
                     )
                 )
             }
@@ -1026,13 +1021,6 @@ struct ScenarioDecoder {
             "sliding_log": ["limit", "window"], "sliding_window": ["limit", "window"],
         ]
         guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
-        let long = SimDuration.seconds(3600 * 24 * 365)
-        func i(_ key: String, _ value: Int) -> Int {
-            reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000)
-        }
-        func d(_ key: String, _ value: SimDuration) -> SimDuration {
-            reader.duration(f[key], path + "." + key, default: value, range: .zero...long)
-        }
         for key in kinds[kind]! where f[key] == nil && !["tokens_per_fill", "refill"].contains(key) {
             reader.fail(.missingField, f.node, path + "." + key, "a \(kind) rate limit needs '\(key)'")
         }
@@ -1046,26 +1034,29 @@ struct ScenarioDecoder {
                 )
                 return .tokenBucket(
                     try TokenBucket.Configuration(
-                        maxTokens: i("max_tokens", 1),
-                        tokensPerFill: i("tokens_per_fill", 1),
-                        fillInterval: d("fill_interval", .seconds(1)),
+                        maxTokens: reader.parameterInt(f, "max_tokens", 1),
+                        tokensPerFill: reader.parameterInt(f, "tokens_per_fill", 1),
+                        fillInterval: reader.parameterDuration(f, "fill_interval", .seconds(1)),
                         refill: refill.flatMap(TokenBucket.Refill.init(rawValue:)) ?? .continuous
                     )
                 )
             case "gcra":
                 return .gcra(
                     try GCRALimiter.Configuration(
-                        maxBurst: i("max_burst", 0),
-                        count: i("count", 1),
-                        period: d("period", .seconds(1))
+                        maxBurst: reader.parameterInt(f, "max_burst", 0),
+                        count: reader.parameterInt(f, "count", 1),
+                        period: reader.parameterDuration(f, "period", .seconds(1))
                     )
                 )
             case "fixed_window":
                 return .fixedWindow(
-                    try FixedWindowLimiter.Configuration(limit: i("limit", 1), window: d("window", .seconds(1)))
+                    try FixedWindowLimiter.Configuration(
+                        limit: reader.parameterInt(f, "limit", 1),
+                        window: reader.parameterDuration(f, "window", .seconds(1))
+                    )
                 )
             case "sliding_log":
-                let limit = i("limit", 1)
+                let limit = reader.parameterInt(f, "limit", 1)
                 if limit > 1_000_000 {
                     reader.fail(
                         .outOfRange,
@@ -1077,14 +1068,14 @@ struct ScenarioDecoder {
                 return .slidingLog(
                     try SlidingWindowLogLimiter.Configuration(
                         limit: min(limit, 1_000_000),
-                        window: d("window", .seconds(1))
+                        window: reader.parameterDuration(f, "window", .seconds(1))
                     )
                 )
             default:
                 return .slidingCounter(
                     try SlidingWindowCounterLimiter.Configuration(
-                        limit: i("limit", 1),
-                        window: d("window", .seconds(1))
+                        limit: reader.parameterInt(f, "limit", 1),
+                        window: reader.parameterDuration(f, "window", .seconds(1))
                     )
                 )
             }
@@ -1105,49 +1096,37 @@ struct ScenarioDecoder {
             ],
         ]
         guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
-        let long = SimDuration.seconds(3600 * 24 * 365)
-        func i(_ key: String, _ value: Int) -> Int {
-            reader.int(f[key], path + "." + key, default: value, range: -1_000_000_000...1_000_000_000)
-        }
-        func n(_ key: String, _ value: Double) -> Double {
-            reader.number(f[key], path + "." + key, default: value, range: -1e9...1e9)
-        }
         do {
             switch kind {
             case "aimd":
                 return .aimd(
                     try AIMDLimit.Configuration(
-                        initialLimit: i("initial_limit", 20),
-                        minLimit: i("min_limit", 20),
-                        maxLimit: i("max_limit", 200),
-                        backoffRatio: n("backoff_ratio", 0.9),
-                        timeout: reader.duration(
-                            f["timeout"],
-                            path + ".timeout",
-                            default: .seconds(5),
-                            range: .zero...long
-                        )
+                        initialLimit: reader.parameterInt(f, "initial_limit", 20),
+                        minLimit: reader.parameterInt(f, "min_limit", 20),
+                        maxLimit: reader.parameterInt(f, "max_limit", 200),
+                        backoffRatio: reader.parameterNumber(f, "backoff_ratio", 0.9),
+                        timeout: reader.parameterDuration(f, "timeout", .seconds(5))
                     )
                 )
             case "vegas":
                 return .vegas(
                     try VegasLimit.Configuration(
-                        initialLimit: i("initial_limit", 20),
-                        maxConcurrency: i("max_concurrency", 1000),
-                        smoothing: n("smoothing", 1.0),
-                        probeMultiplier: i("probe_multiplier", 30)
+                        initialLimit: reader.parameterInt(f, "initial_limit", 20),
+                        maxConcurrency: reader.parameterInt(f, "max_concurrency", 1000),
+                        smoothing: reader.parameterNumber(f, "smoothing", 1.0),
+                        probeMultiplier: reader.parameterInt(f, "probe_multiplier", 30)
                     )
                 )
             default:
                 return .gradient2(
                     try Gradient2Limit.Configuration(
-                        initialLimit: i("initial_limit", 20),
-                        minLimit: i("min_limit", 20),
-                        maxConcurrency: i("max_concurrency", 200),
-                        smoothing: n("smoothing", 0.2),
-                        queueSize: n("queue_size", 4),
-                        longWindow: i("long_window", 600),
-                        rttTolerance: n("rtt_tolerance", 1.5)
+                        initialLimit: reader.parameterInt(f, "initial_limit", 20),
+                        minLimit: reader.parameterInt(f, "min_limit", 20),
+                        maxConcurrency: reader.parameterInt(f, "max_concurrency", 200),
+                        smoothing: reader.parameterNumber(f, "smoothing", 0.2),
+                        queueSize: reader.parameterNumber(f, "queue_size", 4),
+                        longWindow: reader.parameterInt(f, "long_window", 600),
+                        rttTolerance: reader.parameterNumber(f, "rtt_tolerance", 1.5)
                     )
                 )
             }

@@ -196,6 +196,23 @@ struct TreeReader {
         return parsed
     }
 
+    // MARK: - Policy-module parameters (the module's initializer checks the range)
+
+    /// A whole-number parameter `key` of `f`; only its type is checked here.
+    mutating func parameterInt(_ f: Fields, _ key: String, _ value: Int) -> Int {
+        int(f[key], f.path(key), default: value, range: -1_000_000_000...1_000_000_000)
+    }
+
+    /// A numeric parameter `key` of `f`; only its type is checked here.
+    mutating func parameterNumber(_ f: Fields, _ key: String, _ value: Double) -> Double {
+        number(f[key], f.path(key), default: value, range: -1e9...1e9)
+    }
+
+    /// A duration parameter `key` of `f` (not negative, at most a year); the module checks the rest.
+    mutating func parameterDuration(_ f: Fields, _ key: String, _ value: SimDuration) -> SimDuration {
+        duration(f[key], f.path(key), default: value, range: .zero...SimDuration.seconds(3600 * 24 * 365))
+    }
+
     /// One of the `choices`, with a suggestion for a misspelling.
     mutating func choice(_ node: YAMLTree?, _ path: String, choices: [String]) -> String? {
         guard let text = string(node, path) else { return nil }
