@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Runner", targets: ["Runner"]),
+        .library(name: "LiveHTTP", targets: ["LiveHTTP"]),
+        .library(name: "Live", targets: ["Live"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // The GNU Scientific Library, found with pkg-config (Debian: libgsl-dev).
@@ -74,10 +77,23 @@ let package = Package(
         ),
         // Runs variants × seeds in parallel and writes the reports.
         .target(name: "Runner", dependencies: ["SimCore", "MeshModel", "Scenario", "Reports"]),
+        // Lean HTTP/1.1 request and response parsers working directly on NIO's ByteBuffer.
+        .target(name: "LiveHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The real-socket half: emulated backends, the open-loop load generator, nginx/HAProxy harness.
+        .target(
+            name: "Live",
+            dependencies: [
+                "LiveHTTP", "SimCore", "SimRandom", "MeshModel", "Scenario", "Reports",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
         .executableTarget(
             name: "meshsim",
             dependencies: [
-                "Runner", "Scenario", "SimCore", "SimRandom", "MeshModel",
+                "Runner", "Scenario", "SimCore", "SimRandom", "MeshModel", "Live",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -94,6 +110,15 @@ let package = Package(
             dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports", "Retries"]
         ),
         .testTarget(name: "CLITests", dependencies: ["Runner"]),
+        .testTarget(name: "LiveHTTPTests", dependencies: ["LiveHTTP", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "LiveTests",
+            dependencies: [
+                "Live", "LiveHTTP", "SimCore", "Reports", "MeshModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

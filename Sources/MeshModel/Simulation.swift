@@ -89,7 +89,7 @@ public struct Simulation {
             warmup: spec.warmup.nanoseconds,
             duration: spec.duration.nanoseconds,
             window: spec.window.nanoseconds,
-            rowPrefix: CSVFormat.field(spec.name) + "," + CSVFormat.field(variant) + ",\(seed),"
+            rowPrefix: CSVFormat.field(spec.name) + "," + CSVFormat.field(variant) + ",\(seed),sim,"
         )
         build()
     }

@@ -133,7 +133,7 @@ public struct ReplicationRecorder {
 
     /// The header of `timeseries.csv`.
     public static let timeseriesHeader =
-        (["scenario", "variant", "seed", "t_s"] + MetricRow.columns + ["in_flight", "queue_depth"]
+        (["scenario", "variant", "seed", "mode", "t_s"] + MetricRow.columns + ["in_flight", "queue_depth"]
         + PolicyCounters.columns).joined(
             separator: ","
         )

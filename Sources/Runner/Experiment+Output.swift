@@ -11,7 +11,7 @@ import SimCore
 extension Experiment {
     /// The header of `summary.csv`.
     public static let summaryHeader =
-        (["scenario", "variant", "seed"] + MetricRow.columns + [
+        (["scenario", "variant", "seed", "mode"] + MetricRow.columns + [
             "unfinished", "events", "mean_in_flight", "utilization",
         ]
         + PolicyCounters.columns).joined(separator: ",")
@@ -21,7 +21,9 @@ extension Experiment {
         var text = Experiment.summaryHeader + "\n"
         for replication in replications {
             let cells =
-                [CSVFormat.field(scenario.name), CSVFormat.field(replication.variant), String(replication.seed)]
+                [
+                    CSVFormat.field(scenario.name), CSVFormat.field(replication.variant), String(replication.seed), "sim",
+                ]
                 + replication.result.summary.cells
                 + [
                     String(replication.result.summary.unfinished), String(replication.result.events),

@@ -1,0 +1,294 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Live
+//===----------------------------------------------------------------------===//
+
+import DequeModule
+import LiveHTTP
+public import NIOCore
+import NIOPosix
+import SimCore
+import SimRandom
+
+/// Emulated backends: one HTTP/1.1 server per replica on 127.0.0.1, each with worker slots, a bounded queue, service
+/// times drawn from the simulator's distributions (waited with event-loop timers, never busy loops), an error
+/// probability and a fault timeline in wall time.
+///
+/// Each replica lives on one event loop (replicas are spread over the loops round-robin), so its connections,
+/// workers and queue are touched by one thread only and need no locks.
+public final class BackendServer: Sendable {
+    /// The configuration it runs.
+    public let configuration: BackendConfiguration
+    private let group: any EventLoopGroup
+    private let runtimes: [ReplicaRuntime]
+
+    /// Prepares the servers on `group`; nothing listens until ``start()``.
+    public init(configuration: BackendConfiguration, group: any EventLoopGroup) {
+        self.configuration = configuration
+        self.group = group
+        var runtimes: [ReplicaRuntime] = []
+        for (i, replica) in configuration.replicas.enumerated() {
+            let stream = RandomStream(seed: configuration.seed, replication: 0, key: "live/\(replica.service)/\(i)")
+            runtimes.append(
+                ReplicaRuntime(
+                    replica: replica,
+                    loop: group.next(),
+                    host: configuration.host,
+                    random: stream,
+                    healthPath: configuration.healthPath,
+                    maxHeadBytes: configuration.maxHeadBytes
+                )
+            )
+        }
+        self.runtimes = runtimes
+    }
+
+    /// Binds every initially active replica and schedules the fault timeline from now.
+    ///
+    /// - Throws: `LiveError.bindFailed` naming the port when one cannot be bound (for example, already in use).
+    public func start() async throws {
+        for runtime in runtimes where runtime.replica.initiallyActive {
+            try await runtime.loop.flatSubmit { runtime.listen() }.get()
+        }
+        for fault in configuration.faults {
+            for index in fault.replicas where runtimes.indices.contains(index) {
+                let runtime = runtimes[index]
+                runtime.loop.execute { runtime.schedule(fault) }
+            }
+        }
+    }
+
+    /// Closes every listener and connection and cancels pending timers.
+    public func stop() async {
+        for runtime in runtimes {
+            try? await runtime.loop.flatSubmit { runtime.shutdown() }.get()
+        }
+    }
+
+    /// Requests answered so far (all replicas, health checks excluded), by status class: (2xx, 4xx, 5xx).
+    public func answered() async -> (ok: Int, clientErrors: Int, serverErrors: Int) {
+        var total = (ok: 0, clientErrors: 0, serverErrors: 0)
+        for runtime in runtimes {
+            if let counts = try? await runtime.loop.submit({ runtime.counts }).get() {
+                total.ok += counts.ok
+                total.clientErrors += counts.clientErrors
+                total.serverErrors += counts.serverErrors
+            }
+        }
+        return total
+    }
+}
+
+/// Errors of the live half, with the exit code the CLI uses.
+public enum LiveError: Error, CustomStringConvertible, Sendable {
+    /// A port could not be bound.
+    case bindFailed(host: String, port: Int, reason: String)
+    /// A bad flag or unusable scenario for live mode.
+    case invalid(String)
+    /// A proxy binary is missing or failed to start.
+    case proxy(String)
+
+    public var description: String {
+        switch self {
+        case .bindFailed(let host, let port, let reason): return "cannot listen on \(host):\(port): \(reason)"
+        case .invalid(let message): return message
+        case .proxy(let message): return message
+        }
+    }
+}
+
+/// The state of one replica, confined to its event loop.
+final class ReplicaRuntime: @unchecked Sendable {
+    let replica: BackendReplica
+    let loop: any EventLoop
+    let host: String
+    let random: RandomStream
+    let healthPath: String
+    let maxHeadBytes: Int
+
+    /// Workers busy.
+    var busy = 0
+    /// Requests waiting for a worker.
+    var queue = Deque<BackendConnectionHandler>()
+    /// Active crash faults (listening stops while > 0).
+    var crashes = 0
+    /// Product of active slowdown factors.
+    var slowdown = 1.0
+    /// Active error-rate faults.
+    var errorRates: [Double] = []
+    /// Active service-time overrides (the last one wins).
+    var serviceTimes: [Distribution] = []
+    /// No request completes before this uptime (ns): a stop-the-world pause.
+    var pausedUntil: UInt64 = 0
+    /// Bumped at every crash, so work started before it is forgotten.
+    var epoch = 0
+    var listener: (any Channel)?
+    var connections: [ObjectIdentifier: any Channel] = [:]
+    var counts = (ok: 0, clientErrors: 0, serverErrors: 0)
+    var stopped = false
+    let started = NIODeadline.now()
+
+    init(
+        replica: BackendReplica,
+        loop: any EventLoop,
+        host: String,
+        random: RandomStream,
+        healthPath: String,
+        maxHeadBytes: Int
+    ) {
+        self.replica = replica
+        self.loop = loop
+        self.host = host
+        self.random = random
+        self.healthPath = healthPath
+        self.maxHeadBytes = maxHeadBytes
+    }
+
+    /// Starts listening on the replica's port.
+    func listen() -> EventLoopFuture<Void> {
+        guard listener == nil, !stopped else { return loop.makeSucceededVoidFuture() }
+        let bootstrap = ServerBootstrap(group: loop, childGroup: loop)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = BackendConnectionHandler(replica: self)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        let (host, port) = (self.host, replica.port)
+        return bootstrap.bind(host: host, port: port).flatMapError { error in
+            self.loop.makeFailedFuture(LiveError.bindFailed(host: host, port: port, reason: "\(error)"))
+        }.map { channel in
+            self.listener = channel
+        }
+    }
+
+    /// Stops listening and resets every open connection (a crash).
+    func crash() {
+        listener?.close(promise: nil)
+        listener = nil
+        for channel in connections.values {
+            // SO_LINGER 0: close sends RST, as a crashed process's kernel would.
+            if let provider = channel as? any SocketOptionProvider {
+                provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                channel.close(promise: nil)
+            }
+        }
+        connections.removeAll()
+        queue.removeAll()
+        busy = 0
+        epoch += 1
+    }
+
+    /// Closes everything for good.
+    func shutdown() -> EventLoopFuture<Void> {
+        stopped = true
+        let closing = listener?.close() ?? loop.makeSucceededVoidFuture()
+        listener = nil
+        for channel in connections.values { channel.close(promise: nil) }
+        connections.removeAll()
+        return closing.recover { _ in }
+    }
+
+    /// The error probability now.
+    var errorRate: Double { errorRates.reduce(replica.errorRate, max) }
+
+    /// Admits a request from `connection`: to a worker, to the queue, or a 503 when the queue is full.
+    func admit(_ connection: BackendConnectionHandler) {
+        if busy < replica.workers {
+            busy += 1
+            startService(connection)
+        } else if queue.count < replica.queueCapacity {
+            queue.append(connection)
+        } else {
+            connection.respond(.unavailable)
+        }
+    }
+
+    /// Draws a service time and schedules the answer.
+    func startService(_ connection: BackendConnectionHandler) {
+        let distribution = serviceTimes.last ?? replica.serviceTime
+        let sample = Double(distribution.sample(using: random)) * slowdown / replica.speed
+        let nanos = Int64(min(max(sample, 0), 3.6e12))
+        let failing = random.bernoulli(errorRate)
+        let completion = ServiceCompletion(replica: self, connection: connection, epoch: epoch, failing: failing)
+        if nanos == 0 && pausedUntil <= NIODeadline.now().uptimeNanoseconds {
+            finish(completion)
+        } else {
+            _ = try? loop.scheduleCallback(in: .nanoseconds(nanos), handler: completion)
+        }
+    }
+
+    /// A worker finished: answer, then take the next queued request.
+    func finish(_ completion: ServiceCompletion) {
+        guard completion.epoch == epoch else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        if now < pausedUntil {
+            _ = try? loop.scheduleCallback(at: .uptimeNanoseconds(pausedUntil), handler: completion)
+            return
+        }
+        completion.connection.respond(completion.failing ? .serverError : .ok)
+        busy -= 1
+        while busy < replica.workers, let next = queue.popFirst() {
+            guard next.isOpen else { continue }
+            busy += 1
+            startService(next)
+        }
+    }
+
+    /// Schedules a fault's start and end on this loop.
+    func schedule(_ fault: LiveFault) {
+        let start = started + .nanoseconds(fault.at)
+        loop.scheduleTask(deadline: start) { self.apply(fault, starting: true) }
+        if let duration = fault.duration {
+            loop.scheduleTask(deadline: start + .nanoseconds(duration)) { self.apply(fault, starting: false) }
+        }
+    }
+
+    private func apply(_ fault: LiveFault, starting: Bool) {
+        guard !stopped else { return }
+        switch fault.kind {
+        case .crash:
+            crashes += starting ? 1 : -1
+            if starting && crashes == 1 { crash() }
+            if !starting && crashes == 0 { _ = listen() }
+        case .slowdown(let factor):
+            slowdown = starting ? slowdown * factor : slowdown / factor
+        case .errors(let rate):
+            if starting {
+                errorRates.append(rate)
+            } else if let i = errorRates.firstIndex(of: rate) {
+                errorRates.remove(at: i)
+            }
+        case .serviceTime(let distribution):
+            if starting {
+                serviceTimes.append(distribution)
+            } else if let i = serviceTimes.firstIndex(of: distribution) {
+                serviceTimes.remove(at: i)
+            }
+        case .pause(let every, let length):
+            guard starting else { return }
+            let end = fault.duration.map { started + .nanoseconds(fault.at + $0) }
+            pauseLoop(every: every, length: length, until: end)
+        }
+    }
+
+    private func pauseLoop(every: Int64, length: Int64, until end: NIODeadline?) {
+        let now = NIODeadline.now()
+        if let end, now >= end { return }
+        pausedUntil = max(pausedUntil, (now + .nanoseconds(length)).uptimeNanoseconds)
+        loop.scheduleTask(in: .nanoseconds(max(every, 1))) { self.pauseLoop(every: every, length: length, until: end) }
+    }
+}
+
+/// The answer of one worker, delivered by an event-loop timer.
+struct ServiceCompletion: NIOScheduledCallbackHandler, @unchecked Sendable {
+    let replica: ReplicaRuntime
+    let connection: BackendConnectionHandler
+    let epoch: Int
+    let failing: Bool
+
+    func handleScheduledCallback(eventLoop: some EventLoop) { replica.finish(self) }
+}

@@ -1,0 +1,265 @@
+//===----------------------------------------------------------------------===//
+// meshsim — LiveHTTP
+//===----------------------------------------------------------------------===//
+
+public import NIOCore
+
+/// Why a message could not be parsed; the server answers 400 (or 431 for ``headerTooLarge``) and closes.
+public enum HTTPParseError: Error, Sendable, Equatable {
+    /// The start line is not `METHOD SP target SP HTTP/1.x` (request) or `HTTP/1.x SP status …` (response).
+    case malformedStartLine
+    /// A header line has no colon, a space before it, or an empty name.
+    case malformedHeader
+    /// The head is longer than the configured maximum before its final empty line.
+    case headerTooLarge
+    /// `Content-Length` is not a decimal number, or two different ones were sent.
+    case invalidContentLength
+    /// A chunk-size line is not hexadecimal, or a chunk does not end with CRLF.
+    case invalidChunk
+    /// A transfer coding other than `chunked` as the last one, or both `Content-Length` and `Transfer-Encoding`.
+    case unsupportedTransferEncoding
+}
+
+/// What the head of a message says about its framing and connection.
+struct HeadFields {
+    /// `Content-Length`, if sent.
+    var contentLength: Int?
+    /// Whether the last transfer coding is `chunked`.
+    var chunked = false
+    /// Whether any `Transfer-Encoding` was sent.
+    var hasTransferEncoding = false
+    /// `Connection: close` was sent.
+    var close = false
+    /// `Connection: keep-alive` was sent.
+    var keepAlive = false
+}
+
+/// ASCII byte constants.
+enum ASCII {
+    static let cr: UInt8 = 13
+    static let lf: UInt8 = 10
+    static let space: UInt8 = 32
+    static let tab: UInt8 = 9
+    static let colon: UInt8 = 58
+    static let semicolon: UInt8 = 59
+    static let zero: UInt8 = 48
+    static let nine: UInt8 = 57
+
+    /// Lower-cases an ASCII letter.
+    @inline(__always)
+    static func lower(_ byte: UInt8) -> UInt8 { byte >= 65 && byte <= 90 ? byte | 0x20 : byte }
+
+    /// The value of a hexadecimal digit, or `nil`.
+    @inline(__always)
+    static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case 48...57: return Int(byte - 48)
+        case 65...70: return Int(byte - 55)
+        case 97...102: return Int(byte - 87)
+        default: return nil
+        }
+    }
+}
+
+/// Finds the end of a head (the index just past `CRLF CRLF`), scanning from `start`.
+///
+/// - Complexity: O(n) in the bytes scanned; callers pass where the previous scan stopped so a head that arrives in
+///   pieces is scanned once.
+@inline(__always)
+func findHeadEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+    var i = max(start, 3)
+    while i < bytes.count {
+        if bytes[i] == ASCII.lf && bytes[i - 1] == ASCII.cr && bytes[i - 2] == ASCII.lf && bytes[i - 3] == ASCII.cr {
+            return i + 1
+        }
+        i += 1
+    }
+    return nil
+}
+
+/// Whether `bytes[range]` equals the lower-case ASCII `name`, ignoring case.
+@inline(__always)
+func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ name: StaticString) -> Bool {
+    guard range.count == name.utf8CodeUnitCount else { return false }
+    let pattern = name.utf8Start
+    var j = 0
+    for i in range {
+        if ASCII.lower(bytes[i]) != pattern[j] { return false }
+        j += 1
+    }
+    return true
+}
+
+/// Whether the comma-separated list in `bytes[range]` holds the token `token` (lower-case), ignoring case.
+func listContains(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, _ token: StaticString) -> Bool {
+    var start = range.lowerBound
+    while start < range.upperBound {
+        var end = start
+        while end < range.upperBound && bytes[end] != 44 { end += 1 }
+        var a = start
+        var b = end
+        while a < b && (bytes[a] == ASCII.space || bytes[a] == ASCII.tab) { a += 1 }
+        while b > a && (bytes[b - 1] == ASCII.space || bytes[b - 1] == ASCII.tab) { b -= 1 }
+        if equalsIgnoringCase(bytes, a..<b, token) { return true }
+        start = end + 1
+    }
+    return false
+}
+
+/// Whether the last comma-separated token of `bytes[range]` is `token`, ignoring case.
+func lastListToken(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, is token: StaticString) -> Bool {
+    var b = range.upperBound
+    while b > range.lowerBound && (bytes[b - 1] == ASCII.space || bytes[b - 1] == ASCII.tab) { b -= 1 }
+    var a = b
+    while a > range.lowerBound && bytes[a - 1] != 44 { a -= 1 }
+    while a < b && (bytes[a] == ASCII.space || bytes[a] == ASCII.tab) { a += 1 }
+    return equalsIgnoringCase(bytes, a..<b, token)
+}
+
+/// Parses the header lines in `bytes[start..<end]` (each ending in CRLF; `end` is just past the final empty line).
+///
+/// - Complexity: O(head length), no allocation.
+func parseHeaderLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) throws(HTTPParseError)
+    -> HeadFields
+{
+    var fields = HeadFields()
+    var lineStart = start
+    while lineStart < end - 2 {
+        var lineEnd = lineStart
+        while lineEnd + 1 < end && !(bytes[lineEnd] == ASCII.cr && bytes[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
+        guard lineEnd + 1 < end else { throw .malformedHeader }
+        // obs-fold (a line starting with white space) is rejected, as RFC 9112 §5.2 allows.
+        if bytes[lineStart] == ASCII.space || bytes[lineStart] == ASCII.tab { throw .malformedHeader }
+        var colon = lineStart
+        while colon < lineEnd && bytes[colon] != ASCII.colon {
+            if bytes[colon] == ASCII.space || bytes[colon] == ASCII.tab { throw .malformedHeader }
+            colon += 1
+        }
+        guard colon < lineEnd, colon > lineStart else { throw .malformedHeader }
+        var valueStart = colon + 1
+        var valueEnd = lineEnd
+        while valueStart < valueEnd && (bytes[valueStart] == ASCII.space || bytes[valueStart] == ASCII.tab) {
+            valueStart += 1
+        }
+        while valueEnd > valueStart && (bytes[valueEnd - 1] == ASCII.space || bytes[valueEnd - 1] == ASCII.tab) {
+            valueEnd -= 1
+        }
+        let name = lineStart..<colon
+        switch colon - lineStart {
+        case 14 where equalsIgnoringCase(bytes, name, "content-length"):
+            guard valueEnd > valueStart, valueEnd - valueStart <= 18 else { throw .invalidContentLength }
+            var value = 0
+            for i in valueStart..<valueEnd {
+                guard bytes[i] >= ASCII.zero && bytes[i] <= ASCII.nine else { throw .invalidContentLength }
+                value = value * 10 + Int(bytes[i] - ASCII.zero)
+            }
+            if let previous = fields.contentLength, previous != value { throw .invalidContentLength }
+            fields.contentLength = value
+        case 17 where equalsIgnoringCase(bytes, name, "transfer-encoding"):
+            fields.hasTransferEncoding = true
+            fields.chunked = lastListToken(bytes, valueStart..<valueEnd, is: "chunked")
+        case 10 where equalsIgnoringCase(bytes, name, "connection"):
+            if listContains(bytes, valueStart..<valueEnd, "close") { fields.close = true }
+            if listContains(bytes, valueStart..<valueEnd, "keep-alive") { fields.keepAlive = true }
+        default:
+            break
+        }
+        lineStart = lineEnd + 2
+    }
+    if fields.hasTransferEncoding {
+        // RFC 9112 §6.1: a request whose final coding is not chunked cannot be framed; both headers is an attack.
+        guard fields.chunked, fields.contentLength == nil else { throw .unsupportedTransferEncoding }
+    }
+    return fields
+}
+
+/// Skips a message body framed by `Content-Length` or chunked coding, across reads.
+struct BodySkipper: Sendable {
+    /// Where the skipper is in the body.
+    enum State: Sendable, Equatable {
+        /// No body left.
+        case done
+        /// `remaining` bytes of a Content-Length body.
+        case fixed(remaining: Int)
+        /// Expecting a chunk-size line.
+        case chunkSize
+        /// `remaining` bytes of chunk data, then CRLF.
+        case chunkData(remaining: Int)
+        /// The CRLF after chunk data.
+        case chunkEnd
+        /// Trailer lines after the last chunk, up to an empty line.
+        case trailers
+        /// The body runs to the end of the connection (a response with neither header).
+        case untilClose
+    }
+
+    /// The current state.
+    var state = State.done
+    /// The most bytes a chunk-size or trailer line may take.
+    let maxLineBytes: Int
+
+    /// Consumes as much of the body as `buffer` holds; returns `true` when the body is complete.
+    ///
+    /// - Complexity: O(bytes consumed), no allocation.
+    mutating func skip(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> Bool {
+        while true {
+            switch state {
+            case .done:
+                return true
+            case .untilClose:
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+                return false
+            case .fixed(let remaining):
+                let n = min(remaining, buffer.readableBytes)
+                buffer.moveReaderIndex(forwardBy: n)
+                if n == remaining {
+                    state = .done
+                    return true
+                }
+                state = .fixed(remaining: remaining - n)
+                return false
+            case .chunkData(let remaining):
+                let n = min(remaining, buffer.readableBytes)
+                buffer.moveReaderIndex(forwardBy: n)
+                if n < remaining {
+                    state = .chunkData(remaining: remaining - n)
+                    return false
+                }
+                state = .chunkEnd
+            case .chunkEnd:
+                guard buffer.readableBytes >= 2 else { return false }
+                guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw .invalidChunk }
+                state = .chunkSize
+            case .chunkSize:
+                guard let line = try takeLine(&buffer) else { return false }
+                var size = 0
+                var digits = 0
+                for byte in line.readableBytesView {
+                    if byte == ASCII.semicolon || byte == ASCII.space || byte == ASCII.tab { break }
+                    guard let value = ASCII.hexValue(byte), digits < 15 else { throw .invalidChunk }
+                    size = size * 16 + value
+                    digits += 1
+                }
+                guard digits > 0 else { throw .invalidChunk }
+                state = size == 0 ? .trailers : .chunkData(remaining: size)
+            case .trailers:
+                guard let line = try takeLine(&buffer) else { return false }
+                if line.readableBytes == 0 { state = .done }
+            }
+        }
+    }
+
+    /// Takes one CRLF-terminated line (without the CRLF), or `nil` when it has not fully arrived.
+    private func takeLine(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> ByteBuffer? {
+        let view = buffer.readableBytesView
+        guard let lf = view.firstIndex(of: ASCII.lf) else {
+            if buffer.readableBytes > maxLineBytes { throw .invalidChunk }
+            return nil
+        }
+        let length = lf - view.startIndex
+        guard length >= 1, view[lf - 1] == ASCII.cr else { throw .invalidChunk }
+        let line = buffer.readSlice(length: length - 1)!
+        buffer.moveReaderIndex(forwardBy: 2)
+        return line
+    }
+}
