@@ -114,8 +114,9 @@ let package = Package(
         .testTarget(
             name: "LiveTests",
             dependencies: [
-                "Live", "LiveHTTP", "SimCore", "Reports", "MeshModel",
+                "Live", "LiveHTTP", "SimCore", "Reports", "MeshModel", "Scenario", "SimRandom",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

@@ -95,7 +95,9 @@ public final class LoadGenerator: Sendable {
         // Connect first; start the clock only when every loop is ready (one monotonic base for all).
         for worker in workers { try await worker.loop.flatSubmit { worker.prepare() }.get() }
         let start = NIODeadline.now().uptimeNanoseconds + 2_000_000
-        for worker in workers { worker.loop.execute { worker.begin(at: start) } }
+        for worker in workers {
+            worker.loop.scheduleTask(deadline: .uptimeNanoseconds(start)) { worker.begin(at: start) }
+        }
 
         var merger = WindowMerger(loops: workers.count)
         var windows: [LoadWindow] = []

@@ -161,7 +161,7 @@ final class LoadWorker: @unchecked Sendable {
     }
 
     private func isCounted(_ intended: UInt64) -> Bool {
-        let offset = Int64(intended &- t0)
+        let offset = Int64(bitPattern: intended &- t0)
         return offset >= configuration.warmup && offset < configuration.duration
     }
 
@@ -181,7 +181,7 @@ final class LoadWorker: @unchecked Sendable {
 
     private func write(_ connection: LoadConnection, intended: UInt64, now: UInt64) {
         busy += 1
-        let lag = Int64(now &- intended)
+        let lag = Int64(bitPattern: now &- intended)
         window.send(lag: lag)
         if isCounted(intended) { total.send(lag: lag) }
         connection.send(intended: intended, now: now)
@@ -268,7 +268,7 @@ final class LoadWorker: @unchecked Sendable {
     func answered(_ connection: LoadConnection, status: Int, keepAlive: Bool) {
         busy -= 1
         let now = NIODeadline.now().uptimeNanoseconds
-        let service = Int64(now &- connection.sentAt)
+        let service = Int64(bitPattern: now &- connection.sentAt)
         window.serve(service)
         if isCounted(connection.intended) { total.serve(service) }
         switch status {
@@ -315,7 +315,7 @@ final class LoadWorker: @unchecked Sendable {
     /// - Complexity: O(1), no allocation.
     private func settle(intended: UInt64, now: UInt64, outcome: RequestOutcome, error: LoadErrorKind?) {
         rollWindows(now: now)
-        let latency = Int64(now &- intended)
+        let latency = Int64(bitPattern: now &- intended)
         window.finish(latency: latency, outcome: outcome, error: error)
         if isCounted(intended) { total.finish(latency: latency, outcome: outcome, error: error) }
     }

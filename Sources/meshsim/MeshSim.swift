@@ -11,7 +11,7 @@ import SimCore
 
 /// The `meshsim` command: a thin layer that parses flags, loads the scenario, runs it and writes reports.
 @main
-struct MeshSim: ParsableCommand {
+struct MeshSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshsim",
         abstract: "Compare service-mesh strategies (balancing, timeouts, retries) by simulation.",
@@ -23,7 +23,7 @@ struct MeshSim: ParsableCommand {
               70  internal error
             """,
         version: meshsimVersion,
-        subcommands: [Run.self, Validate.self],
+        subcommands: [Run.self, Validate.self, Serve.self, Load.self, Live.self],
         defaultSubcommand: Run.self
     )
 }

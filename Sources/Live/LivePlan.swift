@@ -1,0 +1,144 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Live
+//===----------------------------------------------------------------------===//
+
+public import MeshModel
+import SimCore
+
+/// A real proxy that `meshsim live` can put in front of the emulated backends.
+public enum ProxyKind: String, Sendable, CaseIterable {
+    /// nginx (Debian's nginx-light).
+    case nginx
+    /// HAProxy (Debian's haproxy).
+    case haproxy
+}
+
+/// What one scenario variant becomes on real sockets: backends, load, and the proxy's balancing and retries.
+public struct LivePlan: Sendable {
+    /// The emulated backends (the replicas of the service the client calls).
+    public var backends: BackendConfiguration
+    /// The load generator's settings (the host and port are the proxy's).
+    public var load: LoadConfiguration
+    /// The balancer named in the scenario.
+    public var balancer: BalancerKind
+    /// Client retries (re-tries by the proxy on a failed or timed-out attempt).
+    public var retries: Int
+    /// The per-attempt timeout the proxy applies, if any (ns).
+    public var attemptTimeout: Int64?
+
+    /// Builds the plan for `spec`, with backends on ports from `backendPort` and the proxy on `proxyPort`.
+    ///
+    /// - Throws: `LiveError.invalid` for what cannot run live, naming the scenario key: more than one client, a
+    ///   client that splits or routes, a called service that calls others, network faults.
+    public init(spec: MeshSpec, seed: UInt64, backendPort: Int, proxyPort: Int, threads: Int) throws {
+        guard spec.clients.count == 1, let client = spec.clients.first else {
+            throw LiveError.invalid(
+                "clients: live mode drives exactly one client, this scenario has \(spec.clients.count)"
+            )
+        }
+        guard case .direct = client.routing else {
+            throw LiveError.invalid("clients.\(client.name): live mode needs a single target (no split or routes)")
+        }
+        let service = spec.services[client.target]
+        guard service.calls.isEmpty else {
+            throw LiveError.invalid(
+                "services.\(service.name).calls: live mode emulates one tier; \(service.name) calls other services"
+            )
+        }
+        var replicas: [BackendReplica] = []
+        for (i, replica) in service.replicas.enumerated() {
+            replicas.append(
+                BackendReplica(
+                    service: service.name, index: i, port: backendPort + i, workers: service.workers,
+                    queueCapacity: service.queueCapacity, serviceTime: service.serviceTime,
+                    errorRate: service.errorRate, speed: replica.speed, initiallyActive: replica.initiallyActive
+                )
+            )
+        }
+        var backends = BackendConfiguration(replicas: replicas)
+        backends.seed = seed
+        var spikes: [(start: Int64, end: Int64, factor: Double)] = []
+        for (f, fault) in spec.faults.enumerated() {
+            let at = fault.at.nanoseconds
+            let duration = fault.duration?.nanoseconds
+            func select(_ selection: ReplicaSelection) -> [Int]? {
+                guard selection.service == client.target else { return nil }
+                return selection.replicas.isEmpty ? Array(replicas.indices) : selection.replicas
+            }
+            switch fault.kind {
+            case .crash(let s):
+                if let r = select(s) { backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash)) }
+            case .slowdown(let s, let factor):
+                if let r = select(s) {
+                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .slowdown(factor: factor)))
+                }
+            case .serviceTime(let s, let distribution):
+                if let r = select(s) {
+                    backends.faults.append(
+                        LiveFault(at: at, duration: duration, replicas: r, kind: .serviceTime(distribution))
+                    )
+                }
+            case .errors(let s, let rate):
+                if let r = select(s) {
+                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .errors(rate: rate)))
+                }
+            case .pause(let s, let every, let length):
+                if let r = select(s) {
+                    backends.faults.append(
+                        LiveFault(
+                            at: at, duration: duration, replicas: r,
+                            kind: .pause(every: every.nanoseconds, length: length.nanoseconds)
+                        )
+                    )
+                }
+            case .zoneOutage(let zone):
+                let r = service.replicas.indices.filter { service.replicas[$0].zone == zone }
+                if !r.isEmpty { backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash)) }
+            case .loadSpike(_, let factor):
+                spikes.append((at, duration.map { at + $0 } ?? Int64.max / 2, factor))
+            case .latency, .partition, .scale:
+                throw LiveError.invalid(
+                    "faults[\(f)]: a \(Self.faultName(fault.kind)) fault has no live equivalent on one host"
+                )
+            }
+        }
+        let mode: LoadConfiguration.Mode
+        var connections = 16
+        switch client.load {
+        case .open(let arrival, let schedule):
+            mode = .open(schedule: RateSchedule(points: schedule, spikes: spikes), arrival: arrival)
+        case .closed(let users, _):
+            mode = .closed
+            connections = users
+        }
+        var load = LoadConfiguration(host: "127.0.0.1", port: proxyPort, mode: mode)
+        load.path = client.paths.first?.path ?? "/"
+        load.threads = threads
+        load.connections = connections
+        load.maxConnections = max(connections, 1024)
+        load.duration = spec.duration.nanoseconds
+        load.warmup = spec.warmup.nanoseconds
+        load.drain = min(spec.drain.nanoseconds, 30_000_000_000)
+        load.window = spec.window.nanoseconds
+        load.seed = seed
+        load.scenario = spec.name
+        if let timeout = client.policy.timeout {
+            // The client's timeout covers all attempts; the generator gives up a little later than the proxy.
+            load.timeout = timeout.nanoseconds * Int64(client.policy.retries + 1) + 1_000_000_000
+        }
+        self.backends = backends
+        self.load = load
+        self.balancer = client.policy.balancer.kind
+        self.retries = client.policy.retries
+        self.attemptTimeout = client.policy.timeout?.nanoseconds
+    }
+
+    private static func faultName(_ kind: FaultKind) -> String {
+        switch kind {
+        case .latency: return "latency"
+        case .partition: return "partition"
+        case .scale: return "scale"
+        default: return "this"
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Live
+//===----------------------------------------------------------------------===//
+
+import NIOCore
+import NIOPosix
+
+/// Runs one ``LivePlan`` end to end: backends, proxy, load; stops everything it started, whatever happens.
+public enum LiveRunner {
+    /// Starts the backends and the proxy, runs the load through the proxy, then stops both.
+    ///
+    /// The backends and the generator get their own event-loop groups (`threads` loops each), so the generator's
+    /// pacing does not share a thread with the servers it measures.
+    public static func run(
+        plan: LivePlan, proxy: ProxyKind, proxyPort: Int, directory: String, threads: Int,
+        onWindow: @Sendable (LoadWindow) -> Void = { _ in }
+    ) async throws -> LoadResult {
+        let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let backends = BackendServer(configuration: plan.backends, group: serverGroup)
+        var proxyProcess: ProxyProcess?
+        do {
+            try await backends.start()
+            proxyProcess = try ProxyProcess(kind: proxy, plan: plan, port: proxyPort, directory: directory)
+            let generator = LoadGenerator(configuration: plan.load, group: clientGroup)
+            let result = try await generator.run(onWindow: onWindow)
+            proxyProcess?.stop()
+            await backends.stop()
+            try? await clientGroup.shutdownGracefully()
+            try? await serverGroup.shutdownGracefully()
+            return result
+        } catch {
+            proxyProcess?.stop()
+            await backends.stop()
+            try? await clientGroup.shutdownGracefully()
+            try? await serverGroup.shutdownGracefully()
+            throw error
+        }
+    }
+}

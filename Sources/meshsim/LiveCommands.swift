@@ -1,0 +1,436 @@
+//===----------------------------------------------------------------------===//
+// meshsim — command line: the live half
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Dispatch
+import Foundation
+import Live
+import MeshModel
+import NIOCore
+import NIOPosix
+import Runner
+import Scenario
+import SimCore
+import SimRandom
+
+/// Parses a duration flag, or throws a usage error naming it.
+func parseDuration(_ text: String, flag: String, allowZero: Bool = false) throws -> Int64 {
+    do {
+        let value = try SimDuration(parsing: text).nanoseconds
+        if value < 0 || (!allowZero && value == 0) {
+            throw ValidationError("\(flag) must be \(allowZero ? "at least 0" : "positive"), got \(text)")
+        }
+        return value
+    } catch let error as SimDuration.ParseError {
+        throw ValidationError("\(flag): \(error)")
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+func waitForSignal() async {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let once = OnceFlag()
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { if once.set() { continuation.resume() } }
+            source.resume()
+            sources.append(source)
+        }
+        signalSources.withLock { $0 = sources }
+    }
+}
+
+/// Keeps the signal sources alive while waiting.
+let signalSources = LockedValue<[any DispatchSourceSignal]>([])
+
+/// A flag that can be set once, from any thread.
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    /// Sets the flag; true the first time only.
+    func set() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
+}
+
+/// A value behind a lock.
+final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+/// Maps live errors to exit codes: 64 for bad flags or a scenario that cannot run live, 69 for a missing proxy or a
+/// port that cannot be bound.
+func liveExitCode(for error: LiveError) -> ExitCode {
+    switch error {
+    case .invalid: return ExitCode(64)
+    case .bindFailed, .proxy: return ExitCode(69)
+    }
+}
+
+extension MeshSim {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run emulated HTTP/1.1 backends on 127.0.0.1 (worker slots, a bounded queue, service times).",
+            discussion: """
+                Each replica listens on its own port, from --port upwards. A request waits for one of the replica's
+                --workers; when --queue requests already wait it is answered 503 at once. Service times are drawn
+                from the simulator's distributions (e.g. constant:10ms, exponential:mean=5ms,
+                lognormal:median=2ms,p99=8ms) and waited with timers. GET /health answers 200 at once. A malformed
+                request is answered 400 (431 for a head over --max-header-bytes) and its connection closed.
+
+                With --scenario, serves the replicas of the service the scenario's client calls (or --service) and
+                applies the scenario's faults in wall time from the start: crash (refuse and reset), slowdown,
+                service_time, errors, pause, zone_outage.
+
+                Runs until SIGINT/SIGTERM, or for --duration. Exit codes: 0, 64 usage error, 65 bad scenario,
+                69 a port cannot be bound.
+                """
+        )
+
+        @Option(help: "Number of replicas (ports --port, --port + 1, …).") var replicas = 1
+        @Option(help: "First port.") var port = 9001
+        @Option(name: .customLong("service-time"), help: "Service-time distribution.") var serviceTime = "constant:0ms"
+        @Option(help: "Requests served at once per replica.") var workers = 64
+        @Option(help: "Requests that may wait per replica before 503.") var queue = 1024
+        @Option(name: .customLong("error-rate"), help: "Probability of a 500 answer.") var errorRate = 0.0
+        @Option(help: "Event-loop threads.") var threads = 1
+        @Option(help: "Seed of the service-time streams.") var seed: UInt64 = 1
+        @Option(help: "Serve this scenario's service (see --service) with its faults.") var scenario: String?
+        @Option(help: "With --scenario: the service to serve (default: the one the client calls).") var service: String?
+        @Option(help: "Stop after this long (default: until SIGINT/SIGTERM).") var duration: String?
+        @Option(name: .customLong("max-header-bytes"), help: "Largest request head accepted.") var maxHeaderBytes = 8192
+        @Option(name: .customLong("health-path"), help: "Path of the health endpoint.") var healthPath = "/health"
+
+        func validate() throws {
+            if replicas < 1 || replicas > 1000 { throw ValidationError("--replicas must be in 1...1000") }
+            if port < 1 || port + replicas - 1 > 65535 { throw ValidationError("--port: the ports must fit in 1...65535") }
+            if workers < 1 { throw ValidationError("--workers must be at least 1") }
+            if queue < 0 { throw ValidationError("--queue must be at least 0") }
+            if !(0...1).contains(errorRate) { throw ValidationError("--error-rate must be in [0, 1]") }
+            if threads < 1 { throw ValidationError("--threads must be at least 1") }
+            if maxHeaderBytes < 256 { throw ValidationError("--max-header-bytes must be at least 256") }
+            if let duration { _ = try parseDuration(duration, flag: "--duration") }
+            do {
+                _ = try Distribution.parse(serviceTime)
+            } catch {
+                throw ValidationError("--service-time: \(error)")
+            }
+        }
+
+        func run() async throws {
+            var configuration: BackendConfiguration
+            if let scenario {
+                let loaded = try loadScenario(scenario)
+                let spec = loaded.variants[0].spec
+                var target = spec.clients.first?.target ?? 0
+                if let service {
+                    guard let index = spec.services.firstIndex(where: { $0.name == service }) else {
+                        printError("error: --service \(service): no such service in \(scenario)")
+                        throw ExitCode(64)
+                    }
+                    target = index
+                }
+                guard spec.services.indices.contains(target) else {
+                    printError("error: \(scenario) has no service to serve")
+                    throw ExitCode(64)
+                }
+                var single = spec
+                single.clients = spec.clients.isEmpty ? [] : [spec.clients[0]]
+                if !single.clients.isEmpty { single.clients[0].target = target; single.clients[0].routing = .direct }
+                single.services[target].calls = []
+                single.faults = spec.faults.filter {
+                    switch $0.kind {
+                    case .latency, .partition, .scale, .loadSpike: return false
+                    default: return true
+                    }
+                }
+                if single.clients.isEmpty {
+                    single.clients = [ClientSpec(name: "none", target: target, load: .closed(users: 1, thinkTime: .constant(0)))]
+                }
+                do {
+                    configuration = try LivePlan(
+                        spec: single, seed: loaded.seed, backendPort: port, proxyPort: port, threads: threads
+                    ).backends
+                } catch let error as LiveError {
+                    printError("\(scenario): error: \(error)")
+                    throw liveExitCode(for: error)
+                }
+            } else {
+                let distribution = try Distribution.parse(serviceTime)
+                configuration = BackendConfiguration(
+                    replicas: (0..<replicas).map {
+                        BackendReplica(
+                            service: "serve", index: $0, port: port + $0, workers: workers, queueCapacity: queue,
+                            serviceTime: distribution, errorRate: errorRate
+                        )
+                    }
+                )
+                configuration.seed = seed
+            }
+            configuration.maxHeadBytes = maxHeaderBytes
+            configuration.healthPath = healthPath
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+            let server = BackendServer(configuration: configuration, group: group)
+            do {
+                try await server.start()
+            } catch let error as LiveError {
+                printError("error: \(error)")
+                await server.stop()
+                try? await group.shutdownGracefully()
+                throw liveExitCode(for: error)
+            }
+            for replica in configuration.replicas {
+                let line = "listening on http://127.0.0.1:\(replica.port)/ (\(replica.service) replica \(replica.index))\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+            if let duration {
+                try await Task.sleep(nanoseconds: UInt64(try parseDuration(duration, flag: "--duration")))
+            } else {
+                await waitForSignal()
+            }
+            await server.stop()
+            try? await group.shutdownGracefully()
+        }
+    }
+
+    struct Load: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send HTTP/1.1 load to a URL: open loop at --rate without coordinated omission, or closed loop.",
+            discussion: """
+                Open loop (--rate): requests are planned at intended times (--arrival constant or poisson; steps and
+                ramps with --schedule) and latency is measured from each intended time, so stalls of the target are
+                counted in full. The service time (from the actual send) and the send lag (intended → actual send)
+                are reported beside it. A request that finds no idle connection waits for one while the pool grows
+                up to --max-connections; beyond --max-inflight outstanding it is dropped and counted.
+                Closed loop (no --rate): each of --connections keeps one request in flight, for maximum throughput.
+
+                --duration includes --warmup: requests intended in [warmup, duration) make the summary; all appear
+                in the time series. After --duration, outstanding requests get --drain to finish.
+
+                Writes summary.csv and timeseries.csv (the simulator's columns, mode = live), run.json and
+                latency.hgrm / service.hgrm (HdrHistogram percentile distributions in ms) to --out.
+                The run is flagged (run.json "valid": false, a warning, exit 1 with --strict) when the send lag's
+                p99 exceeds --lag-threshold, fewer connections than --connections opened, or requests were dropped.
+
+                Exit codes: 0, 1 flagged run with --strict, 64 usage error, 70 internal error.
+                """
+        )
+
+        @Argument(help: "The target, http://HOST[:PORT][/PATH].") var url: String
+        @Option(help: "Requests per second (open loop); omit for closed loop.") var rate: Double?
+        @Option(help: "Arrival spacing in open loop: constant or poisson.") var arrival = "constant"
+        @Option(
+            help: "Rate schedule instead of --rate: AT:RATE points, comma-separated; '~' after a rate ramps to the next point (e.g. 0s:100~,10s:1000,20s:200)."
+        ) var schedule: String?
+        @Option(help: "Connections opened at the start.") var connections = 16
+        @Option(name: .customLong("max-connections"), help: "Pool cap (open loop; default 1024, closed: --connections).")
+        var maxConnections: Int?
+        @Option(help: "Event-loop threads.") var threads = 1
+        @Option(help: "Length of the run, warm-up included.") var duration = "10s"
+        @Option(help: "Leading span left out of the summary.") var warmup = "0s"
+        @Option(help: "Time allowed after --duration for outstanding requests.") var drain = "5s"
+        @Option(help: "A request unanswered this long after its intended time is a timeout.") var timeout = "5s"
+        @Option(name: .customLong("max-inflight"), help: "Most requests outstanding before arrivals are dropped.")
+        var maxInflight = 100_000
+        @Option(help: "Time-series window.") var window = "1s"
+        @Option(help: "Seed of Poisson arrivals.") var seed: UInt64 = 1
+        @Option(name: .customLong("lag-threshold"), help: "Flag the run when the send-lag p99 exceeds this.")
+        var lagThreshold = "1ms"
+        @Option(help: "Output folder.") var out = "results/load"
+        @Flag(help: "No live line per window.") var quiet = false
+        @Flag(help: "Exit 1 when the run is flagged.") var strict = false
+
+        func validate() throws {
+            if let rate, !(rate > 0 && rate <= 10_000_000) { throw ValidationError("--rate must be in (0, 10000000]") }
+            if !["constant", "poisson"].contains(arrival) {
+                throw ValidationError("--arrival must be constant or poisson, got \(arrival)")
+            }
+            if schedule != nil && rate != nil { throw ValidationError("give --rate or --schedule, not both") }
+            _ = try LoadConfiguration.parseURL(url)
+            _ = try makeConfiguration()
+        }
+
+        /// Parses `--schedule`.
+        static func parseSchedule(_ text: String) throws -> [RatePoint] {
+            var points: [RatePoint] = []
+            for part in text.split(separator: ",") {
+                let pieces = part.split(separator: ":", maxSplits: 1)
+                guard pieces.count == 2 else { throw ValidationError("--schedule: expected AT:RATE, got \(part)") }
+                var rateText = String(pieces[1])
+                let ramp = rateText.hasSuffix("~")
+                if ramp { rateText.removeLast() }
+                guard let rate = Double(rateText), rate >= 0, rate.isFinite else {
+                    throw ValidationError("--schedule: \(pieces[1]) is not a rate ≥ 0")
+                }
+                let at = try parseDuration(String(pieces[0]), flag: "--schedule", allowZero: true)
+                points.append(RatePoint(at: SimDuration(nanoseconds: at), rate: rate, ramp: ramp))
+            }
+            guard !points.isEmpty else { throw ValidationError("--schedule is empty") }
+            for i in 1..<max(points.count, 1) where points[i].at <= points[i - 1].at {
+                throw ValidationError("--schedule: times must increase")
+            }
+            return points
+        }
+
+        func makeConfiguration() throws -> LoadConfiguration {
+            let (host, port, path) = try LoadConfiguration.parseURL(url)
+            let mode: LoadConfiguration.Mode
+            let process = ArrivalProcess(rawValue: arrival) ?? .constant
+            if let schedule {
+                mode = .open(schedule: RateSchedule(points: try Self.parseSchedule(schedule)), arrival: process)
+            } else if let rate {
+                mode = .open(schedule: RateSchedule(constant: rate), arrival: process)
+            } else {
+                mode = .closed
+            }
+            var configuration = LoadConfiguration(host: host, port: port, mode: mode)
+            configuration.path = path
+            configuration.connections = connections
+            configuration.maxConnections = maxConnections ?? (mode == .closed ? connections : max(1024, connections))
+            configuration.threads = threads
+            configuration.duration = try parseDuration(duration, flag: "--duration")
+            configuration.warmup = try parseDuration(warmup, flag: "--warmup", allowZero: true)
+            configuration.drain = try parseDuration(drain, flag: "--drain", allowZero: true)
+            configuration.timeout = try parseDuration(timeout, flag: "--timeout")
+            configuration.maxInFlight = maxInflight
+            configuration.window = try parseDuration(window, flag: "--window")
+            configuration.seed = seed
+            configuration.lagThreshold = try parseDuration(lagThreshold, flag: "--lag-threshold")
+            do {
+                try configuration.validate()
+            } catch let error as LiveError {
+                throw ValidationError(error.description)
+            }
+            return configuration
+        }
+
+        func run() async throws {
+            let configuration = try makeConfiguration()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+            let generator = LoadGenerator(configuration: configuration, group: group)
+            let quiet = self.quiet
+            let width = configuration.window
+            let result: LoadResult
+            do {
+                result = try await generator.run { window in
+                    if !quiet { print(LoadReport.liveLine(window, width: width)) }
+                }
+            } catch let error as LiveError {
+                printError("error: \(error)")
+                try? await group.shutdownGracefully()
+                throw liveExitCode(for: error)
+            }
+            try? await group.shutdownGracefully()
+            let run = LiveRun(scenario: configuration.scenario, variant: configuration.variant, seed: seed, result: result)
+            do {
+                try LoadReport.write([run], to: out, version: meshsimVersion)
+            } catch {
+                printError("error: cannot write the reports to \(out): \(error.localizedDescription)")
+                throw Exit.internalError
+            }
+            printSummary(run, out: out)
+            if strict && !result.flags.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct Live: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a scenario on real sockets: emulated backends behind nginx or HAProxy, driven by its client.",
+            discussion: """
+                Starts the scenario's backends (the replicas of the service its one client calls), writes the
+                proxy's configuration from the client's balancer (nginx: round_robin, least_conn, random two
+                least_conn; HAProxy: roundrobin, leastconn, random(2)), starts the proxy on 127.0.0.1:--proxy-port,
+                drives the client's load with the scenario's faults in wall time, stops everything it started, and
+                writes summary.csv, timeseries.csv (mode = live), run.json and the .hgrm files, one row per variant
+                × seed, to --out (default results/<scenario>-<proxy>/).
+
+                Exit codes: 0, 64 usage error or a scenario that cannot run live, 65 bad scenario, 69 proxy missing
+                or a port in use, 70 internal error.
+                """
+        )
+
+        @Argument(help: "The scenario file (YAML).") var scenario: String
+        @Option(help: "The proxy: nginx or haproxy.") var proxy: String
+        @Option(help: "Run only these variants (repeatable).") var variant: [String] = []
+        @Option(help: "Replications per variant (default 1).") var seeds = 1
+        @Option(help: "Override the scenario's duration.") var duration: String?
+        @Option(name: .customLong("backend-port"), help: "First backend port.") var backendPort = 19001
+        @Option(name: .customLong("proxy-port"), help: "The proxy's port.") var proxyPort = 18080
+        @Option(help: "Event-loop threads for the generator and for the backends.") var threads = 1
+        @Option(help: "Output folder.") var out: String?
+        @Flag(help: "No live line per window.") var quiet = false
+
+        func validate() throws {
+            guard ProxyKind(rawValue: proxy) != nil else { throw ValidationError("--proxy must be nginx or haproxy") }
+            if !(1...100).contains(seeds) { throw ValidationError("--seeds must be in 1...100") }
+            if threads < 1 { throw ValidationError("--threads must be at least 1") }
+            if let duration { _ = try parseDuration(duration, flag: "--duration") }
+        }
+
+        func run() async throws {
+            let kind = ProxyKind(rawValue: proxy)!
+            var loaded = try loadScenario(scenario)
+            do {
+                loaded = try loaded.selecting(variants: variant)
+            } catch let failure as ScenarioValidationFailure {
+                printError(failure.description)
+                throw Exit.badScenario
+            }
+            if let duration { loaded = loaded.withDuration(SimDuration(nanoseconds: try parseDuration(duration, flag: "--duration"))) }
+            let directory = out ?? "results/\(loaded.name)-\(kind.rawValue)"
+            var runs: [LiveRun] = []
+            do {
+                _ = try ProxyProcess.binary(for: kind)
+                for variant in loaded.variants {
+                    for i in 0..<seeds {
+                        let seed = loaded.seed + UInt64(i)
+                        let plan = try LivePlan(
+                            spec: variant.spec, seed: seed, backendPort: backendPort, proxyPort: proxyPort,
+                            threads: threads
+                        )
+                        if !quiet { print("\(loaded.name) / \(variant.name) / seed \(seed) via \(kind.rawValue)") }
+                        var result = try await LiveRunner.run(
+                            plan: plan, proxy: kind, proxyPort: proxyPort, directory: directory + "/" + kind.rawValue,
+                            threads: threads
+                        ) { window in
+                            if !quiet { print("  " + LoadReport.liveLine(window, width: plan.load.window)) }
+                        }
+                        result.configuration.variant = variant.name
+                        runs.append(LiveRun(scenario: loaded.name, variant: variant.name, seed: seed, result: result))
+                    }
+                }
+            } catch let error as LiveError {
+                printError("\(scenario): error: \(error)")
+                throw liveExitCode(for: error)
+            }
+            do {
+                try LoadReport.write(runs, to: directory, version: meshsimVersion)
+            } catch {
+                printError("error: cannot write the reports to \(directory): \(error.localizedDescription)")
+                throw Exit.internalError
+            }
+            for run in runs { printSummary(run, out: directory) }
+        }
+    }
+}
+
+/// Prints the end-of-run summary of a live run, and its self-check warnings.
+func printSummary(_ run: LiveRun, out: String) {
+    print(LoadReport.summaryLine(run) + " → \(out)/")
+    for flag in run.result.flags { printError("warning: \(flag)") }
+}
