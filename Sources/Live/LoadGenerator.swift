@@ -14,7 +14,7 @@ public struct LoadResult: Sendable {
     /// Everything counted in the measured span (requests intended in [warmup, duration)).
     public var total: LoadStats
     /// The time series, one merged window per entry, in order.
-    public var windows: [LoadWindow]
+    public var windows: [LoadWindowRow]
     /// Connection counts over the run, all loops.
     public var connections: ConnectionCounts
     /// Counted requests still outstanding when the run ended.
@@ -100,7 +100,8 @@ public final class LoadGenerator: Sendable {
         }
 
         var merger = WindowMerger(loops: workers.count)
-        var windows: [LoadWindow] = []
+        var windows: [LoadWindowRow] = []
+        let seconds = Double(configuration.window) / 1e9
         var finished = false
         while !finished {
             try await Task.sleep(nanoseconds: 200_000_000)
@@ -114,13 +115,13 @@ public final class LoadGenerator: Sendable {
             }
             for window in merger.takeComplete() {
                 onWindow(window)
-                windows.append(window)
+                windows.append(LoadWindowRow(window, seconds: seconds))
             }
         }
         let end = NIODeadline.now().uptimeNanoseconds
         for window in merger.takeAll() {
             onWindow(window)
-            windows.append(window)
+            windows.append(LoadWindowRow(window, seconds: seconds))
         }
         var total = LoadStats(resolution: .fine)
         var counts = ConnectionCounts()

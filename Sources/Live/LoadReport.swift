@@ -56,9 +56,7 @@ public enum LoadReport {
         for run in runs {
             let width = Double(run.result.configuration.window) / 1e9
             for window in run.result.windows {
-                let row = MetricRow(
-                    stats: window.stats.response, arrivals: window.stats.arrivals, unfinished: 0, seconds: width
-                )
+                let row = window.row
                 let cells =
                     [
                         CSVFormat.field(run.scenario), CSVFormat.field(run.variant), String(run.seed), "live",

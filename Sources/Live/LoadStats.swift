@@ -156,3 +156,30 @@ public struct ConnectionCounts: Sendable, Equatable {
         peak += other.peak
     }
 }
+
+/// What the time series keeps of a merged window once it is complete: its row and gauges, not its histograms, so
+/// the memory of a run does not grow with its length beyond one small row per window.
+public struct LoadWindowRow: Sendable {
+    /// Window index (start = index × width).
+    public var index: Int
+    /// The simulator's metrics for the window.
+    public var row: MetricRow
+    /// Requests written in the window.
+    public var sent: UInt64
+    /// Requests outstanding at its end.
+    public var inFlight: Int
+    /// Requests waiting for a connection at its end.
+    public var waiting: Int
+    /// Open connections at its end.
+    public var connections: Int
+
+    /// Summarises `window` of width `seconds`.
+    public init(_ window: LoadWindow, seconds: Double) {
+        index = window.index
+        row = MetricRow(stats: window.stats.response, arrivals: window.stats.arrivals, unfinished: 0, seconds: seconds)
+        sent = window.stats.sent
+        inFlight = window.inFlight
+        waiting = window.waiting
+        connections = window.connections
+    }
+}

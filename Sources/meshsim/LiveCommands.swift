@@ -261,7 +261,11 @@ extension MeshSim {
                 throw ValidationError("--arrival must be constant or poisson, got \(arrival)")
             }
             if schedule != nil && rate != nil { throw ValidationError("give --rate or --schedule, not both") }
-            _ = try LoadConfiguration.parseURL(url)
+            do {
+                _ = try LoadConfiguration.parseURL(url)
+            } catch let error as LiveError {
+                throw ValidationError(error.description)
+            }
             _ = try makeConfiguration()
         }
 

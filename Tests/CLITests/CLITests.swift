@@ -68,13 +68,51 @@ struct CLITests {
         "bad flags exit 64",
         arguments: [
             ["run", "--seeds", "0"], ["run", "--duration", "5"], ["run", "--jobs", "0"], ["run", "--bogus"],
-            ["validate"],
+            ["validate"], ["load"], ["load", "https://127.0.0.1/"], ["load", "http://127.0.0.1:1/", "--rate", "-5"],
+            ["load", "http://127.0.0.1:1/", "--arrival", "bursty"], ["load", "http://127.0.0.1:1/", "--warmup", "20s"],
+            ["load", "http://127.0.0.1:1/", "--schedule", "0s:10,0s:20"], ["serve", "--service-time", "gauss:1"],
+            ["serve", "--replicas", "0"], ["live", "scenarios/mm1.yaml", "--proxy", "envoy"],
         ]
     )
     func usage(arguments: [String]) throws {
         let result = try Self.meshsim(arguments)
         #expect(result.status == 64, "\(arguments): \(result.stderr)")
         #expect(!result.stderr.isEmpty)
+    }
+
+    @Test("serve and load through the binary: a live run writes the simulator's columns with mode = live")
+    func serveAndLoad() throws {
+        let directory = NSTemporaryDirectory() + "meshsim-cli-load-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: Self.binary)
+        server.arguments = ["serve", "--replicas", "1", "--port", "20401", "--service-time", "constant:2ms", "--duration", "20s"]
+        server.standardOutput = Pipe()
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 0.5)
+        let result = try Self.meshsim([
+            "load", "http://127.0.0.1:20401/", "--rate", "100", "--duration", "2s", "--warmup", "500ms", "--out",
+            directory,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("t=0s") && result.stdout.contains("150 requests"), "\(result.stdout)")
+        let summary = try String(contentsOfFile: directory + "/summary.csv", encoding: .utf8)
+        let lines = summary.split(separator: "\n")
+        #expect(lines.count == 2 && lines[1].hasPrefix("load,direct,1,live,150,150,0,0,0,1.000000,100.000,"), "\(summary)")
+        for file in ["timeseries.csv", "run.json", "latency.hgrm", "service.hgrm"] {
+            #expect(FileManager.default.fileExists(atPath: directory + "/" + file), "\(file)")
+        }
+        let hgrm = try String(contentsOfFile: directory + "/latency.hgrm", encoding: .utf8)
+        #expect(hgrm.contains("Value") && hgrm.contains("Percentile") && hgrm.contains("#[Mean"))
+        // Nothing listens on port 1: refused, counted, and the run still ends normally.
+        let refused = try Self.meshsim([
+            "load", "http://127.0.0.1:1/", "--rate", "50", "--duration", "1s", "--connections", "1", "--out",
+            directory + "/refused", "--quiet",
+        ])
+        #expect(refused.status == 0)
+        #expect(refused.stdout.contains("refused 50"), "\(refused.stdout)")
+        #expect(refused.stderr.contains("warning: opened at most 0 of the 1 connections"), "\(refused.stderr)")
     }
 
     @Test("a bad scenario exits 65 with file, line, column and key path")
@@ -149,12 +187,13 @@ struct CLITests {
         let summary = try String(contentsOfFile: directory + "/a/summary.csv", encoding: .utf8)
         #expect(
             summary.hasPrefix(
-                "scenario,variant,seed,requests,ok,failed,timed_out,rejected,success_rate,offered_rps,goodput_rps,"
+                "scenario,variant,seed,mode,requests,ok,failed,timed_out,rejected,success_rate,offered_rps,goodput_rps,"
                     + "mean_ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,attempts_per_request"
             )
         )
         let timeseries = try String(contentsOfFile: directory + "/a/timeseries.csv", encoding: .utf8)
-        #expect(timeseries.hasPrefix("scenario,variant,seed,t_s,requests,"))
+        #expect(timeseries.hasPrefix("scenario,variant,seed,mode,t_s,requests,"))
+        #expect(summary.split(separator: "\n")[1].contains(",sim,"))
         let json = try JSONSerialization.jsonObject(
             with: Data(contentsOf: URL(fileURLWithPath: directory + "/a/run.json"))
         )
