@@ -87,10 +87,11 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
+        let incoming = unwrapInboundIn(data)
         if buffer.readableBytes == 0 {
             buffer = incoming
         } else {
+            var incoming = incoming
             buffer.writeBuffer(&incoming)
         }
         processBuffer()
@@ -123,7 +124,12 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
                 replica.admit(self)
             }
         }
-        if buffer.readableBytes == 0 { buffer.clear() } else if buffer.readerIndex > 4096 { buffer.discardReadBytes() }
+        // Drop the reference to a consumed read buffer, so the channel's receive-buffer pool can reuse it.
+        if buffer.readableBytes == 0 {
+            buffer = emptyBuffer
+        } else if buffer.readerIndex > 4096 {
+            buffer.discardReadBytes()
+        }
     }
 
     private func reject(_ answer: BackendAnswer) {

@@ -49,9 +49,15 @@ public struct LivePlan: Sendable {
         for (i, replica) in service.replicas.enumerated() {
             replicas.append(
                 BackendReplica(
-                    service: service.name, index: i, port: backendPort + i, workers: service.workers,
-                    queueCapacity: service.queueCapacity, serviceTime: service.serviceTime,
-                    errorRate: service.errorRate, speed: replica.speed, initiallyActive: replica.initiallyActive
+                    service: service.name,
+                    index: i,
+                    port: backendPort + i,
+                    workers: service.workers,
+                    queueCapacity: service.queueCapacity,
+                    serviceTime: service.serviceTime,
+                    errorRate: service.errorRate,
+                    speed: replica.speed,
+                    initiallyActive: replica.initiallyActive
                 )
             )
         }
@@ -67,10 +73,14 @@ public struct LivePlan: Sendable {
             }
             switch fault.kind {
             case .crash(let s):
-                if let r = select(s) { backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash)) }
+                if let r = select(s) {
+                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash))
+                }
             case .slowdown(let s, let factor):
                 if let r = select(s) {
-                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .slowdown(factor: factor)))
+                    backends.faults.append(
+                        LiveFault(at: at, duration: duration, replicas: r, kind: .slowdown(factor: factor))
+                    )
                 }
             case .serviceTime(let s, let distribution):
                 if let r = select(s) {
@@ -80,20 +90,26 @@ public struct LivePlan: Sendable {
                 }
             case .errors(let s, let rate):
                 if let r = select(s) {
-                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .errors(rate: rate)))
+                    backends.faults.append(
+                        LiveFault(at: at, duration: duration, replicas: r, kind: .errors(rate: rate))
+                    )
                 }
             case .pause(let s, let every, let length):
                 if let r = select(s) {
                     backends.faults.append(
                         LiveFault(
-                            at: at, duration: duration, replicas: r,
+                            at: at,
+                            duration: duration,
+                            replicas: r,
                             kind: .pause(every: every.nanoseconds, length: length.nanoseconds)
                         )
                     )
                 }
             case .zoneOutage(let zone):
                 let r = service.replicas.indices.filter { service.replicas[$0].zone == zone }
-                if !r.isEmpty { backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash)) }
+                if !r.isEmpty {
+                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash))
+                }
             case .loadSpike(_, let factor):
                 spikes.append((at, duration.map { at + $0 } ?? Int64.max / 2, factor))
             case .latency, .partition, .scale:

@@ -12,7 +12,11 @@ public enum LiveRunner {
     /// The backends and the generator get their own event-loop groups (`threads` loops each), so the generator's
     /// pacing does not share a thread with the servers it measures.
     public static func run(
-        plan: LivePlan, proxy: ProxyKind, proxyPort: Int, directory: String, threads: Int,
+        plan: LivePlan,
+        proxy: ProxyKind,
+        proxyPort: Int,
+        directory: String,
+        threads: Int,
         onWindow: @Sendable (LoadWindow) -> Void = { _ in }
     ) async throws -> LoadResult {
         let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)

@@ -32,6 +32,8 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     private var abandoned = false
     /// The error seen before the close, if any.
     private var lastError: LoadErrorKind?
+    /// Set once the connection is being closed: nothing more is parsed or sent.
+    private var closing = false
     /// Whether the connection was established (the pool counts it).
     private(set) var established = false
 
@@ -65,33 +67,49 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if buffer.readableBytes == 0 {
-            buffer = incoming
+            // The common case: parse straight from the read buffer and keep no reference to it, so the channel's
+            // receive-buffer pool can reuse it for the next read without allocating.
+            consume(&incoming, context: context)
+            if incoming.readableBytes > 0 { buffer = incoming }
         } else {
             buffer.writeBuffer(&incoming)
+            consume(&buffer, context: context)
+            if buffer.readableBytes == 0 { buffer = emptyBuffer }
         }
-        while context.channel.isActive {
+    }
+
+    /// Parses every complete answer in `bytes`.
+    ///
+    /// - Complexity: O(bytes), no allocation.
+    private func consume(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
+        while !closing {
             let response: HTTPResponseParser.Response?
             do {
-                response = try parser.parse(&buffer)
+                response = try parser.parse(&bytes)
             } catch {
                 lastError = .protocolError
-                context.close(promise: nil)
+                close(context)
                 return
             }
-            guard let response else { break }
+            guard let response else { return }
             guard busy, !abandoned else {
                 // An answer nobody asked for, or one that came after its timeout: the connection is unusable.
-                context.close(promise: nil)
+                close(context)
                 return
             }
             busy = false
+            if !response.keepAlive { closing = true }
             worker.answered(self, status: response.status, keepAlive: response.keepAlive)
             if !response.keepAlive {
                 context.close(promise: nil)
                 return
             }
         }
-        if buffer.readableBytes == 0 { buffer.clear() } else if buffer.readerIndex > 4096 { buffer.discardReadBytes() }
+    }
+
+    private func close(_ context: ChannelHandlerContext) {
+        closing = true
+        context.close(promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -114,6 +132,7 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     func abandon() {
         abandoned = true
         busy = false
+        closing = true
         context?.close(promise: nil)
     }
 
@@ -148,3 +167,6 @@ extension LoadWorker {
         return .connect
     }
 }
+
+/// A shared empty buffer: assigning it releases a consumed read buffer without allocating a new one.
+let emptyBuffer = ByteBuffer()

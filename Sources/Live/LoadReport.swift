@@ -166,7 +166,9 @@ public enum LoadReport {
         let document =
             "{\n  \"meshsim_version\": \(quote(version)),\n  \"mode\": \"live\",\n  \"runs\": [\n"
             + runs.map { json($0, indent: "    ") }.joined(separator: ",\n") + "\n  ]\n}\n"
-        var files = [("summary.csv", summaryCSV(runs)), ("timeseries.csv", timeseriesCSV(runs)), ("run.json", document)]
+        var files = [
+            ("summary.csv", summaryCSV(runs)), ("timeseries.csv", timeseriesCSV(runs)), ("run.json", document),
+        ]
         for run in runs {
             let stem = runs.count == 1 ? "" : "\(run.variant)-\(run.seed)-"
             let safe = String(stem.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
@@ -204,7 +206,8 @@ public enum LoadReport {
         let service = r.total.service.totalCount > 0 ? Double(r.total.service.valueAtPercentile(99)) / 1e6 : nil
         var planned = ""
         if let p = r.plannedRequests { planned = " (planned \(CSVFormat.fixed(p / r.measuredSeconds, digits: 1))/s)" }
-        return "\(run.variant): \(row.requests) requests, sent \(CSVFormat.fixed(r.achievedRate, digits: 1))/s\(planned), "
+        return
+            "\(run.variant): \(row.requests) requests, sent \(CSVFormat.fixed(r.achievedRate, digits: 1))/s\(planned), "
             + "success \(ms(row.successRate.map { $0 * 100 }))%, p50 \(ms(row.p50Ms)) ms, p99 \(ms(row.p99Ms)) ms, "
             + "p99.9 \(ms(row.p999Ms)) ms, max \(ms(row.maxMs)) ms; service p99 \(ms(service)) ms, "
             + "send lag p99 \(ms(lag)) ms; errors: \(errors.isEmpty ? "none" : errors.joined(separator: ", ")); "

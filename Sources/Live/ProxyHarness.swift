@@ -3,14 +3,14 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import MeshModel
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-import MeshModel
-import NIOCore
 
 /// Writes an nginx or HAProxy configuration for a ``LivePlan`` and runs the proxy as a child process on loopback.
 ///
@@ -166,7 +166,9 @@ public final class ProxyProcess: @unchecked Sendable {
             if !process.isRunning {
                 let output = String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 let log = (try? String(contentsOfFile: directory + "/error.log", encoding: .utf8)) ?? ""
-                throw LiveError.proxy("\(kind.rawValue) exited at start (status \(process.terminationStatus)): \(output)\(log)")
+                throw LiveError.proxy(
+                    "\(kind.rawValue) exited at start (status \(process.terminationStatus)): \(output)\(log)"
+                )
             }
             if Self.canConnect(port: port) { return }
             usleep(20_000)

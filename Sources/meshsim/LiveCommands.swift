@@ -118,7 +118,9 @@ extension MeshSim {
 
         func validate() throws {
             if replicas < 1 || replicas > 1000 { throw ValidationError("--replicas must be in 1...1000") }
-            if port < 1 || port + replicas - 1 > 65535 { throw ValidationError("--port: the ports must fit in 1...65535") }
+            if port < 1 || port + replicas - 1 > 65535 {
+                throw ValidationError("--port: the ports must fit in 1...65535")
+            }
             if workers < 1 { throw ValidationError("--workers must be at least 1") }
             if queue < 0 { throw ValidationError("--queue must be at least 0") }
             if !(0...1).contains(errorRate) { throw ValidationError("--error-rate must be in [0, 1]") }
@@ -160,11 +162,17 @@ extension MeshSim {
                     }
                 }
                 if single.clients.isEmpty {
-                    single.clients = [ClientSpec(name: "none", target: target, load: .closed(users: 1, thinkTime: .constant(0)))]
+                    single.clients = [
+                        ClientSpec(name: "none", target: target, load: .closed(users: 1, thinkTime: .constant(0)))
+                    ]
                 }
                 do {
                     configuration = try LivePlan(
-                        spec: single, seed: loaded.seed, backendPort: port, proxyPort: port, threads: threads
+                        spec: single,
+                        seed: loaded.seed,
+                        backendPort: port,
+                        proxyPort: port,
+                        threads: threads
                     ).backends
                 } catch let error as LiveError {
                     printError("\(scenario): error: \(error)")
@@ -175,8 +183,13 @@ extension MeshSim {
                 configuration = BackendConfiguration(
                     replicas: (0..<replicas).map {
                         BackendReplica(
-                            service: "serve", index: $0, port: port + $0, workers: workers, queueCapacity: queue,
-                            serviceTime: distribution, errorRate: errorRate
+                            service: "serve",
+                            index: $0,
+                            port: port + $0,
+                            workers: workers,
+                            queueCapacity: queue,
+                            serviceTime: distribution,
+                            errorRate: errorRate
                         )
                     }
                 )
@@ -195,7 +208,8 @@ extension MeshSim {
                 throw liveExitCode(for: error)
             }
             for replica in configuration.replicas {
-                let line = "listening on http://127.0.0.1:\(replica.port)/ (\(replica.service) replica \(replica.index))\n"
+                let line =
+                    "listening on http://127.0.0.1:\(replica.port)/ (\(replica.service) replica \(replica.index))\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
             if let duration {
@@ -235,10 +249,14 @@ extension MeshSim {
         @Option(help: "Requests per second (open loop); omit for closed loop.") var rate: Double?
         @Option(help: "Arrival spacing in open loop: constant or poisson.") var arrival = "constant"
         @Option(
-            help: "Rate schedule instead of --rate: AT:RATE points, comma-separated; '~' after a rate ramps to the next point (e.g. 0s:100~,10s:1000,20s:200)."
+            help:
+                "Rate schedule instead of --rate: AT:RATE points, comma-separated; '~' after a rate ramps to the next point (e.g. 0s:100~,10s:1000,20s:200)."
         ) var schedule: String?
         @Option(help: "Connections opened at the start.") var connections = 16
-        @Option(name: .customLong("max-connections"), help: "Pool cap (open loop; default 1024, closed: --connections).")
+        @Option(
+            name: .customLong("max-connections"),
+            help: "Pool cap (open loop; default 1024, closed: --connections)."
+        )
         var maxConnections: Int?
         @Option(help: "Event-loop threads.") var threads = 1
         @Option(help: "Length of the run, warm-up included.") var duration = "10s"
@@ -340,7 +358,12 @@ extension MeshSim {
                 throw liveExitCode(for: error)
             }
             try? await group.shutdownGracefully()
-            let run = LiveRun(scenario: configuration.scenario, variant: configuration.variant, seed: seed, result: result)
+            let run = LiveRun(
+                scenario: configuration.scenario,
+                variant: configuration.variant,
+                seed: seed,
+                result: result
+            )
             do {
                 try LoadReport.write([run], to: out, version: meshsimVersion)
             } catch {
@@ -354,7 +377,8 @@ extension MeshSim {
 
     struct Live: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run a scenario on real sockets: emulated backends behind nginx or HAProxy, driven by its client.",
+            abstract:
+                "Run a scenario on real sockets: emulated backends behind nginx or HAProxy, driven by its client.",
             discussion: """
                 Starts the scenario's backends (the replicas of the service its one client calls), writes the
                 proxy's configuration from the client's balancer (nginx: round_robin, least_conn, random two
@@ -395,7 +419,9 @@ extension MeshSim {
                 printError(failure.description)
                 throw Exit.badScenario
             }
-            if let duration { loaded = loaded.withDuration(SimDuration(nanoseconds: try parseDuration(duration, flag: "--duration"))) }
+            if let duration {
+                loaded = loaded.withDuration(SimDuration(nanoseconds: try parseDuration(duration, flag: "--duration")))
+            }
             let directory = out ?? "results/\(loaded.name)-\(kind.rawValue)"
             var runs: [LiveRun] = []
             do {
@@ -404,12 +430,18 @@ extension MeshSim {
                     for i in 0..<seeds {
                         let seed = loaded.seed + UInt64(i)
                         let plan = try LivePlan(
-                            spec: variant.spec, seed: seed, backendPort: backendPort, proxyPort: proxyPort,
+                            spec: variant.spec,
+                            seed: seed,
+                            backendPort: backendPort,
+                            proxyPort: proxyPort,
                             threads: threads
                         )
                         if !quiet { print("\(loaded.name) / \(variant.name) / seed \(seed) via \(kind.rawValue)") }
                         var result = try await LiveRunner.run(
-                            plan: plan, proxy: kind, proxyPort: proxyPort, directory: directory + "/" + kind.rawValue,
+                            plan: plan,
+                            proxy: kind,
+                            proxyPort: proxyPort,
+                            directory: directory + "/" + kind.rawValue,
                             threads: threads
                         ) { window in
                             if !quiet { print("  " + LoadReport.liveLine(window, width: plan.load.window)) }

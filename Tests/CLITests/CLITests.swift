@@ -86,7 +86,9 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = Process()
         server.executableURL = URL(fileURLWithPath: Self.binary)
-        server.arguments = ["serve", "--replicas", "1", "--port", "20401", "--service-time", "constant:2ms", "--duration", "20s"]
+        server.arguments = [
+            "serve", "--replicas", "1", "--port", "20401", "--service-time", "constant:2ms", "--duration", "20s",
+        ]
         server.standardOutput = Pipe()
         try server.run()
         defer { server.terminate(); server.waitUntilExit() }
@@ -99,7 +101,10 @@ struct CLITests {
         #expect(result.stdout.contains("t=0s") && result.stdout.contains("150 requests"), "\(result.stdout)")
         let summary = try String(contentsOfFile: directory + "/summary.csv", encoding: .utf8)
         let lines = summary.split(separator: "\n")
-        #expect(lines.count == 2 && lines[1].hasPrefix("load,direct,1,live,150,150,0,0,0,1.000000,100.000,"), "\(summary)")
+        #expect(
+            lines.count == 2 && lines[1].hasPrefix("load,direct,1,live,150,150,0,0,0,1.000000,100.000,"),
+            "\(summary)"
+        )
         for file in ["timeseries.csv", "run.json", "latency.hgrm", "service.hgrm"] {
             #expect(FileManager.default.fileExists(atPath: directory + "/" + file), "\(file)")
         }

@@ -15,7 +15,9 @@ import Testing
 
 /// Starts backends on `ports`, runs `body`, and stops them, whatever happens.
 func withBackends<T>(
-    _ replicas: [BackendReplica], faults: [LiveFault] = [], _ body: (BackendServer) async throws -> T
+    _ replicas: [BackendReplica],
+    faults: [LiveFault] = [],
+    _ body: (BackendServer) async throws -> T
 ) async throws -> T {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var configuration = BackendConfiguration(replicas: replicas)
@@ -45,7 +47,9 @@ func runLoad(_ configuration: LoadConfiguration) async throws -> LoadResult {
 /// An open-loop configuration at `rate` for `seconds`.
 func openLoop(port: Int, rate: Double, seconds: Double, connections: Int = 8) -> LoadConfiguration {
     var configuration = LoadConfiguration(
-        host: "127.0.0.1", port: port, mode: .open(schedule: RateSchedule(constant: rate), arrival: .constant)
+        host: "127.0.0.1",
+        port: port,
+        mode: .open(schedule: RateSchedule(constant: rate), arrival: .constant)
     )
     configuration.duration = Int64(seconds * 1e9)
     configuration.connections = connections
@@ -79,7 +83,13 @@ func exchange(port: Int, _ bytes: [UInt8]) throws -> String {
 struct LoopbackTests {
     @Test("a constant 10 ms backend at light load: the generator's p50 lies in [10.0, 10.6] ms")
     func lightLoadMedian() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20101, workers: 16, serviceTime: .constant(10_000_000))
+        let replica = BackendReplica(
+            service: "s",
+            index: 0,
+            port: 20101,
+            workers: 16,
+            serviceTime: .constant(10_000_000)
+        )
         let result = try await withBackends([replica]) { _ in
             try await runLoad(openLoop(port: 20101, rate: 100, seconds: 3))
         }
@@ -90,7 +100,13 @@ struct LoopbackTests {
 
     @Test("the achieved rate matches the requested rate, and every planned request is sent")
     func achievedRate() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20111, workers: 64, serviceTime: .constant(1_000_000))
+        let replica = BackendReplica(
+            service: "s",
+            index: 0,
+            port: 20111,
+            workers: 64,
+            serviceTime: .constant(1_000_000)
+        )
         var configuration = openLoop(port: 20111, rate: 1000, seconds: 3)
         configuration.warmup = 500_000_000
         let result = try await withBackends([replica]) { _ in try await runLoad(configuration) }
@@ -108,7 +124,9 @@ struct LoopbackTests {
         var configuration = openLoop(port: 20121, rate: 100, seconds: 5, connections: 1)
         configuration.maxConnections = 1
         let stall = LiveFault(
-            at: 2_000_000_000, duration: 1_000_000_000, replicas: [0],
+            at: 2_000_000_000,
+            duration: 1_000_000_000,
+            replicas: [0],
             kind: .pause(every: 10_000_000_000, length: 1_000_000_000)
         )
         let result = try await withBackends([replica], faults: [stall]) { _ in try await runLoad(configuration) }
@@ -142,12 +160,15 @@ struct LoopbackTests {
             let bad = try exchange(port: 20141, Array("NOT HTTP AT ALL\r\n\r\n".utf8))
             #expect(bad.hasPrefix("HTTP/1.1 400 "), "\(bad)")
             let big = try exchange(
-                port: 20141, Array(("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 20_000) + "\r\n\r\n").utf8)
+                port: 20141,
+                Array(("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 20_000) + "\r\n\r\n").utf8)
             )
             #expect(big.hasPrefix("HTTP/1.1 431 "), "\(big)")
             let pipelined = try exchange(
                 port: 20141,
-                Array("GET / HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n".utf8)
+                Array(
+                    "GET / HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n".utf8
+                )
             )
             #expect(pipelined.components(separatedBy: "HTTP/1.1 200 OK").count == 4, "\(pipelined)")
             let counts = await server.answered()
@@ -158,7 +179,12 @@ struct LoopbackTests {
     @Test("a full queue answers 503 and the generator counts it as rejected")
     func queueFull() async throws {
         let replica = BackendReplica(
-            service: "s", index: 0, port: 20151, workers: 1, queueCapacity: 2, serviceTime: .constant(50_000_000)
+            service: "s",
+            index: 0,
+            port: 20151,
+            workers: 1,
+            queueCapacity: 2,
+            serviceTime: .constant(50_000_000)
         )
         var configuration = openLoop(port: 20151, rate: 200, seconds: 1, connections: 16)
         configuration.maxConnections = 64
@@ -179,8 +205,10 @@ struct LoopbackTests {
         #expect(result.total.response.count(.ok) > 500 && result.total.response.count(.ok) < 820)
         let csv = LoadReport.summaryCSV([LiveRun(scenario: "t", variant: "closed", seed: 1, result: result)])
         let lines = csv.split(separator: "\n")
-        #expect(lines[0].split(separator: ",", omittingEmptySubsequences: false).count
-            == lines[1].split(separator: ",", omittingEmptySubsequences: false).count)
+        #expect(
+            lines[0].split(separator: ",", omittingEmptySubsequences: false).count
+                == lines[1].split(separator: ",", omittingEmptySubsequences: false).count
+        )
         #expect(lines[1].hasPrefix("t,closed,1,live,"))
     }
 }

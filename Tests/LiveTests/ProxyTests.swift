@@ -1,7 +1,7 @@
 import Foundation
-import NIOCore
 import Live
 import MeshModel
+import NIOCore
 import Reports
 import Scenario
 import Testing
@@ -38,16 +38,25 @@ struct ProxyTests {
     func smallScenario(proxy: ProxyKind) async throws {
         let scenario = try Scenario.parse(proxyScenario, file: "live-small.yaml")
         let port = proxy == .nginx ? 20280 : 20290
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshsim-live-\(proxy)-\(getpid())").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "meshsim-live-\(proxy)-\(getpid())"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var runs: [LiveRun] = []
         for (v, variant) in scenario.variants.enumerated() {
             let plan = try LivePlan(
-                spec: variant.spec, seed: scenario.seed, backendPort: 20201 + 10 * v + (proxy == .nginx ? 0 : 40),
-                proxyPort: port, threads: 1
+                spec: variant.spec,
+                seed: scenario.seed,
+                backendPort: 20201 + 10 * v + (proxy == .nginx ? 0 : 40),
+                proxyPort: port,
+                threads: 1
             )
             let result = try await LiveRunner.run(
-                plan: plan, proxy: proxy, proxyPort: port, directory: directory + "/\(variant.name)", threads: 1
+                plan: plan,
+                proxy: proxy,
+                proxyPort: port,
+                directory: directory + "/\(variant.name)",
+                threads: 1
             )
             runs.append(LiveRun(scenario: scenario.name, variant: variant.name, seed: scenario.seed, result: result))
             let row = result.summaryRow
@@ -64,29 +73,41 @@ struct ProxyTests {
         #expect(FileManager.default.fileExists(atPath: directory + "/least_request-7-latency.hgrm"))
     }
 
-    @Test("the generated configurations use the scenario's balancer", arguments: [
-        (BalancerKind.leastRequest, ProxyKind.nginx, "least_conn;"),
-        (.nginxRandomTwoLeastConn, .nginx, "random two least_conn;"),
-        (.haproxyRandom, .haproxy, "balance random(2)"),
-        (.roundRobin, .haproxy, "balance roundrobin"),
-        (.haproxyLeastConn, .haproxy, "balance leastconn"),
-    ])
+    @Test(
+        "the generated configurations use the scenario's balancer",
+        arguments: [
+            (BalancerKind.leastRequest, ProxyKind.nginx, "least_conn;"),
+            (.nginxRandomTwoLeastConn, .nginx, "random two least_conn;"),
+            (.haproxyRandom, .haproxy, "balance random(2)"),
+            (.roundRobin, .haproxy, "balance roundrobin"),
+            (.haproxyLeastConn, .haproxy, "balance leastconn"),
+        ]
+    )
     func configurations(balancer: BalancerKind, proxy: ProxyKind, directive: String) throws {
         let scenario = try Scenario.parse(proxyScenario, file: "live-small.yaml")
-        var plan = try LivePlan(spec: scenario.variants[0].spec, seed: 1, backendPort: 9001, proxyPort: 8080, threads: 1)
+        var plan = try LivePlan(
+            spec: scenario.variants[0].spec,
+            seed: 1,
+            backendPort: 9001,
+            proxyPort: 8080,
+            threads: 1
+        )
         plan.balancer = balancer
         let text = try ProxyProcess.configuration(for: proxy, plan: plan, port: 8080, directory: "/tmp/x")
         #expect(text.contains(directive))
         #expect(text.contains("127.0.0.1:9003"))
         plan.balancer = .maglev
-        #expect(throws: LiveError.self) { _ = try ProxyProcess.configuration(for: proxy, plan: plan, port: 8080, directory: "/tmp/x") }
+        #expect(throws: LiveError.self) {
+            _ = try ProxyProcess.configuration(for: proxy, plan: plan, port: 8080, directory: "/tmp/x")
+        }
     }
 
     @Test("scenarios that cannot run live are clear errors")
     func notLive() throws {
         let twoTier = proxyScenario.replacingOccurrences(
             of: "    service_time: \"constant:5ms\"\n",
-            with: "    service_time: \"constant:5ms\"\n    calls:\n      - {service: db}\n  db:\n    replicas: 1\n    service_time: \"constant:1ms\"\n"
+            with:
+                "    service_time: \"constant:5ms\"\n    calls:\n      - {service: db}\n  db:\n    replicas: 1\n    service_time: \"constant:1ms\"\n"
         )
         #expect(twoTier != proxyScenario)
         let scenario = try Scenario.parse(twoTier, file: "two.yaml")
