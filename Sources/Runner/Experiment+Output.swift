@@ -22,7 +22,8 @@ extension Experiment {
         for replication in replications {
             let cells =
                 [
-                    CSVFormat.field(scenario.name), CSVFormat.field(replication.variant), String(replication.seed), "sim",
+                    CSVFormat.field(scenario.name), CSVFormat.field(replication.variant), String(replication.seed),
+                    "sim",
                 ]
                 + replication.result.summary.cells
                 + [
