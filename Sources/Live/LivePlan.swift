@@ -45,77 +45,14 @@ public struct LivePlan: Sendable {
                 "services.\(service.name).calls: live mode emulates one tier; \(service.name) calls other services"
             )
         }
-        var replicas: [BackendReplica] = []
-        for (i, replica) in service.replicas.enumerated() {
-            replicas.append(
-                BackendReplica(
-                    service: service.name,
-                    index: i,
-                    port: backendPort + i,
-                    workers: service.workers,
-                    queueCapacity: service.queueCapacity,
-                    serviceTime: service.serviceTime,
-                    errorRate: service.errorRate,
-                    speed: replica.speed,
-                    initiallyActive: replica.initiallyActive
-                )
-            )
-        }
-        var backends = BackendConfiguration(replicas: replicas)
-        backends.seed = seed
+        let backends = try Self.backends(
+            spec: spec, services: [client.target], seed: seed, basePort: backendPort
+        )
         var spikes: [(start: Int64, end: Int64, factor: Double)] = []
-        for (f, fault) in spec.faults.enumerated() {
-            let at = fault.at.nanoseconds
-            let duration = fault.duration?.nanoseconds
-            func select(_ selection: ReplicaSelection) -> [Int]? {
-                guard selection.service == client.target else { return nil }
-                return selection.replicas.isEmpty ? Array(replicas.indices) : selection.replicas
-            }
-            switch fault.kind {
-            case .crash(let s):
-                if let r = select(s) {
-                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash))
-                }
-            case .slowdown(let s, let factor):
-                if let r = select(s) {
-                    backends.faults.append(
-                        LiveFault(at: at, duration: duration, replicas: r, kind: .slowdown(factor: factor))
-                    )
-                }
-            case .serviceTime(let s, let distribution):
-                if let r = select(s) {
-                    backends.faults.append(
-                        LiveFault(at: at, duration: duration, replicas: r, kind: .serviceTime(distribution))
-                    )
-                }
-            case .errors(let s, let rate):
-                if let r = select(s) {
-                    backends.faults.append(
-                        LiveFault(at: at, duration: duration, replicas: r, kind: .errors(rate: rate))
-                    )
-                }
-            case .pause(let s, let every, let length):
-                if let r = select(s) {
-                    backends.faults.append(
-                        LiveFault(
-                            at: at,
-                            duration: duration,
-                            replicas: r,
-                            kind: .pause(every: every.nanoseconds, length: length.nanoseconds)
-                        )
-                    )
-                }
-            case .zoneOutage(let zone):
-                let r = service.replicas.indices.filter { service.replicas[$0].zone == zone }
-                if !r.isEmpty {
-                    backends.faults.append(LiveFault(at: at, duration: duration, replicas: r, kind: .crash))
-                }
-            case .loadSpike(_, let factor):
-                spikes.append((at, duration.map { at + $0 } ?? Int64.max / 2, factor))
-            case .latency, .partition, .scale:
-                throw LiveError.invalid(
-                    "faults[\(f)]: a \(Self.faultName(fault.kind)) fault has no live equivalent on one host"
-                )
+        for fault in spec.faults {
+            if case .loadSpike(let c, let factor) = fault.kind, c == 0 {
+                let at = fault.at.nanoseconds
+                spikes.append((at, fault.duration.map { at + $0.nanoseconds } ?? Int64.max / 2, factor))
             }
         }
         let mode: LoadConfiguration.Mode
@@ -147,6 +84,62 @@ public struct LivePlan: Sendable {
         self.balancer = client.policy.balancer.kind
         self.retries = client.policy.retries
         self.attemptTimeout = client.policy.timeout?.nanoseconds
+    }
+
+    /// The emulated replicas of `services` (in that order, on consecutive ports from `basePort`) with the faults
+    /// of `spec` that touch them, in wall time.
+    ///
+    /// - Throws: `LiveError.invalid` for a `latency`, `partition` or `scale` fault (no live equivalent on one host).
+    public static func backends(spec: MeshSpec, services: [Int], seed: UInt64, basePort: Int) throws
+        -> BackendConfiguration
+    {
+        var replicas: [BackendReplica] = []
+        var first: [Int: Int] = [:]
+        for s in services {
+            let service = spec.services[s]
+            first[s] = replicas.count
+            for (i, replica) in service.replicas.enumerated() {
+                replicas.append(
+                    BackendReplica(
+                        service: service.name, index: i, port: basePort + replicas.count, workers: service.workers,
+                        queueCapacity: service.queueCapacity, serviceTime: service.serviceTime,
+                        errorRate: service.errorRate, speed: replica.speed, initiallyActive: replica.initiallyActive
+                    )
+                )
+            }
+        }
+        var backends = BackendConfiguration(replicas: replicas)
+        backends.seed = seed
+        for (f, fault) in spec.faults.enumerated() {
+            let at = fault.at.nanoseconds
+            let duration = fault.duration?.nanoseconds
+            func add(_ selection: ReplicaSelection, _ kind: LiveFault.Kind) {
+                guard let base = first[selection.service] else { return }
+                let count = spec.services[selection.service].replicas.count
+                let local = selection.replicas.isEmpty ? Array(0..<count) : selection.replicas
+                backends.faults.append(LiveFault(at: at, duration: duration, replicas: local.map { base + $0 }, kind: kind))
+            }
+            switch fault.kind {
+            case .crash(let s): add(s, .crash)
+            case .slowdown(let s, let factor): add(s, .slowdown(factor: factor))
+            case .serviceTime(let s, let distribution): add(s, .serviceTime(distribution))
+            case .errors(let s, let rate): add(s, .errors(rate: rate))
+            case .pause(let s, let every, let length):
+                add(s, .pause(every: every.nanoseconds, length: length.nanoseconds))
+            case .zoneOutage(let zone):
+                for s in services {
+                    let inZone = spec.services[s].replicas.indices.filter { spec.services[s].replicas[$0].zone == zone }
+                    if !inZone.isEmpty { add(ReplicaSelection(service: s, replicas: inZone), .crash) }
+                }
+            case .loadSpike:
+                break
+            case .latency, .partition, .scale:
+                throw LiveError.invalid(
+                    "faults[\(f)]: a \(Self.faultName(fault.kind)) fault has no live equivalent on one host"
+                )
+            }
+        }
+        return backends
     }
 
     private static func faultName(_ kind: FaultKind) -> String {

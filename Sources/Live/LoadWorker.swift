@@ -274,6 +274,9 @@ final class LoadWorker: @unchecked Sendable {
         switch status {
         case 200..<400:
             settle(intended: connection.intended, now: now, outcome: .ok, error: nil)
+        case 504:
+            // A proxy's gateway timeout: the proxy enforced the scenario's timeout, as the simulated client does.
+            settle(intended: connection.intended, now: now, outcome: .timedOut, error: .status5xx)
         case 503, 429:
             settle(
                 intended: connection.intended,

@@ -93,9 +93,9 @@ extension MeshSim {
                 lognormal:median=2ms,p99=8ms) and waited with timers. GET /health answers 200 at once. A malformed
                 request is answered 400 (431 for a head over --max-header-bytes) and its connection closed.
 
-                With --scenario, serves the replicas of the service the scenario's client calls (or --service) and
-                applies the scenario's faults in wall time from the start: crash (refuse and reset), slowdown,
-                service_time, errors, pause, zone_outage.
+                With --scenario, serves the replicas of every service of the scenario on consecutive ports (or only
+                --service) and applies the scenario's faults in wall time from the start: crash (refuse and reset),
+                slowdown, service_time, errors, pause, zone_outage.
 
                 Runs until SIGINT/SIGTERM, or for --duration. Exit codes: 0, 64 usage error, 65 bad scenario,
                 69 a port cannot be bound.
@@ -111,7 +111,7 @@ extension MeshSim {
         @Option(help: "Event-loop threads.") var threads = 1
         @Option(help: "Seed of the service-time streams.") var seed: UInt64 = 1
         @Option(help: "Serve this scenario's service (see --service) with its faults.") var scenario: String?
-        @Option(help: "With --scenario: the service to serve (default: the one the client calls).") var service: String?
+        @Option(help: "With --scenario: serve only this service (default: all).") var service: String?
         @Option(help: "Stop after this long (default: until SIGINT/SIGTERM).") var duration: String?
         @Option(name: .customLong("max-header-bytes"), help: "Largest request head accepted.") var maxHeaderBytes = 8192
         @Option(name: .customLong("health-path"), help: "Path of the health endpoint.") var healthPath = "/health"
@@ -138,46 +138,28 @@ extension MeshSim {
             var configuration: BackendConfiguration
             if let scenario {
                 let loaded = try loadScenario(scenario)
-                let spec = loaded.variants[0].spec
-                var target = spec.clients.first?.target ?? 0
+                var spec = loaded.variants[0].spec
+                var services = Array(spec.services.indices)
                 if let service {
                     guard let index = spec.services.firstIndex(where: { $0.name == service }) else {
                         printError("error: --service \(service): no such service in \(scenario)")
                         throw ExitCode(64)
                     }
-                    target = index
+                    services = [index]
                 }
-                guard spec.services.indices.contains(target) else {
-                    printError("error: \(scenario) has no service to serve")
-                    throw ExitCode(64)
-                }
-                var single = spec
-                single.clients = spec.clients.isEmpty ? [] : [spec.clients[0]]
-                if !single.clients.isEmpty { single.clients[0].target = target; single.clients[0].routing = .direct }
-                single.services[target].calls = []
-                single.faults = spec.faults.filter {
+                // Network faults and load spikes belong to the load side; the backends take the replica faults.
+                spec.faults = spec.faults.filter {
                     switch $0.kind {
                     case .latency, .partition, .scale, .loadSpike: return false
                     default: return true
                     }
                 }
-                if single.clients.isEmpty {
-                    single.clients = [
-                        ClientSpec(name: "none", target: target, load: .closed(users: 1, thinkTime: .constant(0)))
-                    ]
+                let total = services.reduce(0) { $0 + spec.services[$1].replicas.count }
+                guard port + total - 1 <= 65535 else {
+                    printError("error: --port: \(total) replicas from port \(port) do not fit below 65536")
+                    throw ExitCode(64)
                 }
-                do {
-                    configuration = try LivePlan(
-                        spec: single,
-                        seed: loaded.seed,
-                        backendPort: port,
-                        proxyPort: port,
-                        threads: threads
-                    ).backends
-                } catch let error as LiveError {
-                    printError("\(scenario): error: \(error)")
-                    throw liveExitCode(for: error)
-                }
+                configuration = try LivePlan.backends(spec: spec, services: services, seed: loaded.seed, basePort: port)
             } else {
                 let distribution = try Distribution.parse(serviceTime)
                 configuration = BackendConfiguration(
