@@ -188,9 +188,17 @@ final class LoadWorker: @unchecked Sendable {
     }
 
     /// Opens another connection when requests wait and the pool may grow.
+    ///
+    /// At most ``maxConnecting`` connects are in progress at once: opening a connection costs far more than waiting
+    /// tens of microseconds for a busy one, and unbounded growth after a short stall feeds on itself.
     private func grow() {
-        if connections.count + connecting < maxConnections && connecting < backlog.count { connect() }
+        if connections.count + connecting < maxConnections && connecting < min(backlog.count, Self.maxConnecting) {
+            connect()
+        }
     }
+
+    /// Connects in progress at once per loop while requests wait.
+    static let maxConnecting = 4
 
     // MARK: Connections
 
