@@ -142,7 +142,13 @@ extension Simulation {
             }
         }
         let target = Int(edges[edge].target)
-        let choice = edges[edge].pick(at: queue.now)
+        let origin = edges[edge].originService
+        let choice = edges[edge].pick(
+            at: queue.now,
+            callerZone: calls[c].callerZone,
+            origin: origin >= 0 ? viewZoneCounts[Int(origin)] : edges[edge].originByZone
+        )
+        if let choice, edges[edge].nginx != nil { edges[edge].nginx!.selected(host: Int(choice), at: queue.now) }
         let a = allocateAttempt()
         attempts[a].call = Int32(c)
         attempts[a].callGeneration = calls[c].generation
@@ -411,7 +417,9 @@ extension Simulation {
                 recorder.count(.breakerOpens, at: now)
             }
         }
-        guard edges[edge].outlier != nil, attempt.replica >= 0 else { return }
+        guard attempt.replica >= 0,
+            edges[edge].outlier != nil || edges[edge].nginx != nil || edges[edge].haproxy != nil
+        else { return }
         let result: RequestResult
         switch status {
         case .ok?: result = .success
@@ -419,10 +427,15 @@ extension Simulation {
         case .overloaded?: result = .httpError(status: 503)
         case .reset?, .refused?, .none: result = .gatewayFailure
         }
-        var rng = edges[edge].policyRng
         let host = Int(replicas[Int(attempt.replica)].localIndex)
-        if let event = edges[edge].outlier!.record(host: host, result: result, at: queue.now, using: &rng) {
-            applyOutlierEvent(event, edge: edge)
+        if edges[edge].outlier != nil {
+            var rng = edges[edge].policyRng
+            if let event = edges[edge].outlier!.record(host: host, result: result, at: queue.now, using: &rng) {
+                applyOutlierEvent(event, edge: edge)
+            }
+        }
+        if edges[edge].nginx != nil || edges[edge].haproxy != nil {
+            observePassive(edge: edge, host: host, result: result)
         }
     }
 
@@ -437,7 +450,7 @@ extension Simulation {
         case .notEnforced, .overflow:
             return
         }
-        edges[edge].setView(edges[edge].fullView)
+        edges[edge].setView(edges[edge].fullView, at: queue.now)
     }
 
     /// The periodic outlier-detection sweep of an edge: success-rate and failure-percentage detectors, unejection.
