@@ -148,7 +148,7 @@ extension Simulation {
             callerZone: calls[c].callerZone,
             origin: origin >= 0 ? viewZoneCounts[Int(origin)] : edges[edge].originByZone
         )
-        if let choice, edges[edge].nginx != nil { edges[edge].nginx!.selected(host: Int(choice), at: queue.now) }
+        if let choice, edges[edge].nginx != nil { nginxSelected(edge: edge, host: Int(choice)) }
         let a = allocateAttempt()
         attempts[a].call = Int32(c)
         attempts[a].callGeneration = calls[c].generation

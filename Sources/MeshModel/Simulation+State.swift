@@ -409,6 +409,8 @@ struct EdgeState {
     var activeCheck: ActiveHealthCheckStateMachine?
     /// nginx `max_fails` / `fail_timeout`, if any.
     var nginx: NginxPassiveHealthStateMachine?
+    /// The end of each replica's latest nginx unavailability.
+    var passiveDownUntil: [SimInstant] = []
     /// HAProxy server health (its checks, and observed errors), if any.
     var haproxy: HAProxyServerHealthStateMachine?
     /// Health checks in flight per replica of the target: bit 0 the Envoy checker's, bit 1 HAProxy's.
