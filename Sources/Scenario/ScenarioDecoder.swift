@@ -675,7 +675,10 @@ struct ScenarioDecoder {
         let p = kind.parameterNames
         var fields: Fields?
         if node.isMapping {
-            fields = reader.fields(node, path, known: ["kind", p.base, p.cap, p.multiplier, "jitter"])
+            // Envoy's `retry_back_off` has only `base_interval` and `max_interval`: it always doubles, unjittered
+            // bounds (algorithms.md §2.4).
+            let tuning = kind == .envoy ? [] : [p.multiplier, "jitter"]
+            fields = reader.fields(node, path, known: ["kind", p.base, p.cap] + tuning)
         }
         let connection = kind == .grpcConnectionNew || kind == .grpcConnectionOld
         let base = reader.duration(

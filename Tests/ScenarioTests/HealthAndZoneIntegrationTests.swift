@@ -205,7 +205,7 @@ struct HealthAndZoneIntegrationTests {
     // MARK: - Bad input
 
     @Test(
-        "impossible zone-aware and health parameters are scenario errors at their key",
+        "impossible zone-aware, health and Envoy backoff parameters are scenario errors at their key",
         arguments: [
             (
                 "zone_aware: {routing_enabled: 150}", "clients.users.zone_aware.routing_enabled",
@@ -234,6 +234,8 @@ struct HealthAndZoneIntegrationTests {
             ("passive_health: {kind: haproxy, inter: 0s}", "clients.users.passive_health.inter", .outOfRange),
             ("passive_health: {kind: haproxy, max_fails: 3}", "clients.users.passive_health.max_fails", .unknownKey),
             ("passive_health: {kind: envoy}", "clients.users.passive_health.kind", .unknownName),
+            ("backoff: {kind: envoy, multiplier: 3}", "clients.users.backoff.multiplier", .unknownKey),
+            ("backoff: {kind: envoy, jitter: 0.5}", "clients.users.backoff.jitter", .unknownKey),
         ]
     )
     func invalid(policy: String, keyPath: String, code: ScenarioError.Code) throws {
