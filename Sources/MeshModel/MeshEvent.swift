@@ -30,6 +30,8 @@ public enum MeshEvent: Sendable, Equatable {
     case healthCheckDone(edge: Int32, host: Int32, checker: UInt8, result: UInt8)
     /// A replica's passive-health unavailability on call edge `edge` is over: the edge's view is recomputed.
     case healthRecovery(edge: Int32)
+    /// A connection of call edge `edge`'s Envoy breaker pool was freed: pending attempts may go.
+    case dispatchPending(edge: Int32)
     /// Fault `index` begins.
     case faultStart(index: Int32)
     /// Fault `index` ends.

@@ -39,6 +39,8 @@ enum AttemptPhase: UInt8 {
     case free, travelling, queued, working, answering
     /// Lost in a partition on its way to the replica: only the caller's timeout ends it.
     case lost
+    /// Waiting for a connection of the edge's Envoy breaker pool (`max_pending_requests`).
+    case pending
 }
 
 /// One try of a call, served by one replica.
@@ -57,6 +59,8 @@ struct AttemptState {
     var edge: Int32 = -1
     /// Whether it holds a permission of the edge's circuit breaker.
     var breakerHeld = false
+    /// What it holds in the edge's Envoy connection pool.
+    var pool = PoolState.none
     /// Whether it is a retry.
     var isRetry = false
     /// Whether it is a hedge (a further attempt sent while others are out).
@@ -390,6 +394,9 @@ struct EdgeState {
     var retryPolicy: RetryPolicy
     /// The edge's circuit breaker, if any.
     var breaker: BreakerBox?
+    /// Attempts waiting for a connection of the Envoy breaker's pool, oldest first, with their slot generations
+    /// (an entry whose attempt has since ended is skipped).
+    var pending: Deque<(attempt: Int32, generation: UInt32)> = []
     /// The edge's rate limiter, if any.
     var rateLimiter: RateLimiterBox?
     /// The edge's SRE adaptive throttle, if any.

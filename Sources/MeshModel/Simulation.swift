@@ -227,6 +227,8 @@ public struct Simulation {
             startHealthCheck(edge: Int(edge), host: Int(host), checker: checker)
         case .healthCheckDone(let edge, let host, let checker, let result):
             finishHealthCheck(edge: Int(edge), host: Int(host), checker: checker, result: result)
+        case .dispatchPending(let edge):
+            dispatchPending(edge: Int(edge))
         case .healthRecovery(let edge):
             edges[Int(edge)].setView(edges[Int(edge)].fullView, at: queue.now)
         case .faultStart(let index):
