@@ -23,6 +23,15 @@ public enum MeshEvent: Sendable, Equatable {
     case retry(call: Int32, generation: UInt32)
     /// The periodic outlier-detection sweep of call edge `edge`.
     case outlierSweep(edge: Int32)
+    /// A health check of replica `host` from call edge `edge` is due (`checker` 0: Envoy active health check,
+    /// 1: HAProxy `check`).
+    case healthCheck(edge: Int32, host: Int32, checker: UInt8)
+    /// A health check of replica `host` ends with `result` (0 passed, 1 failed, 2 timed out).
+    case healthCheckDone(edge: Int32, host: Int32, checker: UInt8, result: UInt8)
+    /// A replica's passive-health unavailability on call edge `edge` is over: the edge's view is recomputed.
+    case healthRecovery(edge: Int32)
+    /// A connection of call edge `edge`'s Envoy breaker pool was freed: pending attempts may go.
+    case dispatchPending(edge: Int32)
     /// Fault `index` begins.
     case faultStart(index: Int32)
     /// Fault `index` ends.

@@ -2,6 +2,7 @@
 // meshsim — MeshModel
 //===----------------------------------------------------------------------===//
 
+public import Balancers
 public import Breakers
 public import Health
 public import Limiters
@@ -181,6 +182,13 @@ public struct CallPolicy: Sendable, Equatable {
     /// An overall deadline for the call, retries included (gRPC `deadline`); calls made while serving it inherit
     /// the remaining time (deadline propagation down the call graph).
     public var deadline: SimDuration?
+    /// Envoy zone-aware routing: the zone of each attempt is chosen first (keeping traffic in the caller's zone as
+    /// far as the target's capacity there allows), then the balancer picks within it; `nil` balances over all zones.
+    public var zoneAware: ZoneAwareRouting?
+    /// Envoy active health checking of the target's replicas from this edge, if any.
+    public var healthCheck: ActiveHealthCheckConfiguration?
+    /// Passive health of the target's replicas as nginx or HAProxy keep it, if any.
+    public var passiveHealth: PassiveHealthSpec?
 
     /// Creates a policy.
     public init(balancer: BalancerSpec = BalancerSpec(.roundRobin), timeout: SimDuration? = nil, retries: Int = 0) {
@@ -188,6 +196,15 @@ public struct CallPolicy: Sendable, Equatable {
         self.timeout = timeout
         self.retries = retries
     }
+}
+
+/// Passive health for one call edge, as a proxy other than Envoy keeps it.
+public enum PassiveHealthSpec: Sendable, Equatable {
+    /// nginx `max_fails` / `fail_timeout` (``Health/NginxPassiveHealthStateMachine``).
+    case nginx(NginxPassiveHealthConfiguration)
+    /// HAProxy `check` with `observe`, `error-limit` and `on-error` (``Health/HAProxyServerHealthStateMachine``);
+    /// the edge runs HAProxy's own checks (`inter`, `fall`, `rise`) too.
+    case haproxy(HAProxyServerHealthConfiguration)
 }
 
 /// Hedged requests (gRFC A6 `hedgingPolicy`): after `delay` without an answer another attempt is sent, up to

@@ -18,6 +18,7 @@ extension Simulation {
         for (s, service) in spec.services.enumerated() {
             serviceFirstReplica.append(replicas.count)
             var view: [EndpointState] = []
+            var zoneCounts = Array(repeating: 0, count: spec.zones.count)
             for (i, replica) in service.replicas.enumerated() {
                 let key = "service/\(service.name)/replica/\(i)"
                 replicas.append(
@@ -42,9 +43,11 @@ extension Simulation {
                 if replica.initiallyActive {
                     capacityTotal += service.workers
                     view.append(EndpointState(index: Int32(i), weight: Int32(clamping: replica.weight)))
+                    zoneCounts[replica.zone] += 1
                 }
             }
             views.append(view)
+            viewZoneCounts.append(zoneCounts)
         }
         edgesByTarget = Array(repeating: [], count: spec.services.count)
         for client in spec.clients {
@@ -53,15 +56,17 @@ extension Simulation {
         }
         if pathNames.isEmpty { pathNames = ["/"] }
         if hostNames.isEmpty { hostNames = ["default"] }
-        for service in spec.services {
+        for (s, service) in spec.services.enumerated() {
             var sites: [CallSite] = []
+            let caller = Caller(service: Int32(s), zone: Int32(service.replicas.first?.zone ?? 0))
             for (k, call) in service.calls.enumerated() {
                 sites.append(
                     addSite(
                         target: call.target,
                         policy: call.policy,
                         routing: call.routing,
-                        key: "edge/\(service.name)/\(k)"
+                        key: "edge/\(service.name)/\(k)",
+                        caller: caller
                     )
                 )
             }
@@ -73,7 +78,8 @@ extension Simulation {
                     target: client.target,
                     policy: client.policy,
                     routing: client.routing,
-                    key: "edge/client/\(client.name)"
+                    key: "edge/client/\(client.name)",
+                    caller: Caller(service: -1, zone: Int32(client.zone))
                 )
             )
             let key = "client/\(client.name)"
@@ -108,24 +114,39 @@ extension Simulation {
         scaleChanges = Array(repeating: [], count: spec.faults.count)
     }
 
+    /// Who makes the calls of a site: a service (its replicas are the originating cluster of zone-aware routing),
+    /// or a client (-1); and the zone its health checks are sent from.
+    struct Caller {
+        var service: Int32
+        var zone: Int32
+    }
+
     /// Builds a call site: one edge, or an edge per split side or route (each with its own balancer and policies).
-    private mutating func addSite(target: Int, policy: CallPolicy, routing: Routing, key: String) -> CallSite {
+    private mutating func addSite(
+        target: Int,
+        policy: CallPolicy,
+        routing: Routing,
+        key: String,
+        caller: Caller
+    ) -> CallSite {
         var site = CallSite()
         switch routing {
         case .direct:
-            site.direct = addEdge(target: target, policy: policy, key: key)
+            site.direct = addEdge(target: target, policy: policy, key: key, caller: caller)
         case .split(let sides):
             let total = sides.reduce(0) { $0 + $1.weight }
             var sum = 0.0
             for (i, side) in sides.enumerated() {
-                site.splitEdges.append(addEdge(target: side.target, policy: side.policy, key: key + "/split/\(i)"))
+                site.splitEdges.append(
+                    addEdge(target: side.target, policy: side.policy, key: key + "/split/\(i)", caller: caller)
+                )
                 sum += side.weight / total
                 site.cumulative.append(sum)
             }
             site.rng = stream(key + "/split")
         case .routes(let routes):
             let edges = routes.enumerated().map {
-                addEdge(target: $1.target, policy: $1.policy, key: key + "/route/\($0)")
+                addEdge(target: $1.target, policy: $1.policy, key: key + "/route/\($0)", caller: caller)
             }
             for path in pathNames {
                 for host in hostNames {
@@ -139,7 +160,7 @@ extension Simulation {
         return site
     }
 
-    private mutating func addEdge(target: Int, policy: CallPolicy, key: String) -> Int32 {
+    private mutating func addEdge(target: Int, policy: CallPolicy, key: String, caller: Caller) -> Int32 {
         let replicaCount = spec.services[target].replicas.count
         var edge = EdgeState(
             target: Int32(target),
@@ -161,7 +182,8 @@ extension Simulation {
             edge.outlier = try? OutlierDetectorStateMachine(hostCount: replicaCount, configuration: configuration)
             edge.ejected = Array(repeating: false, count: replicaCount)
         }
-        edge.setView(views[target])
+        addHealthAndZones(&edge, target: target, key: key, caller: caller)
+        edge.setView(views[target], at: .zero)
         edges.append(edge)
         edgesByTarget[target].append(Int32(edges.count - 1))
         return Int32(edges.count - 1)
@@ -198,6 +220,7 @@ extension Simulation {
             if let interval = edges[e].policy.outlierDetection?.interval {
                 schedule(.outlierSweep(edge: Int32(e)), at: interval.nanoseconds)
             }
+            scheduleFirstHealthChecks(edge: e)
         }
     }
 }

@@ -126,7 +126,9 @@ extension Simulation {
         } else {
             return
         }
-        for e in edgesByTarget[s] { edges[Int(e)].setView(views[s]) }
+        let zone = Int(replicas[serviceFirstReplica[s] + Int(local)].zone)
+        viewZoneCounts[s][zone] += present ? 1 : -1
+        for e in edgesByTarget[s] { edges[Int(e)].setView(views[s], at: queue.now) }
     }
 
     /// Recomputes slowdowns, error rates, pauses and link faults from the set of active faults.

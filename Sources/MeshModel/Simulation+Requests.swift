@@ -130,9 +130,15 @@ extension Simulation {
                 return
             }
         }
+        var pool = PoolState.none
         if edges[edge].breaker != nil {
-            let (permitted, opened) = edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now)
+            let (admitted, opened) = edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now)
+            var permitted = admitted
             if opened { recorder.count(.breakerOpens, at: now) }
+            if permitted {
+                (pool, permitted) = edges[edge].breaker!.connect()
+                if !permitted { edges[edge].breaker!.cancel(isRetry: isRetry, pool: .none, at: queue.now) }
+            }
             if !permitted {
                 // The breaker is open (or an Envoy threshold overflowed): the attempt fails locally, not retried.
                 recorder.count(.breakerRejections, at: now)
@@ -141,8 +147,6 @@ extension Simulation {
                 return
             }
         }
-        let target = Int(edges[edge].target)
-        let choice = edges[edge].pick(at: queue.now)
         let a = allocateAttempt()
         attempts[a].call = Int32(c)
         attempts[a].callGeneration = calls[c].generation
@@ -150,12 +154,15 @@ extension Simulation {
         attempts[a].stage = 0
         attempts[a].pendingChildren = 0
         attempts[a].breakerHeld = edges[edge].breaker != nil
+        attempts[a].pool = pool
         attempts[a].isRetry = isRetry
         attempts[a].permit = nil
         attempts[a].edge = Int32(edge)
         attempts[a].sentAt = now
         attempts[a].isHedge = hedge
         attempts[a].waitedOn = true
+        attempts[a].replica = -1
+        attempts[a].heldByBalancer = false
         calls[c].outstanding += 1
         let number = Int(calls[c].attemptsMade)
         if number <= 8 { calls[c].slots[number - 1] = Int32(a) }
@@ -177,6 +184,25 @@ extension Simulation {
                 at: max(timeoutAt, now)
             )
         }
+        if pool == .pending {
+            // Every connection of the Envoy pool is in use: the attempt waits for one (its timeout runs).
+            attempts[a].phase = .pending
+            edges[edge].pending.append((Int32(a), attempts[a].generation))
+            return
+        }
+        dispatch(a, call: c, edge: edge)
+    }
+
+    /// Sends attempt `a` of call `c` on `edge`: picks an endpoint and sends the request to it.
+    mutating func dispatch(_ a: Int, call c: Int, edge: Int) {
+        let target = Int(edges[edge].target)
+        let origin = edges[edge].originService
+        let choice = edges[edge].pick(
+            at: queue.now,
+            callerZone: calls[c].callerZone,
+            origin: origin >= 0 ? viewZoneCounts[Int(origin)] : edges[edge].originByZone
+        )
+        if let choice, edges[edge].nginx != nil { nginxSelected(edge: edge, host: Int(choice)) }
         guard let local = choice else {
             // No endpoint is known: the call fails at once, as a refused connection.
             attempts[a].replica = -1
@@ -201,6 +227,31 @@ extension Simulation {
             arrive(a)
         } else {
             schedule(.deliver(attempt: Int32(a), generation: attempts[a].generation), at: now + delay)
+        }
+    }
+
+    /// A connection of the edge's Envoy pool was freed: the oldest pending attempts get connections while some are
+    /// free. One whose `max_requests` overflows then fails at once, like any breaker refusal (not retried).
+    mutating func dispatchPending(edge: Int) {
+        while let next = edges[edge].pending.first, edges[edge].breaker?.hasFreeConnection == true {
+            _ = edges[edge].pending.popFirst()
+            let a = Int(next.attempt)
+            guard attempts[a].generation == next.generation, attempts[a].phase == .pending else { continue }
+            let c = Int(attempts[a].call)
+            if edges[edge].breaker!.promotePending() {
+                attempts[a].pool = .connected
+                dispatch(a, call: c, edge: edge)
+                continue
+            }
+            recorder.count(.breakerRejections, at: now)
+            if attempts[a].isRetry { edges[edge].breaker!.cancel(isRetry: true, pool: .none, at: queue.now) }
+            attempts[a].pool = .none
+            attempts[a].breakerHeld = false
+            attempts[a].waitedOn = false
+            freeAttempt(a)
+            calls[c].outstanding -= 1
+            releaseRetry(c, edge: edge)
+            if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
         }
     }
 
@@ -404,14 +455,20 @@ extension Simulation {
             let duration = SimDuration(nanoseconds: now - attempt.sentAt)
             if edges[edge].breaker!.finish(
                 isRetry: attempt.isRetry,
+                pool: attempt.pool,
                 success: success,
                 duration: duration,
                 at: queue.now
             ) {
                 recorder.count(.breakerOpens, at: now)
             }
+            if attempt.pool == .connected && !edges[edge].pending.isEmpty {
+                schedule(.dispatchPending(edge: Int32(edge)), at: now)
+            }
         }
-        guard edges[edge].outlier != nil, attempt.replica >= 0 else { return }
+        guard attempt.replica >= 0,
+            edges[edge].outlier != nil || edges[edge].nginx != nil || edges[edge].haproxy != nil
+        else { return }
         let result: RequestResult
         switch status {
         case .ok?: result = .success
@@ -419,10 +476,15 @@ extension Simulation {
         case .overloaded?: result = .httpError(status: 503)
         case .reset?, .refused?, .none: result = .gatewayFailure
         }
-        var rng = edges[edge].policyRng
         let host = Int(replicas[Int(attempt.replica)].localIndex)
-        if let event = edges[edge].outlier!.record(host: host, result: result, at: queue.now, using: &rng) {
-            applyOutlierEvent(event, edge: edge)
+        if edges[edge].outlier != nil {
+            var rng = edges[edge].policyRng
+            if let event = edges[edge].outlier!.record(host: host, result: result, at: queue.now, using: &rng) {
+                applyOutlierEvent(event, edge: edge)
+            }
+        }
+        if edges[edge].nginx != nil || edges[edge].haproxy != nil {
+            observePassive(edge: edge, host: host, result: result)
         }
     }
 
@@ -437,7 +499,7 @@ extension Simulation {
         case .notEnforced, .overflow:
             return
         }
-        edges[edge].setView(edges[edge].fullView)
+        edges[edge].setView(edges[edge].fullView, at: queue.now)
     }
 
     /// The periodic outlier-detection sweep of an edge: success-rate and failure-percentage detectors, unejection.
@@ -521,10 +583,14 @@ extension Simulation {
             calls[c].outstanding -= 1
             if attempts[b].breakerHeld {
                 attempts[b].breakerHeld = false
-                edges[Int(attempts[b].edge)].breaker!.cancel(isRetry: attempts[b].isRetry, at: queue.now)
+                let edge = Int(attempts[b].edge)
+                edges[edge].breaker!.cancel(isRetry: attempts[b].isRetry, pool: attempts[b].pool, at: queue.now)
+                if attempts[b].pool == .connected && !edges[edge].pending.isEmpty {
+                    schedule(.dispatchPending(edge: Int32(edge)), at: now)
+                }
             }
             releaseFromBalancer(b)
-            if attempts[b].phase == .lost { freeAttempt(b) }
+            if attempts[b].phase == .lost || attempts[b].phase == .pending { freeAttempt(b) }
         }
     }
 
@@ -557,7 +623,7 @@ extension Simulation {
         attemptEnded(attempt: attempts[a], status: nil)
         attempts[a].breakerHeld = false
         if edges[Int(calls[c].edge)].policy.releaseOnTimeout || attempts[a].phase == .lost { releaseFromBalancer(a) }
-        if attempts[a].phase == .lost { freeAttempt(a) }
+        if attempts[a].phase == .lost || attempts[a].phase == .pending { freeAttempt(a) }
         if calls[c].outstanding > 0 {
             sendHedgeIfAllowed(call: c, status: nil)
         } else {

@@ -39,6 +39,8 @@ enum AttemptPhase: UInt8 {
     case free, travelling, queued, working, answering
     /// Lost in a partition on its way to the replica: only the caller's timeout ends it.
     case lost
+    /// Waiting for a connection of the edge's Envoy breaker pool (`max_pending_requests`).
+    case pending
 }
 
 /// One try of a call, served by one replica.
@@ -57,6 +59,8 @@ struct AttemptState {
     var edge: Int32 = -1
     /// Whether it holds a permission of the edge's circuit breaker.
     var breakerHeld = false
+    /// What it holds in the edge's Envoy connection pool.
+    var pool = PoolState.none
     /// Whether it is a retry.
     var isRetry = false
     /// Whether it is a hedge (a further attempt sent while others are out).
@@ -390,6 +394,9 @@ struct EdgeState {
     var retryPolicy: RetryPolicy
     /// The edge's circuit breaker, if any.
     var breaker: BreakerBox?
+    /// Attempts waiting for a connection of the Envoy breaker's pool, oldest first, with their slot generations
+    /// (an entry whose attempt has since ended is skipped).
+    var pending: Deque<(attempt: Int32, generation: UInt32)> = []
     /// The edge's rate limiter, if any.
     var rateLimiter: RateLimiterBox?
     /// The edge's SRE adaptive throttle, if any.
@@ -400,10 +407,65 @@ struct EdgeState {
     var ejected: [Bool] = []
     /// The service's endpoint list as discovery reports it (before ejections).
     var fullView: [EndpointState] = []
+    /// Whether the edge balances over unhealthy or ejected replicas because too few healthy ones are left.
+    var inPanic = false
+
+    // Health checks and passive health (see Simulation+Health.swift).
+
+    /// Envoy active health checking of the target's replicas, if any.
+    var activeCheck: ActiveHealthCheckStateMachine?
+    /// nginx `max_fails` / `fail_timeout`, if any.
+    var nginx: NginxPassiveHealthStateMachine?
+    /// The end of each replica's latest nginx unavailability.
+    var passiveDownUntil: [SimInstant] = []
+    /// HAProxy server health (its checks, and observed errors), if any.
+    var haproxy: HAProxyServerHealthStateMachine?
+    /// Health checks in flight per replica of the target: bit 0 the Envoy checker's, bit 1 HAProxy's.
+    var checking: [UInt8] = []
+    /// The stream for health-check draws (network delays, errors), apart from the edge's other streams.
+    var healthRng: RandomStream?
+    /// The zone health checks are sent from (the caller's).
+    var checkZone: Int32 = 0
+
+    // Zone-aware routing.
+
+    /// Envoy zone-aware routing, if on.
+    var zoneAware: ZoneAwareRouting?
+    /// The stream for zone choices.
+    var zoneRng: RandomStream?
+    /// The zone of each replica of the target.
+    var replicaZone: [Int32] = []
+    /// The edge's endpoints of each zone, with their own balancers (as Envoy keeps one per locality).
+    var zoneEndpoints: [[EndpointState]] = []
+    var zoneBalancers: [BalancerBox] = []
+    /// The position of each replica in its zone's list, or -1.
+    var zonePositionOf: [Int32] = []
+    /// The edge's endpoints per zone (the upstream cluster's healthy hosts per zone).
+    var upstreamByZone: [Int] = []
+    /// The calling service (the originating cluster), or -1 for a client edge.
+    var originService: Int32 = -1
+    /// For a client edge: the originating cluster's members per zone (every client of the scenario).
+    var originByZone: [Int] = []
 
     /// Picks an endpoint with the edge's balancer and stream; returns the replica's index in its service.
+    ///
+    /// With zone-aware routing (outside panic) the zone is chosen first from `origin` (the originating cluster's
+    /// hosts per zone) and the edge's endpoints per zone, then that zone's balancer picks within it.
     @inline(__always)
-    mutating func pick(at now: SimInstant) -> Int32? {
+    mutating func pick(at now: SimInstant, callerZone: Int32, origin: [Int]) -> Int32? {
+        if let zoneAware, !inPanic, var zoneRng {
+            let zone = origin.withUnsafeBufferPointer { o in
+                upstreamByZone.withUnsafeBufferPointer { u in
+                    zoneAware.chooseZone(local: Int(callerZone), originating: o, upstream: u, using: &zoneRng)
+                }
+            }
+            if let zone, !zoneEndpoints[zone].isEmpty {
+                let choice = zoneEndpoints[zone].withUnsafeBufferPointer { buffer in
+                    zoneBalancers[zone].pick(from: buffer, at: now, using: &rng)
+                }
+                return choice.map { zoneEndpoints[zone][$0].index }
+            }
+        }
         let choice = endpoints.withUnsafeBufferPointer { buffer in
             balancer.pick(from: buffer, at: now, using: &rng)
         }
@@ -417,6 +479,12 @@ struct EdgeState {
         let position = Int(positionOf[Int(local)])
         if position >= 0 { endpoints[position].active += 1 }
         if balancer.learns { balancer.requestStarted(endpoint: local, at: now) }
+        if zoneAware != nil {
+            let zone = Int(replicaZone[Int(local)])
+            let zonePosition = Int(zonePositionOf[Int(local)])
+            if zonePosition >= 0 { zoneEndpoints[zone][zonePosition].active += 1 }
+            if zoneBalancers[zone].learns { zoneBalancers[zone].requestStarted(endpoint: local, at: now) }
+        }
     }
 
     /// Counts a request on replica `local` as ended (answered, refused or given up) after `latency`.
@@ -426,20 +494,47 @@ struct EdgeState {
         let position = Int(positionOf[Int(local)])
         if position >= 0 { endpoints[position].active -= 1 }
         if balancer.learns { balancer.requestFinished(endpoint: local, latency: latency, at: now) }
+        if zoneAware != nil {
+            let zone = Int(replicaZone[Int(local)])
+            let zonePosition = Int(zonePositionOf[Int(local)])
+            if zonePosition >= 0 { zoneEndpoints[zone][zonePosition].active -= 1 }
+            if zoneBalancers[zone].learns {
+                zoneBalancers[zone].requestFinished(endpoint: local, latency: latency, at: now)
+            }
+        }
     }
 
-    /// Replaces the view with `view` (the service's current endpoints) less the ejected replicas — unless too few
-    /// would be left (Envoy's panic threshold), keeping the active counts.
-    mutating func setView(_ view: [EndpointState]) {
+    /// Whether any policy of the edge can take replicas out of its view.
+    var filtersHealth: Bool { outlier != nil || activeCheck != nil || nginx != nil || haproxy != nil }
+
+    /// Whether replica `i` is out of the edge's view at `now`: ejected by outlier detection, failing active
+    /// health checks, or down by nginx's or HAProxy's passive health.
+    func isExcluded(replica i: Int, at now: SimInstant) -> Bool {
+        if !ejected.isEmpty && ejected[i] { return true }
+        if let activeCheck, !activeCheck.isUsable(host: i, at: now) { return true }
+        if let nginx, !nginx.isUsable(host: i, at: now) { return true }
+        if let haproxy, !haproxy.isUsable(host: i, at: now) { return true }
+        return false
+    }
+
+    /// Replaces the view with `view` (the service's current endpoints) less the ejected and unhealthy replicas —
+    /// unless too few would be left (Envoy's panic threshold), keeping the active counts.
+    mutating func setView(_ view: [EndpointState], at now: SimInstant) {
         fullView = view
         for i in positionOf.indices { positionOf[i] = -1 }
         endpoints = view
-        if outlier != nil && ejected.contains(true) {
-            let healthy = view.filter { !ejected[Int($0.index)] }
-            let panic = (try? PanicThreshold(percent: policy.panicThreshold)) ?? (try! PanicThreshold())
-            if panic.percent == 0 || (!healthy.isEmpty && !panic.isPanicking(healthy: healthy.count, total: view.count))
-            {
-                endpoints = healthy
+        inPanic = false
+        if filtersHealth {
+            let healthy = view.filter { !isExcluded(replica: Int($0.index), at: now) }
+            if healthy.count < view.count {
+                let panic = (try? PanicThreshold(percent: policy.panicThreshold)) ?? (try! PanicThreshold())
+                if panic.percent == 0
+                    || (!healthy.isEmpty && !panic.isPanicking(healthy: healthy.count, total: view.count))
+                {
+                    endpoints = healthy
+                } else {
+                    inPanic = true
+                }
             }
         }
         for (position, e) in endpoints.enumerated() {
@@ -447,6 +542,23 @@ struct EdgeState {
             positionOf[Int(e.index)] = Int32(position)
         }
         balancer.endpointsChanged()
+        if zoneAware != nil { splitByZone() }
+    }
+
+    /// Rebuilds the per-zone endpoint lists from `endpoints`.
+    private mutating func splitByZone() {
+        for i in zonePositionOf.indices { zonePositionOf[i] = -1 }
+        for z in zoneEndpoints.indices {
+            zoneEndpoints[z].removeAll(keepingCapacity: true)
+            upstreamByZone[z] = 0
+        }
+        for e in endpoints {
+            let zone = Int(replicaZone[Int(e.index)])
+            zonePositionOf[Int(e.index)] = Int32(zoneEndpoints[zone].count)
+            zoneEndpoints[zone].append(e)
+            upstreamByZone[zone] += 1
+        }
+        for z in zoneBalancers.indices { zoneBalancers[z].endpointsChanged() }
     }
 }
 

@@ -41,6 +41,8 @@ public struct Simulation {
     var replicas: [ReplicaState] = []
     var serviceFirstReplica: [Int] = []
     var views: [[EndpointState]] = []
+    /// The replicas in each service's endpoint list per zone (the originating cluster of zone-aware routing).
+    var viewZoneCounts: [[Int]] = []
     var edges: [EdgeState] = []
     /// The edges that call each service (to update their views on discovery changes).
     var edgesByTarget: [[Int32]] = []
@@ -221,6 +223,14 @@ public struct Simulation {
             }
         case .outlierSweep(let edge):
             sweepOutliers(edge: Int(edge))
+        case .healthCheck(let edge, let host, let checker):
+            startHealthCheck(edge: Int(edge), host: Int(host), checker: checker)
+        case .healthCheckDone(let edge, let host, let checker, let result):
+            finishHealthCheck(edge: Int(edge), host: Int(host), checker: checker, result: result)
+        case .dispatchPending(let edge):
+            dispatchPending(edge: Int(edge))
+        case .healthRecovery(let edge):
+            edges[Int(edge)].setView(edges[Int(edge)].fullView, at: queue.now)
         case .faultStart(let index):
             startFault(Int(index))
         case .faultEnd(let index):

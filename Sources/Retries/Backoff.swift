@@ -59,7 +59,8 @@ public struct Backoff: Sendable, Equatable {
     ///   - kind: the formula.
     ///   - base: the first interval; must not be negative, and must be positive for Envoy and gRPC retry backoff.
     ///   - cap: the largest interval; must be at least `base`.
-    ///   - multiplier: the growth factor (≥ 1); `nil` takes the kind's ``BackoffKind/defaultMultiplier``.
+    ///   - multiplier: the growth factor (≥ 1); `nil` takes the kind's ``BackoffKind/defaultMultiplier``. Envoy's
+    ///     backoff has none: for `.envoy` it must be 2 (or `nil`).
     ///   - jitter: the jitter fraction in [0, 1]; `nil` takes the kind's ``BackoffKind/defaultJitter``.
     /// - Throws: ``PolicyParameterError`` naming the parameter in the source's vocabulary (`base_interval`,
     ///   `initial_backoff`, `max_backoff`, `backoff_multiplier`, `jitter`…).
@@ -87,6 +88,13 @@ public struct Backoff: Sendable, Equatable {
         }
         if !(multiplier.isFinite && multiplier >= 1) {
             throw PolicyParameterError(names.multiplier, "must be a finite number of at least 1, got \(multiplier)")
+        }
+        if kind == .envoy && multiplier != 2 {
+            // algorithms.md §2.4: the interval doubles until doubling would pass `max_interval`.
+            throw PolicyParameterError(
+                names.multiplier,
+                "Envoy's retry backoff always doubles (JitteredExponentialBackOffStrategy has no multiplier), got \(multiplier)"
+            )
         }
         if !(jitter >= 0 && jitter <= 1) {
             throw PolicyParameterError("jitter", "must be a fraction between 0 and 1, got \(jitter)")

@@ -317,7 +317,8 @@ struct ScenarioDecoder {
     ]
     static let policyKeys = [
         "timeout", "retries", "balancer", "release_on_timeout", "retry_on", "backoff", "budget", "outlier_detection",
-        "panic_threshold", "circuit_breaker", "rate_limit", "hedging", "deadline", "adaptive_throttle",
+        "panic_threshold", "circuit_breaker", "rate_limit", "hedging", "deadline", "adaptive_throttle", "zone_aware",
+        "health_check", "passive_health",
     ]
     static let callKeys = ["service", "fanout"] + policyKeys
 
@@ -461,6 +462,9 @@ struct ScenarioDecoder {
             what: "a percentage"
         )
         if let node = f["circuit_breaker"] { policy.breaker = circuitBreaker(node, path + ".circuit_breaker") }
+        if let node = f["zone_aware"] { policy.zoneAware = zoneAware(node, path + ".zone_aware") }
+        if let node = f["health_check"] { policy.healthCheck = healthCheck(node, path + ".health_check") }
+        if let node = f["passive_health"] { policy.passiveHealth = passiveHealth(node, path + ".passive_health") }
         if let node = f["rate_limit"] { policy.rateLimit = rateLimit(node, path + ".rate_limit") }
         if let t = reader.fields(
             f["adaptive_throttle"],
@@ -671,7 +675,10 @@ struct ScenarioDecoder {
         let p = kind.parameterNames
         var fields: Fields?
         if node.isMapping {
-            fields = reader.fields(node, path, known: ["kind", p.base, p.cap, p.multiplier, "jitter"])
+            // Envoy's `retry_back_off` has only `base_interval` and `max_interval`: it always doubles, unjittered
+            // bounds (algorithms.md §2.4).
+            let tuning = kind == .envoy ? [] : [p.multiplier, "jitter"]
+            fields = reader.fields(node, path, known: ["kind", p.base, p.cap] + tuning)
         }
         let connection = kind == .grpcConnectionNew || kind == .grpcConnectionOld
         let base = reader.duration(
@@ -939,6 +946,124 @@ struct ScenarioDecoder {
                 enforcingFailurePercentage: reader.parameterInt(f, "enforcing_failure_percentage", 0),
                 failurePercentageMinimumHosts: reader.parameterInt(f, "failure_percentage_minimum_hosts", 5),
                 failurePercentageRequestVolume: reader.parameterInt(f, "failure_percentage_request_volume", 50)
+            )
+        } catch {
+            parameterProblem(error, f, path)
+            return nil
+        }
+    }
+
+    /// Envoy zone-aware routing (`zone_aware.rst`; algorithms.md §1.8): `routing_enabled` (percent, 100) and
+    /// `min_cluster_size` (6).
+    mutating func zoneAware(_ node: YAMLTree, _ path: String) -> ZoneAwareRouting? {
+        guard let f = reader.fields(node, path, known: ["routing_enabled", "min_cluster_size"]) else { return nil }
+        do {
+            return try ZoneAwareRouting(
+                routingEnabledPercent: reader.parameterNumber(f, "routing_enabled", 100),
+                minClusterSize: reader.parameterInt(f, "min_cluster_size", 6)
+            )
+        } catch {
+            parameterProblem(error, f, path)
+            return nil
+        }
+    }
+
+    static let healthCheckKeys = ["interval", "timeout", "unhealthy_threshold", "healthy_threshold"]
+
+    /// Envoy active health checking (`health_check.proto`): all four keys are required, as Envoy requires them.
+    mutating func healthCheck(_ node: YAMLTree, _ path: String) -> ActiveHealthCheckConfiguration? {
+        guard let f = reader.fields(node, path, known: Self.healthCheckKeys) else { return nil }
+        let missing = Self.healthCheckKeys.filter { f[$0] == nil }
+        for key in missing {
+            reader.fail(
+                .missingField,
+                node,
+                f.path(key),
+                "an active health check needs '\(key)' (Envoy requires \(Self.healthCheckKeys.joined(separator: ", ")))"
+            )
+        }
+        guard missing.isEmpty else { return nil }
+        do {
+            return try ActiveHealthCheckConfiguration(
+                interval: reader.parameterDuration(f, "interval", .seconds(1)),
+                timeout: reader.parameterDuration(f, "timeout", .seconds(1)),
+                unhealthyThreshold: reader.parameterInt(f, "unhealthy_threshold", 1),
+                healthyThreshold: reader.parameterInt(f, "healthy_threshold", 1)
+            )
+        } catch {
+            parameterProblem(error, f, path)
+            return nil
+        }
+    }
+
+    static let nginxStatuses: [String: NginxFailureStatuses] = [
+        "http_500": .http500, "http_502": .http502, "http_503": .http503, "http_504": .http504, "http_429": .http429,
+    ]
+    static let haproxyOnError: [String: HAProxyServerHealthConfiguration.OnError] = [
+        "fastinter": .fastinter, "fail-check": .failCheck, "sudden-death": .suddenDeath, "mark-down": .markDown,
+    ]
+
+    /// Passive health as nginx (`max_fails`, `fail_timeout`) or HAProxy (`observe`, `error-limit`, `on-error`,
+    /// with its `check` timing) keeps it, with their names and defaults.
+    mutating func passiveHealth(_ node: YAMLTree, _ path: String) -> PassiveHealthSpec? {
+        let kinds = [
+            "nginx": ["max_fails", "fail_timeout", "next_upstream", "counting"],
+            "haproxy": [
+                "observe", "error_limit", "on_error", "inter", "fastinter", "downinter", "fall", "rise",
+                "timeout_check",
+            ],
+        ]
+        guard let (kind, f) = policyFields(node, path, kinds: kinds) else { return nil }
+        do {
+            if kind == "nginx" {
+                var statuses: NginxFailureStatuses = []
+                if let text = f["next_upstream"].flatMap({ reader.string($0, f.path("next_upstream")) }) {
+                    let names = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+                    let known = ["error", "timeout"] + Self.nginxStatuses.keys.sorted()
+                    for name in names {
+                        if let status = Self.nginxStatuses[name] {
+                            statuses.insert(status)
+                        } else if name != "error" && name != "timeout" {
+                            reader.fail(
+                                .unknownName,
+                                f["next_upstream"],
+                                f.path("next_upstream"),
+                                "unknown value '\(name)' (expected some of: \(known.joined(separator: ", ")))",
+                                suggestion: closestName(to: name, among: known).map { "did you mean '\($0)'?" }
+                            )
+                        }
+                    }
+                }
+                let counting = reader.choice(
+                    f["counting"],
+                    f.path("counting"),
+                    choices: ["documented", "round_robin_module"]
+                )
+                return .nginx(
+                    try NginxPassiveHealthConfiguration(
+                        maxFails: reader.parameterInt(f, "max_fails", 1),
+                        failTimeout: reader.parameterDuration(f, "fail_timeout", .seconds(10)),
+                        failureStatuses: statuses,
+                        variant: counting == "round_robin_module" ? .roundRobinModule : .documented
+                    )
+                )
+            }
+            let observe = reader.choice(f["observe"], f.path("observe"), choices: ["layer4", "layer7", "none"])
+            let onError = reader.choice(f["on_error"], f.path("on_error"), choices: Self.haproxyOnError.keys.sorted())
+            return .haproxy(
+                try HAProxyServerHealthConfiguration(
+                    inter: reader.parameterDuration(f, "inter", .seconds(2)),
+                    fastinter: f["fastinter"].map { _ in reader.parameterDuration(f, "fastinter", .seconds(2)) },
+                    downinter: f["downinter"].map { _ in reader.parameterDuration(f, "downinter", .seconds(2)) },
+                    fall: reader.parameterInt(f, "fall", 3),
+                    rise: reader.parameterInt(f, "rise", 2),
+                    checkTimeout: f["timeout_check"].map { _ in
+                        reader.parameterDuration(f, "timeout_check", .seconds(2))
+                    },
+                    observe: observe == "none" ? nil : (observe == "layer4" ? .layer4 : .layer7),
+                    errorLimit: reader.parameterInt(f, "error_limit", 10),
+                    onError: onError.flatMap { Self.haproxyOnError[$0] } ?? .failCheck
+                )
             )
         } catch {
             parameterProblem(error, f, path)

@@ -210,6 +210,7 @@ struct BackoffTests {
         #expect(parameter { try Backoff.envoy(baseInterval: .zero) } == "base_interval")
         #expect(parameter { try Backoff.envoy(baseInterval: ms(-25)) } == "base_interval")
         #expect(parameter { try Backoff.envoy(baseInterval: ms(25), maxInterval: ms(10)) } == "max_interval")
+        #expect(parameter { try Backoff(kind: .envoy, base: ms(25), cap: ms(250), multiplier: 3) } == "multiplier")
         #expect(
             parameter { try Backoff.grpcRetry(initialBackoff: .zero, maxBackoff: ms(1), backoffMultiplier: 2) }
                 == "initial_backoff"

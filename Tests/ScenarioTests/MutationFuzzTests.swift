@@ -72,7 +72,7 @@ struct MutationFuzzTests {
 
     @Test("1,000 seeded mutations of the bundled scenarios each run or fail with located messages")
     func mutations() throws {
-        let sources = try ["quickstart.yaml", "mm1.yaml", "mmc.yaml", "md1.yaml"].map {
+        let sources = try ["quickstart.yaml", "mm1.yaml", "mmc.yaml", "md1.yaml", "zones-and-health.yaml"].map {
             try String(contentsOfFile: bundled($0), encoding: .utf8)
         }
         var rng = Rng(state: 20_261_126)

@@ -90,6 +90,40 @@ struct ResilienceIntegrationTests {
         #expect(result.counters[.breakerRejections] == result.summary.rejected)
     }
 
+    @Test("Envoy's max_connections and max_pending_requests bind: excess attempts wait for a connection, then overflow")
+    func envoyPendingRequests() throws {
+        func run(_ thresholds: String) throws -> Simulation.Result {
+            try Self.run(
+                """
+                duration: 10s
+                services:
+                  api: {workers: 1000, service_time: "constant:100ms"}
+                clients:
+                  users: {target: api, rate: 200, arrival: constant, circuit_breaker: {kind: envoy\(thresholds)}}
+                """
+            )
+        }
+        // 200/s × 100 ms wants 20 connections; 10 serve 100/s.
+        let bounded = try run(", max_connections: 10, max_pending_requests: 5")
+        let share = Double(bounded.summary.rejected) / Double(bounded.summary.requests)
+        #expect(abs(share - 0.5) < 0.03, "\(share)")
+        #expect(bounded.counters[.breakerRejections] == bounded.summary.rejected)
+        // The admitted wait for a connection behind at most 5 others (a connection frees every 10 ms); the
+        // percentiles include the rejected requests at 0 ms, so the mean of the successful ones is worked out.
+        let okMean =
+            try #require(bounded.summary.meanMs) * Double(bounded.summary.requests) / Double(bounded.summary.ok)
+        let maxMs = try #require(bounded.summary.maxMs)
+        #expect(okMean > 130 && maxMs > 140 && maxMs < 180, "successful mean \(okMean), max \(maxMs)")
+        // No pending slots: the same share fails, and nothing waits.
+        let none = try run(", max_connections: 10, max_pending_requests: 0")
+        #expect(try #require(none.summary.maxMs) < 100.5)
+        #expect(abs(Double(none.summary.rejected) / Double(none.summary.requests) - 0.5) < 0.03)
+        // The default 1,024 pending: nothing overflows in 10 s, and the queue keeps growing.
+        let deep = try run(", max_connections: 10")
+        #expect(deep.summary.rejected == 0)
+        #expect(try #require(deep.summary.p99Ms) > 3_000)
+    }
+
     @Test("a token bucket caps the client's rate; GCRA and windows likewise")
     func rateLimits() throws {
         for limit in [

@@ -6,7 +6,7 @@ import Testing
 struct ScenarioErrorTests {
     @Test("every bundled scenario is valid")
     func bundledAreValid() throws {
-        for name in ["quickstart.yaml", "mm1.yaml", "mmc.yaml", "md1.yaml"] {
+        for name in ["quickstart.yaml", "mm1.yaml", "mmc.yaml", "md1.yaml", "zones-and-health.yaml"] {
             let scenario = try Scenario.load(path: bundled(name))
             #expect(!scenario.variants.isEmpty)
         }

@@ -4,6 +4,7 @@ import Runner
 import Scenario
 import SimCore
 import SimRandom
+import Testing
 
 /// The repository's root folder, found from this file's path.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -41,6 +42,16 @@ func minimal(_ extra: String = "", service: String = "", client: String = "", se
     \(client)
     \(extra)
     """
+}
+
+/// Runs `scenario` with one job and with two, expects byte-identical CSVs, and returns the one-job output.
+func runWithOneAndTwoJobs(_ scenario: Scenario) -> Experiment {
+    let one = Experiment.run(scenario, jobs: 1)
+    let two = Experiment.run(scenario, jobs: 2)
+    #expect(one.summaryCSV == two.summaryCSV)
+    #expect(one.timeseriesCSV == two.timeseriesCSV)
+    #expect(one.comparisonCSV == two.comparisonCSV)
+    return one
 }
 
 /// Runs a spec's replication and returns its result.

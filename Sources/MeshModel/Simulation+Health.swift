@@ -1,0 +1,196 @@
+//===----------------------------------------------------------------------===//
+// meshsim — MeshModel
+//===----------------------------------------------------------------------===//
+
+import Balancers
+import Health
+import Reports
+import SimCore
+import SimKernel
+import SimRandom
+
+// Health checks (Envoy active health checking, HAProxy `check`), passive health (nginx `max_fails`, HAProxy
+// `observe` with `error-limit`) and zone-aware routing on call edges.
+//
+// A health check is modelled as a probe of the replica's health endpoint, sent from the caller's zone: it does not
+// wait for a worker or in the queue, but it crosses the network both ways (its own draws of the link delays), it
+// waits out a stop-the-world pause, a replica that is not serving refuses it (a failure after `refused_cost`), it
+// fails with the replica's current error probability, and it times out when the answer would come later than the
+// check's timeout or a partition loses it.
+
+extension Simulation {
+    /// Sets up an edge's health checks, passive health and zone-aware routing from its policy.
+    mutating func addHealthAndZones(_ edge: inout EdgeState, target: Int, key: String, caller: Caller) {
+        let policy = edge.policy
+        let count = spec.services[target].replicas.count
+        edge.checkZone = caller.zone
+        if let configuration = policy.healthCheck {
+            edge.activeCheck = try? ActiveHealthCheckStateMachine(hostCount: count, configuration: configuration)
+        }
+        switch policy.passiveHealth {
+        case .nginx(let configuration)?:
+            edge.nginx = try? NginxPassiveHealthStateMachine(hostCount: count, configuration: configuration)
+            edge.passiveDownUntil = Array(repeating: .zero, count: count)
+        case .haproxy(let configuration)?:
+            edge.haproxy = try? HAProxyServerHealthStateMachine(hostCount: count, configuration: configuration)
+        case nil:
+            break
+        }
+        if edge.activeCheck != nil || edge.haproxy != nil {
+            edge.checking = Array(repeating: 0, count: count)
+            edge.healthRng = stream(key + "/health_checks")
+        }
+        guard let zoneAware = policy.zoneAware else { return }
+        let zones = spec.zones.count
+        edge.zoneAware = zoneAware
+        edge.zoneRng = stream(key + "/zones")
+        edge.replicaZone = spec.services[target].replicas.map { Int32($0.zone) }
+        edge.zoneEndpoints = (0..<zones).map { _ in
+            var list: [EndpointState] = []
+            list.reserveCapacity(count)
+            return list
+        }
+        edge.zoneBalancers = (0..<zones).map { _ in BalancerBox(policy.balancer, endpointCapacity: count) }
+        edge.zonePositionOf = Array(repeating: -1, count: count)
+        edge.upstreamByZone = Array(repeating: 0, count: zones)
+        edge.originService = caller.service
+        if caller.service < 0 {
+            edge.originByZone = Array(repeating: 0, count: zones)
+            for client in spec.clients { edge.originByZone[client.zone] += 1 }
+        }
+    }
+
+    /// Schedules the first health check of every replica of the edge's target (each is due at the start).
+    mutating func scheduleFirstHealthChecks(edge e: Int) {
+        for host in edges[e].checking.indices {
+            if let due = edges[e].activeCheck?.nextCheckDue(host: host) {
+                schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: 0), at: due.nanoseconds)
+            }
+            if let due = edges[e].haproxy?.nextCheckDue(host: host) {
+                schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: 1), at: due.nanoseconds)
+            }
+        }
+    }
+
+    /// A health check is due: unless one is in flight or it is not due yet (the schedule moved), probe the replica
+    /// and schedule the result.
+    mutating func startHealthCheck(edge e: Int, host: Int, checker: UInt8) {
+        let bit: UInt8 = checker == 0 ? 1 : 2
+        guard edges[e].checking.indices.contains(host), edges[e].checking[host] & bit == 0 else { return }
+        let due: SimInstant?
+        let timeout: SimDuration?
+        if checker == 0 {
+            due = edges[e].activeCheck?.nextCheckDue(host: host)
+            timeout = edges[e].activeCheck?.configuration.timeout
+        } else {
+            due = edges[e].haproxy?.nextCheckDue(host: host)
+            // HAProxy: without `timeout check`, `inter` bounds the whole check.
+            timeout = edges[e].haproxy.map { $0.configuration.checkTimeout ?? $0.configuration.inter }
+        }
+        guard let due, let timeout, due <= queue.now else { return }
+        edges[e].checking[host] |= bit
+        let replica = serviceFirstReplica[Int(edges[e].target)] + host
+        let (result, after) = probe(edge: e, replica: replica, timeout: timeout.nanoseconds)
+        schedule(
+            .healthCheckDone(edge: Int32(e), host: Int32(host), checker: checker, result: result),
+            at: now + after
+        )
+    }
+
+    /// The result of a health check of `replica` sent now (0 passed, 1 failed, 2 timed out) and when it is known.
+    mutating func probe(edge e: Int, replica r: Int, timeout: Int64) -> (result: UInt8, after: Int64) {
+        let from = Int(edges[e].checkZone)
+        let to = Int(replicas[r].zone)
+        guard !links[from][to].partitioned, !links[to][from].partitioned, let rng = edges[e].healthRng else {
+            return (2, timeout)
+        }
+        let out = checkDelay(from: from, to: to, using: rng)
+        guard replicas[r].isServing else {
+            let refused = out + refusedCostNs
+            return refused > timeout ? (2, timeout) : (1, refused)
+        }
+        let arrival = now + out
+        let pauseWait = finishTime(replica: r, start: arrival, work: 0) - arrival
+        let failed = replicas[r].errorRate > 0 && rng.bernoulli(replicas[r].errorRate)
+        let total = out + pauseWait + checkDelay(from: to, to: from, using: rng)
+        if total > timeout { return (2, timeout) }
+        return (failed ? 1 : 0, total)
+    }
+
+    /// A health check's one-way delay over a link: the link's delay drawn from the checker's stream, plus any
+    /// added-latency fault (losses are not modelled for checks).
+    private func checkDelay(from: Int, to: Int, using rng: RandomStream) -> Int64 {
+        let link = links[from][to]
+        if link.instant { return link.extraDelay }
+        return link.spec.delay.sample(using: rng) + link.extraDelay
+    }
+
+    /// A health check ended: the checker records it, the edge's view follows a change of health, and the next
+    /// check is scheduled.
+    mutating func finishHealthCheck(edge e: Int, host: Int, checker: UInt8, result code: UInt8) {
+        let bit: UInt8 = checker == 0 ? 1 : 2
+        guard edges[e].checking.indices.contains(host) else { return }
+        edges[e].checking[host] &= ~bit
+        let result: CheckResult = code == 0 ? .passed(responseTime: .zero) : (code == 1 ? .failed : .timedOut)
+        let transition: HealthTransition?
+        let next: SimInstant
+        if checker == 0 {
+            guard edges[e].activeCheck != nil else { return }
+            transition = edges[e].activeCheck!.record(host: host, check: result, at: queue.now)
+            next = edges[e].activeCheck!.nextCheckDue(host: host)
+            // Envoy: a passing active check unejects an outlier (`successful_active_health_check_uneject_host`).
+            if code == 0, edges[e].outlier != nil,
+                let event = edges[e].outlier!.activeHealthCheckPassed(host: host, at: queue.now)
+            {
+                applyOutlierEvent(event, edge: e)
+            }
+        } else {
+            guard edges[e].haproxy != nil else { return }
+            transition = edges[e].haproxy!.recordCheck(host: host, result: result, at: queue.now)
+            next = edges[e].haproxy!.nextCheckDue(host: host)
+        }
+        if let transition { applyHealthTransition(transition, edge: e) }
+        schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: checker), at: next.nanoseconds)
+    }
+
+    /// A replica became healthy or unhealthy on an edge: the view is recomputed; marking one down counts as an
+    /// ejection.
+    mutating func applyHealthTransition(_ transition: HealthTransition, edge e: Int) {
+        if case .becameUnhealthy = transition { recorder.count(.ejections, at: now) }
+        edges[e].setView(edges[e].fullView, at: queue.now)
+    }
+
+    /// nginx's round-robin peer accounting learns that the balancer picked `host`: a peer picked after its
+    /// `fail_timeout` is a probe, unavailable again at once until a success clears its failures.
+    mutating func nginxSelected(edge e: Int, host: Int) {
+        guard edges[e].nginx!.configuration.variant == .roundRobinModule else { return }
+        edges[e].nginx!.selected(host: host, at: queue.now)
+        if !edges[e].inPanic && edges[e].positionOf[host] >= 0 && !edges[e].nginx!.isUsable(host: host, at: queue.now) {
+            edges[e].setView(edges[e].fullView, at: queue.now)
+        }
+    }
+
+    /// nginx and HAProxy passive health learn one attempt's result on replica `host`.
+    mutating func observePassive(edge e: Int, host: Int, result: RequestResult) {
+        if edges[e].nginx != nil {
+            let wasUsable = edges[e].nginx!.isUsable(host: host, at: queue.now)
+            let until = edges[e].nginx!.record(host: host, result: result, at: queue.now)
+            if let until {
+                // A new unavailability (not one extended by a failure that was still in flight) is an ejection.
+                if queue.now >= edges[e].passiveDownUntil[host] { recorder.count(.ejections, at: now) }
+                edges[e].passiveDownUntil[host] = until
+                schedule(.healthRecovery(edge: Int32(e)), at: until.nanoseconds)
+            }
+            if wasUsable != edges[e].nginx!.isUsable(host: host, at: queue.now) {
+                edges[e].setView(edges[e].fullView, at: queue.now)
+            }
+        }
+        if edges[e].haproxy != nil, let event = edges[e].haproxy!.observe(host: host, result: result, at: queue.now) {
+            if let transition = event.transition { applyHealthTransition(transition, edge: e) }
+            if edges[e].haproxy!.configuration.fastinter != nil {
+                // `on-error` brought the next check forward.
+                schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: 1), at: event.nextCheck.nanoseconds)
+            }
+        }
+    }
+}
