@@ -107,10 +107,13 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["SimCore", "Reports"]),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports", "Retries"]
+            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports", "Retries", "Breakers"]
         ),
         .testTarget(name: "CLITests", dependencies: ["Runner"]),
-        .testTarget(name: "LiveHTTPTests", dependencies: ["LiveHTTP", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "LiveHTTPTests",
+            dependencies: ["LiveHTTP", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "LiveTests",
             dependencies: [

@@ -84,10 +84,14 @@ extension YAMLTree {
     }
 
     /// `overlay` merged onto `base`: mappings key by key, anything else replaced.
+    ///
+    /// A mapping that names a `kind` other than the one already there (or where none was named) replaces the old
+    /// mapping instead: the parameters of one kind of policy mean nothing to another.
     static func merge(_ base: YAMLTree, _ overlay: YAMLTree) -> YAMLTree {
         guard case .mapping(var pairs, let mark) = base, case .mapping(let overlayPairs, _) = overlay else {
             return overlay
         }
+        if let newKind = kindName(overlayPairs), kindName(pairs) != newKind { return overlay }
         for pair in overlayPairs {
             if let i = pairs.firstIndex(where: { $0.key == pair.key }) {
                 pairs[i].value = merge(pairs[i].value, pair.value)
@@ -96,5 +100,13 @@ extension YAMLTree {
             }
         }
         return .mapping(pairs, mark)
+    }
+
+    /// The scalar value of a mapping's `kind` key, if any.
+    private static func kindName(_ pairs: [(key: String, keyMark: SourceMark?, value: YAMLTree)]) -> String? {
+        guard let pair = pairs.first(where: { $0.key == "kind" }), case .scalar(let text, _, _) = pair.value else {
+            return nil
+        }
+        return text
     }
 }

@@ -1,3 +1,4 @@
+import Breakers
 import MeshModel
 import Scenario
 import Testing
@@ -6,10 +7,44 @@ import Testing
 struct ScenarioErrorTests {
     @Test("every bundled scenario is valid")
     func bundledAreValid() throws {
-        for name in ["quickstart.yaml", "mm1.yaml", "mmc.yaml", "md1.yaml", "zones-and-health.yaml"] {
+        for name in [
+            "quickstart.yaml", "mm1.yaml", "mmc.yaml", "md1.yaml", "zones-and-health.yaml", "live-slow-replica.yaml",
+        ] {
             let scenario = try Scenario.load(path: bundled(name))
             #expect(!scenario.variants.isEmpty)
         }
+    }
+
+    @Test("a variant switches a policy's kind with set; a mapping without kind merges into it")
+    func switchKind() throws {
+        let text = """
+            name: k
+            duration: 2s
+            services:
+              api: {replicas: 2, service_time: "constant:1ms"}
+            clients:
+              users:
+                target: api
+                rate: 10
+                circuit_breaker: {kind: resilience4j, failure_rate_threshold: 50}
+            variants:
+              - name: same
+              - name: hystrix
+                set:
+                  clients.users.circuit_breaker: {kind: hystrix}
+              - name: tuned
+                set:
+                  clients.users.circuit_breaker: {failure_rate_threshold: 25}
+            """
+        let scenario = try Scenario.parse(text, file: "k.yaml")
+        let breakers = scenario.variants.map { $0.spec.clients[0].policy.breaker }
+        guard case .resilience4j(let same)? = breakers[0], case .hystrix? = breakers[1],
+            case .resilience4j(let tuned)? = breakers[2]
+        else {
+            Issue.record("unexpected breakers \(breakers)")
+            return
+        }
+        #expect(same.failureRateThreshold == 50 && tuned.failureRateThreshold == 25)
     }
 
     @Test("a YAML syntax error names the file, line and column")
