@@ -46,7 +46,10 @@ public struct LivePlan: Sendable {
             )
         }
         let backends = try Self.backends(
-            spec: spec, services: [client.target], seed: seed, basePort: backendPort
+            spec: spec,
+            services: [client.target],
+            seed: seed,
+            basePort: backendPort
         )
         var spikes: [(start: Int64, end: Int64, factor: Double)] = []
         for fault in spec.faults {
@@ -101,9 +104,15 @@ public struct LivePlan: Sendable {
             for (i, replica) in service.replicas.enumerated() {
                 replicas.append(
                     BackendReplica(
-                        service: service.name, index: i, port: basePort + replicas.count, workers: service.workers,
-                        queueCapacity: service.queueCapacity, serviceTime: service.serviceTime,
-                        errorRate: service.errorRate, speed: replica.speed, initiallyActive: replica.initiallyActive
+                        service: service.name,
+                        index: i,
+                        port: basePort + replicas.count,
+                        workers: service.workers,
+                        queueCapacity: service.queueCapacity,
+                        serviceTime: service.serviceTime,
+                        errorRate: service.errorRate,
+                        speed: replica.speed,
+                        initiallyActive: replica.initiallyActive
                     )
                 )
             }
@@ -117,7 +126,9 @@ public struct LivePlan: Sendable {
                 guard let base = first[selection.service] else { return }
                 let count = spec.services[selection.service].replicas.count
                 let local = selection.replicas.isEmpty ? Array(0..<count) : selection.replicas
-                backends.faults.append(LiveFault(at: at, duration: duration, replicas: local.map { base + $0 }, kind: kind))
+                backends.faults.append(
+                    LiveFault(at: at, duration: duration, replicas: local.map { base + $0 }, kind: kind)
+                )
             }
             switch fault.kind {
             case .crash(let s): add(s, .crash)
