@@ -85,19 +85,7 @@ public enum LoadReport {
     }
 
     /// Escapes a JSON string.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONFormat.quote(s) }
 
     /// One run as a JSON object (configuration, planned vs achieved rate, the three latency views, errors by kind,
     /// connections, self-check).

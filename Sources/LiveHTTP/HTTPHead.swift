@@ -263,3 +263,41 @@ struct BodySkipper: Sendable {
         return line
     }
 }
+
+/// Finds a complete head in `buffer` (scanning from `scanned`) and parses it with `parse`.
+///
+/// Returns the head's length and what `parse` made of it, or `nil` when the head has not fully arrived (then
+/// `scanned` is where the next scan may resume). Throws ``HTTPParseError/headerTooLarge`` once the head would exceed
+/// `maxHeadBytes`, and whatever `parse` throws.
+/// - Complexity: O(new bytes) per call, no allocation.
+@inline(__always)
+func scanHead<Head>(
+    _ buffer: ByteBuffer,
+    scanned: inout Int,
+    maxHeadBytes: Int,
+    parse: (UnsafeRawBufferPointer, Int) throws(HTTPParseError) -> Head
+) throws(HTTPParseError) -> (length: Int, head: Head)? {
+    let start = scanned
+    let result: Result<(Int, Head)?, HTTPParseError> = buffer.withUnsafeReadableBytes { bytes in
+        guard let end = findHeadEnd(bytes, from: start) else {
+            if bytes.count > maxHeadBytes { return .failure(.headerTooLarge) }
+            return .success(nil)
+        }
+        if end > maxHeadBytes { return .failure(.headerTooLarge) }
+        do throws(HTTPParseError) {
+            return .success((end, try parse(bytes, end)))
+        } catch {
+            return .failure(error)
+        }
+    }
+    switch result {
+    case .failure(let error):
+        throw error
+    case .success(nil):
+        scanned = max(0, buffer.readableBytes - 3)
+        return nil
+    case .success(let found?):
+        scanned = 0
+        return found
+    }
+}

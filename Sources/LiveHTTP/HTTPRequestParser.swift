@@ -50,35 +50,19 @@ public struct HTTPRequestParser: Sendable {
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> Request? {
         let healthPath = self.healthPath
-        let scanned = self.scanned
-        let maxHeadBytes = self.maxHeadBytes
-        let result: Result<(Int, Request, BodySkipper.State)?, HTTPParseError> = buffer.withUnsafeReadableBytes {
-            bytes in
-            // Tolerate empty lines before a request (RFC 9112 §2.2).
-            guard let end = findHeadEnd(bytes, from: scanned) else {
-                if bytes.count > maxHeadBytes { return .failure(.headerTooLarge) }
-                return .success(nil)
-            }
-            if end > maxHeadBytes { return .failure(.headerTooLarge) }
-            do throws(HTTPParseError) {
-                let parsed = try Self.parseHead(bytes, end: end, healthPath: healthPath)
-                return .success((end, parsed.0, parsed.1))
-            } catch {
-                return .failure(error)
-            }
-        }
-        switch result {
-        case .failure(let error):
-            throw error
-        case .success(nil):
-            self.scanned = max(0, buffer.readableBytes - 3)
-            return nil
-        case .success(let (end, request, bodyState)?):
-            buffer.moveReaderIndex(forwardBy: end)
-            self.scanned = 0
-            body.state = bodyState
-            return request
-        }
+        guard
+            let found = try scanHead(
+                buffer,
+                scanned: &scanned,
+                maxHeadBytes: maxHeadBytes,
+                parse: { (bytes, end) throws(HTTPParseError) in
+                    try Self.parseHead(bytes, end: end, healthPath: healthPath)
+                }
+            )
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: found.length)
+        body.state = found.head.1
+        return found.head.0
     }
 
     private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int, healthPath: [UInt8])

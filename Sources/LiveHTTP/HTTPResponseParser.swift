@@ -68,32 +68,11 @@ public struct HTTPResponseParser: Sendable {
     }
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> Response? {
-        let result: Result<(Int, Response, BodySkipper.State)?, HTTPParseError> = buffer.withUnsafeReadableBytes {
-            bytes in
-            guard let end = findHeadEnd(bytes, from: scanned) else {
-                if bytes.count > maxHeadBytes { return .failure(.headerTooLarge) }
-                return .success(nil)
-            }
-            if end > maxHeadBytes { return .failure(.headerTooLarge) }
-            do throws(HTTPParseError) {
-                let parsed = try Self.parseHead(bytes, end: end)
-                return .success((end, parsed.0, parsed.1))
-            } catch {
-                return .failure(error)
-            }
-        }
-        switch result {
-        case .failure(let error):
-            throw error
-        case .success(nil):
-            scanned = max(0, buffer.readableBytes - 3)
-            return nil
-        case .success(let (end, response, bodyState)?):
-            buffer.moveReaderIndex(forwardBy: end)
-            scanned = 0
-            body.state = bodyState
-            return response
-        }
+        guard let found = try scanHead(buffer, scanned: &scanned, maxHeadBytes: maxHeadBytes, parse: Self.parseHead)
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: found.length)
+        body.state = found.head.1
+        return found.head.0
     }
 
     private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int) throws(HTTPParseError) -> (

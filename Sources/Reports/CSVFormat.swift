@@ -29,6 +29,26 @@ public enum CSVFormat {
     }
 }
 
+/// JSON string literals for the provenance files (`run.json`), without Foundation.
+public enum JSONFormat {
+    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
+    public static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
 extension String {
     /// The string with every `target` character replaced by `replacement` (no Foundation).
     func replacingAll(_ target: Character, with replacement: String) -> String {

@@ -69,19 +69,7 @@ extension Experiment {
     public var runJSON: String {
         let seeds = Set(replications.map(\.seed)).sorted()
         let simulated = replications.reduce(0.0) { $0 + $1.result.endTime.seconds }
-        func quote(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
+        let quote = JSONFormat.quote
         let lines = [
             "  \"meshsim_version\": \(quote(meshsimVersion))",
             "  \"scenario\": \(quote(scenario.name))",
