@@ -93,6 +93,9 @@ public struct BackendConfiguration: Sendable {
     public var healthPath = "/health"
     /// The most bytes a request head may take; a longer one is answered 431 and the connection closed.
     public var maxHeadBytes = 8 * 1024
+    /// After this many requests on one connection the answer says `Connection: close` and the connection is closed,
+    /// as nginx does after `keepalive_requests` (1,000 by default); 0 keeps connections open.
+    public var maxRequestsPerConnection = 0
     /// Seed of the service-time and error random streams (one stream per replica).
     public var seed: UInt64 = 1
     /// Faults in wall time.

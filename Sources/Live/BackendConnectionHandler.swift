@@ -67,6 +67,8 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     private var keepAlive = true
     private var isHead = false
     private(set) var isOpen = false
+    /// Requests read on this connection.
+    private var requests = 0
 
     init(replica: ReplicaRuntime) {
         self.replica = replica
@@ -115,7 +117,9 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
                 return
             }
             guard let request else { break }
-            keepAlive = request.keepAlive
+            requests += 1
+            let limit = replica.maxRequestsPerConnection
+            keepAlive = request.keepAlive && (limit == 0 || requests < limit)
             isHead = request.isHead
             busy = true
             if request.isHealthCheck {

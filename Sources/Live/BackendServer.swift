@@ -39,6 +39,7 @@ public final class BackendServer: Sendable {
                 )
             )
         }
+        for runtime in runtimes { runtime.maxRequestsPerConnection = configuration.maxRequestsPerConnection }
         self.runtimes = runtimes
     }
 
@@ -104,6 +105,8 @@ final class ReplicaRuntime: @unchecked Sendable {
     let random: RandomStream
     let healthPath: String
     let maxHeadBytes: Int
+    /// Requests per connection before it is closed (0: no limit).
+    var maxRequestsPerConnection = 0
 
     /// Workers busy.
     var busy = 0

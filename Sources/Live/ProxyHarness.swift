@@ -144,7 +144,9 @@ public final class ProxyProcess: @unchecked Sendable {
     }
 
     /// Writes the configuration into `directory` and starts the proxy; returns once it accepts connections.
-    public init(kind: ProxyKind, plan: LivePlan, port: Int, directory: String) throws {
+    public init(kind: ProxyKind, plan: LivePlan, port: Int, directory relativeDirectory: String) throws {
+        // nginx resolves relative paths against its prefix (-p), so every path it sees is absolute.
+        let directory = URL(fileURLWithPath: relativeDirectory).standardizedFileURL.path
         self.kind = kind
         self.directory = directory
         let executable = try Self.binary(for: kind)

@@ -115,6 +115,10 @@ extension MeshSim {
         @Option(help: "Stop after this long (default: until SIGINT/SIGTERM).") var duration: String?
         @Option(name: .customLong("max-header-bytes"), help: "Largest request head accepted.") var maxHeaderBytes = 8192
         @Option(name: .customLong("health-path"), help: "Path of the health endpoint.") var healthPath = "/health"
+        @Option(
+            name: .customLong("max-requests-per-connection"),
+            help: "Close a connection after this many requests, as nginx's keepalive_requests does (0: never)."
+        ) var maxRequestsPerConnection = 0
 
         func validate() throws {
             if replicas < 1 || replicas > 1000 { throw ValidationError("--replicas must be in 1...1000") }
@@ -126,6 +130,7 @@ extension MeshSim {
             if !(0...1).contains(errorRate) { throw ValidationError("--error-rate must be in [0, 1]") }
             if threads < 1 { throw ValidationError("--threads must be at least 1") }
             if maxHeaderBytes < 256 { throw ValidationError("--max-header-bytes must be at least 256") }
+            if maxRequestsPerConnection < 0 { throw ValidationError("--max-requests-per-connection must be ≥ 0") }
             if let duration { _ = try parseDuration(duration, flag: "--duration") }
             do {
                 _ = try Distribution.parse(serviceTime)
@@ -179,6 +184,7 @@ extension MeshSim {
             }
             configuration.maxHeadBytes = maxHeaderBytes
             configuration.healthPath = healthPath
+            configuration.maxRequestsPerConnection = maxRequestsPerConnection
             let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
             let server = BackendServer(configuration: configuration, group: group)
             do {
@@ -423,7 +429,7 @@ extension MeshSim {
                             plan: plan,
                             proxy: kind,
                             proxyPort: proxyPort,
-                            directory: directory + "/" + kind.rawValue,
+                            directory: directory + "/\(kind.rawValue)/\(variant.name)-\(seed)",
                             threads: threads
                         ) { window in
                             if !quiet { print("  " + LoadReport.liveLine(window, width: plan.load.window)) }

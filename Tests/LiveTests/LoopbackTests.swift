@@ -17,11 +17,13 @@ import Testing
 func withBackends<T>(
     _ replicas: [BackendReplica],
     faults: [LiveFault] = [],
+    maxRequestsPerConnection: Int = 0,
     _ body: (BackendServer) async throws -> T
 ) async throws -> T {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var configuration = BackendConfiguration(replicas: replicas)
     configuration.faults = faults
+    configuration.maxRequestsPerConnection = maxRequestsPerConnection
     let server = BackendServer(configuration: configuration, group: group)
     do {
         try await server.start()
@@ -191,6 +193,18 @@ struct LoopbackTests {
         let result = try await withBackends([replica]) { _ in try await runLoad(configuration) }
         #expect(result.total.count(.status5xx) > 100)
         #expect(result.summaryRow.rejected == result.total.count(.status5xx))
+    }
+
+    @Test("connections the server closes after N requests are reopened and counted, and no request is lost")
+    func serverCloses() async throws {
+        let replica = BackendReplica(service: "s", index: 0, port: 20171, workers: 8, serviceTime: .constant(1_000_000))
+        let result = try await withBackends([replica], maxRequestsPerConnection: 50) { _ in
+            try await runLoad(openLoop(port: 20171, rate: 500, seconds: 2, connections: 4))
+        }
+        #expect(result.total.response.count(.ok) == 1000, "ok \(result.total.response.count(.ok))")
+        #expect(result.connections.closedByPeer >= 19, "closed by peer \(result.connections.closedByPeer)")
+        #expect(result.connections.reconnects >= 16, "reconnects \(result.connections.reconnects)")
+        #expect(result.connections.opened >= 20)
     }
 
     @Test("closed loop keeps every connection busy and reports the same columns")
