@@ -69,6 +69,17 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     private(set) var isOpen = false
     /// Requests read on this connection.
     private var requests = 0
+    /// A `Connection: close` answer was sent: nothing more is read or answered.
+    private var closing = false
+    /// ``processBuffer()`` is on the stack: an answer given synchronously lets its loop go on instead of recursing.
+    private var processing = false
+    /// Reading is paused because too many bytes wait behind a request in service.
+    private var readPaused = false
+    /// Whether the current request waits in the replica's queue.
+    var queued = false
+
+    /// The most bytes buffered behind a request in service before reading pauses (backpressure on the client).
+    static let maxBufferedBytes = 64 * 1024
 
     init(replica: ReplicaRuntime) {
         self.replica = replica
@@ -84,6 +95,11 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     func channelInactive(context: ChannelHandlerContext) {
         isOpen = false
         replica.connections[ObjectIdentifier(self)] = nil
+        if queued {
+            // A closed connection's queued request no longer holds a place in the queue.
+            queued = false
+            if let i = replica.queue.firstIndex(where: { $0 === self }) { replica.queue.remove(at: i) }
+        }
         self.context = nil
         context.fireChannelInactive()
     }
@@ -96,6 +112,10 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
             var incoming = incoming
             buffer.writeBuffer(&incoming)
         }
+        if busy && !readPaused && buffer.readableBytes > Self.maxBufferedBytes {
+            readPaused = true
+            context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+        }
         processBuffer()
     }
 
@@ -105,7 +125,10 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
 
     /// Handles the buffered requests until one must wait for a worker.
     private func processBuffer() {
-        while !busy, isOpen {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while !busy, isOpen, !closing {
             let request: HTTPRequestParser.Request?
             do {
                 request = try parser.parse(&buffer)
@@ -134,10 +157,15 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         } else if buffer.readerIndex > 4096 {
             buffer.discardReadBytes()
         }
+        if readPaused && !busy, let context {
+            readPaused = false
+            context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        }
     }
 
     private func reject(_ answer: BackendAnswer) {
         keepAlive = false
+        isHead = false
         busy = true
         replica.counts.clientErrors += 1
         write(answer)
@@ -167,6 +195,7 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(response), promise: nil)
         } else {
+            closing = true
             context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in context.close(promise: nil) }
         }
     }

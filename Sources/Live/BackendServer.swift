@@ -46,14 +46,21 @@ public final class BackendServer: Sendable {
     /// Binds every initially active replica and schedules the fault timeline from now.
     ///
     /// - Throws: `LiveError.bindFailed` naming the port when one cannot be bound (for example, already in use).
-    public func start() async throws {
+    /// - Parameter schedulingFaults: whether the fault timeline starts now; pass `false` and call
+    ///   ``scheduleFaults(from:)`` to align it with another clock (the load generator's start).
+    public func start(schedulingFaults: Bool = true) async throws {
         for runtime in runtimes where runtime.replica.initiallyActive {
             try await runtime.loop.flatSubmit { runtime.listen() }.get()
         }
+        if schedulingFaults { scheduleFaults(from: .now()) }
+    }
+
+    /// Schedules the fault timeline with `base` as its time zero (fault `at` offsets count from it).
+    public func scheduleFaults(from base: NIODeadline) {
         for fault in configuration.faults {
             for index in fault.replicas where runtimes.indices.contains(index) {
                 let runtime = runtimes[index]
-                runtime.loop.execute { runtime.schedule(fault) }
+                runtime.loop.execute { runtime.schedule(fault, from: base) }
             }
         }
     }
@@ -128,7 +135,6 @@ final class ReplicaRuntime: @unchecked Sendable {
     var connections: [ObjectIdentifier: any Channel] = [:]
     var counts = (ok: 0, clientErrors: 0, serverErrors: 0)
     var stopped = false
-    let started = NIODeadline.now()
 
     init(
         replica: BackendReplica,
@@ -204,6 +210,7 @@ final class ReplicaRuntime: @unchecked Sendable {
             busy += 1
             startService(connection)
         } else if queue.count < replica.queueCapacity {
+            connection.queued = true
             queue.append(connection)
         } else {
             connection.respond(.unavailable)
@@ -232,9 +239,11 @@ final class ReplicaRuntime: @unchecked Sendable {
             _ = try? loop.scheduleCallback(at: .uptimeNanoseconds(pausedUntil), handler: completion)
             return
         }
-        completion.connection.respond(completion.failing ? .serverError : .ok)
+        // Free the worker before answering: the answer may let the same connection's next request in at once.
         busy -= 1
+        completion.connection.respond(completion.failing ? .serverError : .ok)
         while busy < replica.workers, let next = queue.popFirst() {
+            next.queued = false
             guard next.isOpen else { continue }
             busy += 1
             startService(next)
@@ -242,15 +251,17 @@ final class ReplicaRuntime: @unchecked Sendable {
     }
 
     /// Schedules a fault's start and end on this loop.
-    func schedule(_ fault: LiveFault) {
-        let start = started + .nanoseconds(fault.at)
-        loop.scheduleTask(deadline: start) { self.apply(fault, starting: true) }
+    func schedule(_ fault: LiveFault, from base: NIODeadline) {
+        let start = base + .nanoseconds(fault.at)
+        loop.scheduleTask(deadline: start) { self.apply(fault, base: base, starting: true) }
         if let duration = fault.duration {
-            loop.scheduleTask(deadline: start + .nanoseconds(duration)) { self.apply(fault, starting: false) }
+            loop.scheduleTask(deadline: start + .nanoseconds(duration)) {
+                self.apply(fault, base: base, starting: false)
+            }
         }
     }
 
-    private func apply(_ fault: LiveFault, starting: Bool) {
+    private func apply(_ fault: LiveFault, base: NIODeadline, starting: Bool) {
         guard !stopped else { return }
         switch fault.kind {
         case .crash:
@@ -273,12 +284,13 @@ final class ReplicaRuntime: @unchecked Sendable {
             }
         case .pause(let every, let length):
             guard starting else { return }
-            let end = fault.duration.map { started + .nanoseconds(fault.at + $0) }
+            let end = fault.duration.map { base + .nanoseconds(fault.at + $0) }
             pauseLoop(every: every, length: length, until: end)
         }
     }
 
     private func pauseLoop(every: Int64, length: Int64, until end: NIODeadline?) {
+        guard !stopped else { return }
         let now = NIODeadline.now()
         if let end, now >= end { return }
         pausedUntil = max(pausedUntil, (now + .nanoseconds(length)).uptimeNanoseconds)

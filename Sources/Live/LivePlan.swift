@@ -4,6 +4,7 @@
 
 public import MeshModel
 import SimCore
+import SimRandom
 
 /// A real proxy that `meshsim live` can put in front of the emulated backends.
 public enum ProxyKind: String, Sendable, CaseIterable {
@@ -60,15 +61,18 @@ public struct LivePlan: Sendable {
         }
         let mode: LoadConfiguration.Mode
         var connections = 16
+        var think: Distribution?
         switch client.load {
         case .open(let arrival, let schedule):
             mode = .open(schedule: RateSchedule(points: schedule, spikes: spikes), arrival: arrival)
-        case .closed(let users, _):
+        case .closed(let users, let thinkTime):
             mode = .closed
             connections = users
+            think = thinkTime.isAlwaysZero ? nil : thinkTime
         }
         var load = LoadConfiguration(host: "127.0.0.1", port: proxyPort, mode: mode)
         load.path = client.paths.first?.path ?? "/"
+        load.thinkTime = think
         load.threads = threads
         load.connections = connections
         load.maxConnections = max(connections, 1024)

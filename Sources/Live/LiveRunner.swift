@@ -24,10 +24,14 @@ public enum LiveRunner {
         let backends = BackendServer(configuration: plan.backends, group: serverGroup)
         var proxyProcess: ProxyProcess?
         do {
-            try await backends.start()
+            try await backends.start(schedulingFaults: false)
             proxyProcess = try ProxyProcess(kind: proxy, plan: plan, port: proxyPort, directory: directory)
             let generator = LoadGenerator(configuration: plan.load, group: clientGroup)
-            let result = try await generator.run(onWindow: onWindow)
+            // The fault timeline and the load share one time zero.
+            let result = try await generator.run(
+                onStart: { start in backends.scheduleFaults(from: start) },
+                onWindow: onWindow
+            )
             proxyProcess?.stop()
             await backends.stop()
             try? await clientGroup.shutdownGracefully()

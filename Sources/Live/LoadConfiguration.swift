@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 public import MeshModel
+public import SimRandom
 
 /// What `meshsim load` does: where it sends, how it paces, how long, and its limits.
 public struct LoadConfiguration: Sendable {
@@ -25,6 +26,9 @@ public struct LoadConfiguration: Sendable {
     public var hostHeader: String
     /// Open or closed loop.
     public var mode: Mode
+    /// Closed loop: the pause of a user between an answer and its next request (the scenario's think time);
+    /// `nil` sends again at once.
+    public var thinkTime: Distribution?
     /// Connections opened at the start (split over the event loops).
     public var connections = 16
     /// The pool may grow to this many connections when requests wait for one (open loop).
@@ -56,7 +60,7 @@ public struct LoadConfiguration: Sendable {
     public init(host: String, port: Int, mode: Mode) {
         self.host = host
         self.port = port
-        self.hostHeader = "\(host):\(port)"
+        self.hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         self.mode = mode
     }
 

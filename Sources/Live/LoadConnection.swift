@@ -18,7 +18,8 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    unowned let worker: LoadWorker
+    /// Its worker (a strong reference: the worker drops its connections when they close, which breaks the cycle).
+    let worker: LoadWorker
     private var context: ChannelHandlerContext?
     private var parser = HTTPResponseParser()
     private var buffer = ByteBuffer()
@@ -34,6 +35,8 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
     private var lastError: LoadErrorKind?
     /// Set once the connection is being closed: nothing more is parsed or sent.
     private var closing = false
+    /// The generator closed it (timeout, protocol error, end of run), not the server.
+    private(set) var closedByUs = false
     /// Whether the connection was established (the pool counts it).
     private(set) var established = false
 
@@ -109,6 +112,7 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
 
     private func close(_ context: ChannelHandlerContext) {
         closing = true
+        closedByUs = true
         context.close(promise: nil)
     }
 
@@ -133,11 +137,13 @@ final class LoadConnection: ChannelInboundHandler, @unchecked Sendable {
         abandoned = true
         busy = false
         closing = true
+        closedByUs = true
         context?.close(promise: nil)
     }
 
     /// Closes the connection at the end of the run.
     func close() {
+        closedByUs = true
         context?.close(promise: nil)
     }
 }

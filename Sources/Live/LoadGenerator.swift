@@ -68,7 +68,13 @@ public final class LoadGenerator: Sendable {
     }
 
     /// Runs the schedule and the drain; calls `onWindow` with each merged window as it completes.
-    public func run(onWindow: @Sendable (LoadWindow) -> Void = { _ in }) async throws -> LoadResult {
+    ///
+    /// `onStart` is called with the schedule's time zero (a monotonic deadline) before the first request is due, so
+    /// that a fault timeline can share it.
+    public func run(
+        onStart: @Sendable (NIODeadline) -> Void = { _ in },
+        onWindow: @Sendable (LoadWindow) -> Void = { _ in }
+    ) async throws -> LoadResult {
         try configuration.validate()
         let address: SocketAddress
         do {
@@ -95,6 +101,7 @@ public final class LoadGenerator: Sendable {
         // Connect first; start the clock only when every loop is ready (one monotonic base for all).
         for worker in workers { try await worker.loop.flatSubmit { worker.prepare() }.get() }
         let start = NIODeadline.now().uptimeNanoseconds + 2_000_000
+        onStart(.uptimeNanoseconds(start))
         for worker in workers {
             worker.loop.scheduleTask(deadline: .uptimeNanoseconds(start)) { worker.begin(at: start) }
         }
@@ -110,8 +117,8 @@ public final class LoadGenerator: Sendable {
                 let (taken, done) = try await worker.loop.submit {
                     (worker.takeWindows(), worker.isDone)
                 }.get()
-                merger.add(taken)
-                if !done { finished = false }
+                merger.add(taken, from: worker.index)
+                if done { merger.markDone(worker.index) } else { finished = false }
             }
             for window in merger.takeComplete() {
                 onWindow(window)
@@ -173,32 +180,47 @@ public final class LoadGenerator: Sendable {
 func formatMs(_ value: Double) -> String { CSVFormat.fixed(value, digits: 3) }
 
 /// Merges the per-loop windows of the same index.
+///
+/// A window is complete when every loop has reported it, or has finished before it (a loop that drained earlier
+/// reports no later windows).
 struct WindowMerger {
     let loops: Int
-    private var pending: [Int: (window: LoadWindow, reports: Int)] = [:]
+    private var pending: [Int: (window: LoadWindow, reporters: Set<Int>)] = [:]
+    private var lastReported: [Int: Int] = [:]
+    private var finalIndex: [Int: Int] = [:]
 
     init(loops: Int) { self.loops = loops }
 
-    mutating func add(_ windows: [LoadWindow]) {
+    mutating func add(_ windows: [LoadWindow], from loop: Int) {
         for window in windows {
+            lastReported[loop] = max(lastReported[loop] ?? -1, window.index)
             if var entry = pending[window.index] {
                 entry.window.stats.add(window.stats)
                 entry.window.inFlight += window.inFlight
                 entry.window.waiting += window.waiting
                 entry.window.connections += window.connections
-                entry.reports += 1
+                entry.reporters.insert(loop)
                 pending[window.index] = entry
             } else {
-                pending[window.index] = (window, 1)
+                pending[window.index] = (window, [loop])
             }
         }
     }
 
-    /// The windows every loop has reported, in order.
+    /// Records that `loop` has finished: it reports no window after its last one.
+    mutating func markDone(_ loop: Int) {
+        finalIndex[loop] = lastReported[loop] ?? -1
+    }
+
+    private func isComplete(_ index: Int, _ reporters: Set<Int>) -> Bool {
+        (0..<loops).allSatisfy { reporters.contains($0) || (finalIndex[$0].map { index > $0 } ?? false) }
+    }
+
+    /// The windows that are complete, in order (stopping at the first that is not).
     mutating func takeComplete() -> [LoadWindow] {
         var out: [LoadWindow] = []
         for index in pending.keys.sorted() {
-            guard let entry = pending[index], entry.reports == loops else { break }
+            guard let entry = pending[index], isComplete(index, entry.reporters) else { break }
             out.append(entry.window)
             pending[index] = nil
         }

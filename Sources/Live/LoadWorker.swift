@@ -297,7 +297,25 @@ final class LoadWorker: @unchecked Sendable {
         default:
             settle(intended: connection.intended, now: now, outcome: .failed, error: .status4xx)
         }
-        if keepAlive { connectionReady(connection, fresh: false) }
+        guard keepAlive else { return }
+        if !isOpenLoop, let thinkTime = configuration.thinkTime {
+            // A closed-loop user thinks between an answer and its next request.
+            let pause = thinkTime.sample(using: random)
+            if pause > 0 {
+                _ = try? loop.scheduleCallback(
+                    at: .uptimeNanoseconds(now &+ UInt64(pause)),
+                    handler: ThinkTick(worker: self, connection: connection)
+                )
+                return
+            }
+        }
+        connectionReady(connection, fresh: false)
+    }
+
+    /// A closed-loop user's think time is over: it sends again if its connection is still open.
+    fileprivate func thinkOver(_ connection: LoadConnection) {
+        guard connections[ObjectIdentifier(connection)] != nil, phase != .done, !connection.busy else { return }
+        connectionReady(connection, fresh: false)
     }
 
     /// A connection closed (by the server, by an error, or by us).
@@ -314,7 +332,7 @@ final class LoadWorker: @unchecked Sendable {
             settle(intended: connection.intended, now: now, outcome: error.outcome, error: error)
         }
         guard phase == .running || phase == .draining else { return }
-        counts.closedByPeer += 1
+        if !connection.closedByUs { counts.closedByPeer += 1 }
         if connections.count + connecting < minConnections || backlog.count > connecting {
             counts.reconnects += 1
             connect()
@@ -381,7 +399,9 @@ final class LoadWorker: @unchecked Sendable {
         let end = t0 + UInt64(configuration.duration)
         if phase == .running && !isOpenLoop && now >= end { phase = .draining }
         if phase == .draining {
-            if busy + backlog.count == 0 || now >= end + UInt64(configuration.drain) {
+            // Every loop runs to the end of the schedule (its windows count even when it had no arrivals left),
+            // then drains.
+            if (now >= end && busy + backlog.count == 0) || now >= end + UInt64(configuration.drain) {
                 finish(now: now)
                 return
             }
@@ -409,7 +429,8 @@ final class LoadWorker: @unchecked Sendable {
         )
         window = LoadStats(resolution: .coarse)
         phase = .done
-        for connection in connections.values { connection.close() }
+        // abandon(): a late answer (one that runs to the close) must not be counted after the run.
+        for connection in connections.values { connection.abandon() }
         idle.removeAll()
         done.succeed()
     }
@@ -419,6 +440,13 @@ final class LoadWorker: @unchecked Sendable {
 private struct PaceTick: NIOScheduledCallbackHandler, @unchecked Sendable {
     let worker: LoadWorker
     func handleScheduledCallback(eventLoop: some EventLoop) { worker.pace() }
+}
+
+/// The end of a closed-loop user's think time.
+private struct ThinkTick: NIOScheduledCallbackHandler, @unchecked Sendable {
+    let worker: LoadWorker
+    let connection: LoadConnection
+    func handleScheduledCallback(eventLoop: some EventLoop) { worker.thinkOver(connection) }
 }
 
 /// The 5 ms housekeeping timer of one loop.

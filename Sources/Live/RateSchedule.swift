@@ -97,7 +97,9 @@ public struct RateSchedule: Sendable, Equatable {
             guard piece.rate > 0 else { return nil }
             x = need / piece.rate
         } else {
-            let discriminant = piece.rate * piece.rate + 2 * piece.slope * need
+            var discriminant = piece.rate * piece.rate + 2 * piece.slope * need
+            // Rounding can leave a tiny negative value where the ramp reaches exactly the needed count.
+            if discriminant < 0 && discriminant > -1e-9 * max(piece.rate * piece.rate, 1) { discriminant = 0 }
             guard discriminant >= 0 else { return nil }
             x = (discriminant.squareRoot() - piece.rate) / piece.slope
         }

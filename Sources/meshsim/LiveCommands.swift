@@ -337,9 +337,9 @@ extension MeshSim {
             let width = configuration.window
             let result: LoadResult
             do {
-                result = try await generator.run { window in
+                result = try await generator.run(onWindow: { window in
                     if !quiet { print(LoadReport.liveLine(window, width: width)) }
-                }
+                })
             } catch let error as LiveError {
                 printError("error: \(error)")
                 try? await group.shutdownGracefully()
