@@ -24,6 +24,8 @@ public struct BackendReplica: Sendable {
     public var speed: Double
     /// Whether it listens from the start (a spare does not).
     public var initiallyActive: Bool
+    /// Its static weight, for the proxies' weighted balancers.
+    public var weight = 1
 
     /// Creates a replica description.
     public init(

@@ -22,6 +22,8 @@ public struct LivePlan: Sendable {
     public var load: LoadConfiguration
     /// The balancer named in the scenario.
     public var balancer: BalancerKind
+    /// Draws of HAProxy's `random(N)` (the scenario's `draws`).
+    public var draws = 2
     /// Client retries (re-tries by the proxy on a failed or timed-out attempt).
     public var retries: Int
     /// The per-attempt timeout the proxy applies, if any (ns).
@@ -89,6 +91,7 @@ public struct LivePlan: Sendable {
         self.backends = backends
         self.load = load
         self.balancer = client.policy.balancer.kind
+        self.draws = client.policy.balancer.draws
         self.retries = client.policy.retries
         self.attemptTimeout = client.policy.timeout?.nanoseconds
     }
@@ -119,6 +122,7 @@ public struct LivePlan: Sendable {
                         initiallyActive: replica.initiallyActive
                     )
                 )
+                replicas[replicas.count - 1].weight = replica.weight
             }
         }
         var backends = BackendConfiguration(replicas: replicas)

@@ -30,7 +30,7 @@ public final class ProxyProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
 
     /// The balancer directive for `kind`, or `nil` when the proxy has no equivalent of `balancer`.
-    public static func balanceDirective(_ balancer: BalancerKind, for kind: ProxyKind) -> String? {
+    public static func balanceDirective(_ balancer: BalancerKind, for kind: ProxyKind, draws: Int = 2) -> String? {
         switch (kind, balancer) {
         case (.nginx, .roundRobin), (.nginx, .weightedRoundRobin): return ""
         case (.nginx, .leastRequest), (.nginx, .nginxLeastConn): return "least_conn;"
@@ -38,7 +38,7 @@ public final class ProxyProcess: @unchecked Sendable {
         case (.nginx, .random): return "random;"
         case (.haproxy, .roundRobin), (.haproxy, .weightedRoundRobin): return "balance roundrobin"
         case (.haproxy, .leastRequest), (.haproxy, .haproxyLeastConn): return "balance leastconn"
-        case (.haproxy, .haproxyRandom): return "balance random(2)"
+        case (.haproxy, .haproxyRandom): return "balance random(\(draws))"
         case (.haproxy, .random): return "balance random(1)"
         default: return nil
         }
@@ -48,7 +48,7 @@ public final class ProxyProcess: @unchecked Sendable {
     public static func configuration(for kind: ProxyKind, plan: LivePlan, port: Int, directory: String) throws
         -> String
     {
-        guard let balance = balanceDirective(plan.balancer, for: kind) else {
+        guard let balance = balanceDirective(plan.balancer, for: kind, draws: plan.draws) else {
             throw LiveError.invalid(
                 "balancer \(plan.balancer.rawValue) has no \(kind.rawValue) equivalent (nginx: round_robin, "
                     + "least_request or nginx_least_conn, nginx_random_two_least_conn, random; haproxy: round_robin, "
@@ -56,10 +56,13 @@ public final class ProxyProcess: @unchecked Sendable {
             )
         }
         let timeout = plan.attemptTimeout.map { "\(max(1, $0 / 1_000_000))ms" } ?? "60s"
-        let servers = plan.backends.replicas
+        // Spares do not listen (no `scale` runs live), so they are not upstream servers, as in the simulator.
+        let servers = plan.backends.replicas.filter(\.initiallyActive)
+        guard !servers.isEmpty else { throw LiveError.invalid("the called service has no running replica") }
         switch kind {
         case .nginx:
-            let upstreams = servers.map { "        server 127.0.0.1:\($0.port) max_fails=0;" }.joined(separator: "\n")
+            let upstreams = servers.map { "        server 127.0.0.1:\($0.port) weight=\($0.weight) max_fails=0;" }
+                .joined(separator: "\n")
             let retry =
                 plan.retries > 0
                 ? "proxy_next_upstream error timeout http_500 http_502 http_503 http_504 non_idempotent;\n"
@@ -67,6 +70,7 @@ public final class ProxyProcess: @unchecked Sendable {
                 : "proxy_next_upstream off;"
             return """
                 worker_processes 1;
+                worker_rlimit_nofile 65536;
                 daemon off;
                 pid \(directory)/nginx.pid;
                 error_log \(directory)/error.log warn;
@@ -101,7 +105,9 @@ public final class ProxyProcess: @unchecked Sendable {
 
                 """
         case .haproxy:
-            let lines = servers.enumerated().map { "    server s\($0.offset) 127.0.0.1:\($0.element.port)" }
+            let lines = servers.enumerated().map {
+                "    server s\($0.offset) 127.0.0.1:\($0.element.port) weight \($0.element.weight)"
+            }
             let retry =
                 plan.retries > 0
                 ? "    retries \(plan.retries)\n    retry-on conn-failure empty-response response-timeout 500 502 503 504\n    option redispatch 1"
@@ -150,6 +156,10 @@ public final class ProxyProcess: @unchecked Sendable {
         self.kind = kind
         self.directory = directory
         let executable = try Self.binary(for: kind)
+        if Self.canConnect(port: port) {
+            // A proxy left from another run would answer in place of the new one.
+            throw LiveError.bindFailed(host: "127.0.0.1", port: port, reason: "something already listens there")
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         configuration = try Self.configuration(for: kind, plan: plan, port: port, directory: directory)
         let file = directory + "/" + (kind == .nginx ? "nginx.conf" : "haproxy.cfg")
@@ -172,7 +182,15 @@ public final class ProxyProcess: @unchecked Sendable {
                     "\(kind.rawValue) exited at start (status \(process.terminationStatus)): \(output)\(log)"
                 )
             }
-            if Self.canConnect(port: port) { return }
+            if Self.canConnect(port: port) {
+                // It listens; make sure it stays up (a failed bind of a second listener shows up a moment later).
+                usleep(100_000)
+                if process.isRunning {
+                    ProxyProcess.running.withLock { $0[ObjectIdentifier(self)] = self }
+                    return
+                }
+                continue
+            }
             usleep(20_000)
         }
         stop()
@@ -181,13 +199,36 @@ public final class ProxyProcess: @unchecked Sendable {
 
     /// Stops the proxy (SIGTERM, then SIGKILL after 5 s) and waits for it.
     public func stop() {
+        ProxyProcess.running.withLock { $0[ObjectIdentifier(self)] = nil }
         guard process.isRunning else { return }
+        let pid = process.processIdentifier
+        let children = Self.children(of: pid)
         process.terminate()
         let deadline = Date().addingTimeInterval(5)
         while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning {
+            // nginx's workers do not exit when their master is killed: kill them too.
+            for child in children + Self.children(of: pid) { kill(child, SIGKILL) }
+            kill(pid, SIGKILL)
+        }
         process.waitUntilExit()
-        // nginx's worker may outlive the master by a moment; it exits on its own once the master is gone.
+    }
+
+    /// Stops every proxy this process started that is still running (for SIGINT/SIGTERM).
+    public static func stopAll() {
+        let all = running.withLock { Array($0.values) }
+        for proxy in all { proxy.stop() }
+    }
+
+    /// The proxies started and not yet stopped.
+    private static let running = ProxyLock<[ObjectIdentifier: ProxyProcess]>([:])
+
+    /// The child processes of `pid` (from /proc; empty where that is not available).
+    static func children(of pid: Int32) -> [Int32] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else {
+            return []
+        }
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// Whether a TCP connect to 127.0.0.1:`port` succeeds now.
@@ -200,4 +241,16 @@ public final class ProxyProcess: @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+/// A value behind a lock.
+final class ProxyLock<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
 }

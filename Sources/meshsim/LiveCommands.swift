@@ -27,6 +27,32 @@ func parseDuration(_ text: String, flag: String, allowZero: Bool = false) throws
     }
 }
 
+/// Raises the soft limit on open files to the hard limit: a load run holds many sockets.
+func raiseFileLimit() {
+    var limit = rlimit()
+    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(resource, &limit)
+}
+
+/// On SIGINT or SIGTERM, stops the proxies this process started, then exits 130.
+func stopProxiesOnSignal() {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    var sources: [any DispatchSourceSignal] = []
+    for number in [SIGINT, SIGTERM] {
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler {
+            ProxyProcess.stopAll()
+            exit(130)
+        }
+        source.resume()
+        sources.append(source)
+    }
+    signalSources.withLock { $0 = sources }
+}
+
 /// Waits for SIGINT or SIGTERM.
 func waitForSignal() async {
     signal(SIGINT, SIG_IGN)
@@ -140,6 +166,7 @@ extension MeshSim {
         }
 
         func run() async throws {
+            raiseFileLimit()
             var configuration: BackendConfiguration
             if let scenario {
                 let loaded = try loadScenario(scenario)
@@ -331,6 +358,7 @@ extension MeshSim {
 
         func run() async throws {
             let configuration = try makeConfiguration()
+            raiseFileLimit()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
             let generator = LoadGenerator(configuration: configuration, group: group)
             let quiet = self.quiet
@@ -400,6 +428,8 @@ extension MeshSim {
 
         func run() async throws {
             let kind = ProxyKind(rawValue: proxy)!
+            raiseFileLimit()
+            stopProxiesOnSignal()
             var loaded = try loadScenario(scenario)
             do {
                 loaded = try loaded.selecting(variants: variant)

@@ -4,6 +4,7 @@ import MeshModel
 import NIOCore
 import Reports
 import Scenario
+import SimRandom
 import Testing
 
 /// A small scenario: three replicas at 5 ms behind the proxy, 200 requests/s for 2 s.
@@ -99,6 +100,54 @@ struct ProxyTests {
         plan.balancer = .maglev
         #expect(throws: LiveError.self) {
             _ = try ProxyProcess.configuration(for: proxy, plan: plan, port: 8080, directory: "/tmp/x")
+        }
+    }
+
+    @Test("spares are not upstream servers; weights and draws reach the configuration")
+    func sparesAndWeights() throws {
+        let text = proxyScenario.replacingOccurrences(
+            of: "    replicas: 3\n",
+            with: "    replicas: [{weight: 1}, {weight: 2}, {weight: 3}]\n    spares: 1\n"
+        )
+        #expect(text != proxyScenario)
+        let scenario = try Scenario.parse(text, file: "spares.yaml")
+        var plan = try LivePlan(
+            spec: scenario.variants[0].spec,
+            seed: 1,
+            backendPort: 9001,
+            proxyPort: 8080,
+            threads: 1
+        )
+        #expect(plan.backends.replicas.count == 4)
+        plan.balancer = .weightedRoundRobin
+        let nginx = try ProxyProcess.configuration(for: .nginx, plan: plan, port: 8080, directory: "/tmp/x")
+        #expect(nginx.contains("127.0.0.1:9003 weight=3") && !nginx.contains("127.0.0.1:9004"))
+        plan.balancer = .haproxyRandom
+        plan.draws = 3
+        let haproxy = try ProxyProcess.configuration(for: .haproxy, plan: plan, port: 8080, directory: "/tmp/x")
+        #expect(haproxy.contains("balance random(3)") && haproxy.contains("127.0.0.1:9002 weight 2"))
+    }
+
+    @Test("a proxy port already in use is refused before starting, not measured")
+    func portInUse() async throws {
+        let scenario = try Scenario.parse(proxyScenario, file: "live-small.yaml")
+        let plan = try LivePlan(
+            spec: scenario.variants[0].spec,
+            seed: 1,
+            backendPort: 20301,
+            proxyPort: 20311,
+            threads: 1
+        )
+        let replica = BackendReplica(service: "squatter", index: 0, port: 20311, serviceTime: .constant(0))
+        try await withBackends([replica]) { _ in
+            #expect(throws: LiveError.self) {
+                _ = try ProxyProcess(
+                    kind: .nginx,
+                    plan: plan,
+                    port: 20311,
+                    directory: NSTemporaryDirectory() + "meshsim-squat"
+                )
+            }
         }
     }
 
