@@ -62,9 +62,9 @@ func makeHistogram(_ resolution: LatencyStats.Resolution) -> Histogram<UInt64> {
 public struct LoadStats: Sendable {
     /// Response time from the intended send time, with outcomes (the simulator's latency).
     public var response: LatencyStats
-    /// Service time: from the actual write to the end of the answer.
+    /// Service time: from the actual write to the end of the answer (summary only; empty in a window).
     public var service: Histogram<UInt64>
-    /// Send lag: from the intended send time to the actual write.
+    /// Send lag: from the intended send time to the actual write (summary only; empty in a window).
     public var lag: Histogram<UInt64>
     /// Arrivals (intended sends), dropped ones included.
     public var arrivals: UInt64 = 0

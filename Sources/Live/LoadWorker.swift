@@ -182,7 +182,8 @@ final class LoadWorker: @unchecked Sendable {
     private func write(_ connection: LoadConnection, intended: UInt64, now: UInt64) {
         busy += 1
         let lag = Int64(bitPattern: now &- intended)
-        window.send(lag: lag)
+        // The time series needs only the count of sends; the lag histogram is kept for the summary.
+        window.sent += 1
         if isCounted(intended) { total.send(lag: lag) }
         connection.send(intended: intended, now: now)
     }
@@ -246,7 +247,7 @@ final class LoadWorker: @unchecked Sendable {
     }
 
     /// A connection is ready for a request: freshly opened, or its answer arrived and it stays open.
-    func connectionReady(_ connection: LoadConnection, fresh: Bool) {
+    func connectionReady(_ connection: LoadConnection, fresh: Bool, now knownNow: UInt64? = nil) {
         if fresh {
             connecting -= 1
             counts.opened += 1
@@ -258,7 +259,7 @@ final class LoadWorker: @unchecked Sendable {
                 return
             }
         }
-        let now = NIODeadline.now().uptimeNanoseconds
+        let now = knownNow ?? NIODeadline.now().uptimeNanoseconds
         if let intended = backlog.popFirst() {
             write(connection, intended: intended, now: now)
         } else if !isOpenLoop && phase == .running && now < t0 + UInt64(configuration.duration) {
@@ -277,7 +278,6 @@ final class LoadWorker: @unchecked Sendable {
         busy -= 1
         let now = NIODeadline.now().uptimeNanoseconds
         let service = Int64(bitPattern: now &- connection.sentAt)
-        window.serve(service)
         if isCounted(connection.intended) { total.serve(service) }
         switch status {
         case 200..<400:
@@ -309,7 +309,7 @@ final class LoadWorker: @unchecked Sendable {
                 return
             }
         }
-        connectionReady(connection, fresh: false)
+        connectionReady(connection, fresh: false, now: now)
     }
 
     /// A closed-loop user's think time is over: it sends again if its connection is still open.

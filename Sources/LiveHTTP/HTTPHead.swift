@@ -4,6 +4,14 @@
 
 public import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Why a message could not be parsed; the server answers 400 (or 431 for ``headerTooLarge``) and closes.
 public enum HTTPParseError: Error, Sendable, Equatable {
     /// The start line is not `METHOD SP target SP HTTP/1.x` (request) or `HTTP/1.x SP status …` (response).
@@ -125,9 +133,12 @@ func parseHeaderLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: 
     var fields = HeadFields()
     var lineStart = start
     while lineStart < end - 2 {
-        var lineEnd = lineStart
-        while lineEnd + 1 < end && !(bytes[lineEnd] == ASCII.cr && bytes[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
-        guard lineEnd + 1 < end else { throw .malformedHeader }
+        // The end of the line: the next CR (found with memchr), which must be followed by LF.
+        guard let base = bytes.baseAddress,
+            let cr = memchr(base + lineStart, Int32(ASCII.cr), end - lineStart)
+        else { throw .malformedHeader }
+        let lineEnd = base.distance(to: UnsafeRawPointer(cr))
+        guard lineEnd + 1 < end, bytes[lineEnd + 1] == ASCII.lf else { throw .malformedHeader }
         // obs-fold (a line starting with white space) is rejected, as RFC 9112 §5.2 allows.
         if bytes[lineStart] == ASCII.space || bytes[lineStart] == ASCII.tab { throw .malformedHeader }
         var colon = lineStart
