@@ -1,6 +1,11 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// The live half's per-request code (parsers, generator, backends) runs on one event-loop thread per object, so
+/// the dynamic exclusivity checks on its class properties guard nothing; release builds leave them out there
+/// (debug builds and the test suite's debug runs keep them).
+let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 /// meshsim: compare load-balancing, rate-limiting, circuit-breaking and retry strategies for a service mesh,
 /// by discrete-event simulation and on real sockets.
 let package = Package(
@@ -78,7 +83,11 @@ let package = Package(
         // Runs variants × seeds in parallel and writes the reports.
         .target(name: "Runner", dependencies: ["SimCore", "MeshModel", "Scenario", "Reports"]),
         // Lean HTTP/1.1 request and response parsers working directly on NIO's ByteBuffer.
-        .target(name: "LiveHTTP", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "LiveHTTP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: hotPathSettings
+        ),
         // The real-socket half: emulated backends, the open-loop load generator, nginx/HAProxy harness.
         .target(
             name: "Live",
@@ -88,7 +97,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "DequeModule", package: "swift-collections"),
-            ]
+            ],
+            swiftSettings: hotPathSettings
         ),
         .executableTarget(
             name: "meshsim",
