@@ -221,7 +221,7 @@ public final class ProxyProcess: @unchecked Sendable {
     }
 
     /// The proxies started and not yet stopped.
-    private static let running = ProxyLock<[ObjectIdentifier: ProxyProcess]>([:])
+    private static let running = LockedBox<[ObjectIdentifier: ProxyProcess]>([:])
 
     /// The child processes of `pid` (from /proc; empty where that is not available).
     static func children(of pid: Int32) -> [Int32] {
@@ -243,12 +243,14 @@ public final class ProxyProcess: @unchecked Sendable {
     deinit { stop() }
 }
 
-/// A value behind a lock.
-final class ProxyLock<Value>: @unchecked Sendable {
+/// A value behind a lock, for the little state shared across threads outside the event loops.
+public final class LockedBox<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
+    /// Boxes `value`.
+    public init(_ value: Value) { self.value = value }
+    /// Runs `body` with the value, under the lock.
+    public func withLock<R>(_ body: (inout Value) -> R) -> R {
         lock.lock()
         defer { lock.unlock() }
         return body(&value)

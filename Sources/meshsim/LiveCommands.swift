@@ -58,11 +58,17 @@ func waitForSignal() async {
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let once = OnceFlag()
+        let once = LockedBox(false)
         var sources: [any DispatchSourceSignal] = []
         for number in [SIGINT, SIGTERM] {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { if once.set() { continuation.resume() } }
+            source.setEventHandler {
+                let first = once.withLock { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume() }
+            }
             source.resume()
             sources.append(source)
         }
@@ -71,33 +77,7 @@ func waitForSignal() async {
 }
 
 /// Keeps the signal sources alive while waiting.
-let signalSources = LockedValue<[any DispatchSourceSignal]>([])
-
-/// A flag that can be set once, from any thread.
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    /// Sets the flag; true the first time only.
-    func set() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
-    }
-}
-
-/// A value behind a lock.
-final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-}
+let signalSources = LockedBox<[any DispatchSourceSignal]>([])
 
 /// Maps live errors to exit codes: 64 for bad flags or a scenario that cannot run live, 69 for a missing proxy or a
 /// port that cannot be bound.

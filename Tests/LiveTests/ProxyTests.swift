@@ -33,6 +33,12 @@ let proxyScenario = """
           clients.users.balancer: round_robin
     """
 
+/// The live plan of `text`'s first variant, with backends from 9001 and the proxy on 8080.
+func smallPlan(_ text: String = proxyScenario) throws -> LivePlan {
+    let scenario = try Scenario.parse(text, file: "live-small.yaml")
+    return try LivePlan(spec: scenario.variants[0].spec, seed: 1, backendPort: 9001, proxyPort: 8080, threads: 1)
+}
+
 @Suite("Live runs through real proxies", .serialized)
 struct ProxyTests {
     @Test("a small scenario runs live through nginx and HAProxy", arguments: ProxyKind.allCases)
@@ -85,14 +91,7 @@ struct ProxyTests {
         ]
     )
     func configurations(balancer: BalancerKind, proxy: ProxyKind, directive: String) throws {
-        let scenario = try Scenario.parse(proxyScenario, file: "live-small.yaml")
-        var plan = try LivePlan(
-            spec: scenario.variants[0].spec,
-            seed: 1,
-            backendPort: 9001,
-            proxyPort: 8080,
-            threads: 1
-        )
+        var plan = try smallPlan()
         plan.balancer = balancer
         let text = try ProxyProcess.configuration(for: proxy, plan: plan, port: 8080, directory: "/tmp/x")
         #expect(text.contains(directive))
@@ -110,14 +109,7 @@ struct ProxyTests {
             with: "    replicas: [{weight: 1}, {weight: 2}, {weight: 3}]\n    spares: 1\n"
         )
         #expect(text != proxyScenario)
-        let scenario = try Scenario.parse(text, file: "spares.yaml")
-        var plan = try LivePlan(
-            spec: scenario.variants[0].spec,
-            seed: 1,
-            backendPort: 9001,
-            proxyPort: 8080,
-            threads: 1
-        )
+        var plan = try smallPlan(text)
         #expect(plan.backends.replicas.count == 4)
         plan.balancer = .weightedRoundRobin
         let nginx = try ProxyProcess.configuration(for: .nginx, plan: plan, port: 8080, directory: "/tmp/x")
