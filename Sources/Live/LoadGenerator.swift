@@ -164,6 +164,16 @@ public final class LoadGenerator: Sendable {
                 )
             }
         }
+        if let planned = result.plannedRequests, planned >= 1 {
+            // Attempted vs planned (loadgen-and-proxies.md §6.6): requests that could not be sent at all. One
+            // request either way is the plan's rounding at the span's edges, not a shortfall.
+            let shortfall = (planned - Double(result.total.sent)) / planned
+            if shortfall > max(0.01, 1.5 / planned) {
+                flags.append(
+                    "sent \(result.total.sent) of \(Int(planned.rounded())) planned requests (\(CSVFormat.fixed(shortfall * 100, digits: 1))% short)"
+                )
+            }
+        }
         if result.connections.peak < configuration.connections {
             flags.append(
                 "opened at most \(result.connections.peak) of the \(configuration.connections) connections asked for"

@@ -118,6 +118,7 @@ struct CLITests {
         #expect(refused.status == 0)
         #expect(refused.stdout.contains("refused 50"), "\(refused.stdout)")
         #expect(refused.stderr.contains("warning: opened at most 0 of the 1 connections"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("warning: sent 0 of 50 planned requests (100.0% short)"), "\(refused.stderr)")
     }
 
     @Test("a bad scenario exits 65 with file, line, column and key path")
