@@ -410,13 +410,7 @@ extension MeshSim {
             let kind = ProxyKind(rawValue: proxy)!
             raiseFileLimit()
             stopProxiesOnSignal()
-            var loaded = try loadScenario(scenario)
-            do {
-                loaded = try loaded.selecting(variants: variant)
-            } catch let failure as ScenarioValidationFailure {
-                printError(failure.description)
-                throw Exit.badScenario
-            }
+            var loaded = try loadScenario(scenario, variants: variant)
             if let duration {
                 loaded = loaded.withDuration(SimDuration(nanoseconds: try parseDuration(duration, flag: "--duration")))
             }

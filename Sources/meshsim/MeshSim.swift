@@ -50,6 +50,17 @@ func bundledScenario(_ name: String) -> String? {
     return candidates.first { FileManager.default.fileExists(atPath: $0) }
 }
 
+/// Loads a scenario and keeps the named variants (all when `variants` is empty), printing every problem and exiting
+/// 65 when the file or a name is invalid.
+func loadScenario(_ path: String, variants: [String]) throws -> Scenario {
+    do {
+        return try loadScenario(path).selecting(variants: variants)
+    } catch let failure as ScenarioValidationFailure {
+        printError(failure.description)
+        throw Exit.badScenario
+    }
+}
+
 /// Loads a scenario, printing every problem and exiting 65 when it is invalid.
 func loadScenario(_ path: String) throws -> Scenario {
     do {
@@ -115,13 +126,7 @@ extension MeshSim {
                 printError("error: the bundled scenarios/quickstart.yaml was not found; give a scenario file")
                 throw ExitCode(64)
             }
-            var loaded = try loadScenario(path)
-            do {
-                loaded = try loaded.selecting(variants: variants)
-            } catch let failure as ScenarioValidationFailure {
-                printError(failure.description)
-                throw Exit.badScenario
-            }
+            var loaded = try loadScenario(path, variants: variants)
             if let seeds { loaded.seeds = seeds }
             if let seed { loaded.seed = seed }
             if let duration { loaded = loaded.withDuration(try SimDuration(parsing: duration)) }

@@ -2,19 +2,26 @@ import LiveHTTP
 import NIOCore
 import Testing
 
-/// Feeds `text` to a response parser in pieces of `step` bytes and collects the responses.
-private func responses(_ text: String, step: Int, maxHead: Int = 64 * 1024) throws -> [HTTPResponseParser.Response] {
-    var parser = HTTPResponseParser(maxHeadBytes: maxHead)
+/// Feeds `text` into a buffer in pieces of `step` bytes, calling `drain` after each piece.
+private func feed(_ text: String, step: Int, drain: (inout ByteBuffer) throws -> Void) rethrows {
     var buffer = ByteBuffer()
-    var out: [HTTPResponseParser.Response] = []
     let bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {
         let end = min(bytes.count, offset + step)
         buffer.writeBytes(bytes[offset..<end])
         offset = end
-        while let response = try parser.parse(&buffer) { out.append(response) }
+        try drain(&buffer)
         buffer.discardReadBytes()
+    }
+}
+
+/// Feeds `text` to a response parser in pieces of `step` bytes and collects the responses.
+private func responses(_ text: String, step: Int, maxHead: Int = 64 * 1024) throws -> [HTTPResponseParser.Response] {
+    var parser = HTTPResponseParser(maxHeadBytes: maxHead)
+    var out: [HTTPResponseParser.Response] = []
+    try feed(text, step: step) { buffer in
+        while let response = try parser.parse(&buffer) { out.append(response) }
     }
     if let last = parser.connectionClosed() { out.append(last) }
     return out
@@ -23,14 +30,8 @@ private func responses(_ text: String, step: Int, maxHead: Int = 64 * 1024) thro
 /// Feeds `text` to a request parser in pieces and collects the requests.
 private func requests(_ text: String, step: Int, maxHead: Int = 8192) throws -> [HTTPRequestParser.Request] {
     var parser = HTTPRequestParser(maxHeadBytes: maxHead)
-    var buffer = ByteBuffer()
     var out: [HTTPRequestParser.Request] = []
-    let bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let end = min(bytes.count, offset + step)
-        buffer.writeBytes(bytes[offset..<end])
-        offset = end
+    try feed(text, step: step) { buffer in
         while let request = try parser.parse(&buffer) { out.append(request) }
     }
     return out
