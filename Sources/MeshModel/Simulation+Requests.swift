@@ -317,27 +317,56 @@ extension Simulation {
     }
 
     /// When work of length `work` started at `start` ends, given the replica's stop-the-world pauses.
-    mutating func finishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
+    ///
+    /// Pauses start at `origin + k × every` for every `k ≥ 0` whose start is before `until`, and each lasts
+    /// `length` in full; work progresses only between them. The answer is computed, not stepped: a request that
+    /// spans a million pauses costs the same as one that spans none. A finish beyond the representable future is
+    /// ``SimInstant/distantFuture`` (it never comes within a run).
+    ///
+    /// - Complexity: O(1).
+    func finishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
         let every = replicas[r].pauseEvery
         guard every > 0 else { return start + work }
-        let length = replicas[r].pauseLength
-        let origin = replicas[r].pauseOrigin
-        let until = replicas[r].pauseUntil
+        return Self.finishTime(
+            start: start,
+            work: work,
+            pauses: (origin: replicas[r].pauseOrigin, every: every, length: replicas[r].pauseLength),
+            until: replicas[r].pauseUntil
+        )
+    }
+
+    /// ``finishTime(replica:start:work:)`` for one pause schedule (`0 < length < every`, all values ≥ 0).
+    public static func finishTime(
+        start: Int64,
+        work: Int64,
+        pauses: (origin: Int64, every: Int64, length: Int64),
+        until: Int64
+    ) -> Int64 {
+        let (origin, every, length) = pauses
         var t = start
         var remaining = work
-        while true {
-            if t >= until { return t + remaining }
-            let k = t >= origin ? (t - origin) / every : -1
-            let pauseStart = k >= 0 ? origin + k * every : origin
-            if k >= 0 && t < pauseStart + length {
-                t = pauseStart + length  // inside a pause: wait for it to end
-                continue
-            }
-            let nextPause = k >= 0 ? pauseStart + every : origin
-            if nextPause >= until || t + remaining <= nextPause { return t + remaining }
-            remaining -= nextPause - t
-            t = nextPause
+        if t >= until { return t + remaining }
+        if t < origin {
+            // Before the first pause.
+            if origin >= until || t + remaining <= origin { return t + remaining }
+            remaining -= origin - t
+            t = origin
         }
+        let pauseStart = origin + (t - origin) / every * every
+        if t < pauseStart + length { t = pauseStart + length }  // inside a pause: wait for it to end
+        let nextPause = pauseStart + every
+        if nextPause >= until || t + remaining <= nextPause { return t + remaining }
+        // From the start of a pause at `nextPause`: pause, then `every - length` of work, and again, until the
+        // pauses stop (the last starts before `until`); after the last one, work runs unbroken.
+        remaining -= nextPause - t
+        let workPerPeriod = every - length
+        let lastPause = (until - 1 - nextPause) / every  // pauses at nextPause + i × every, i = 0…lastPause
+        let periods = min((remaining - 1) / workPerPeriod, lastPause)
+        let (span, overflow) = periods.multipliedReportingOverflow(by: every)
+        let horizon = SimInstant.distantFuture.nanoseconds
+        guard !overflow, span < horizon - nextPause else { return horizon }
+        let finish = nextPause + span + length + (remaining - periods * workPerPeriod)
+        return min(finish, horizon)
     }
 
     /// The local work of an attempt is done: its downstream calls begin.

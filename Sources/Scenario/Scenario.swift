@@ -5,7 +5,6 @@
 import Foundation
 public import MeshModel
 public import SimCore
-import Yams
 
 /// A loaded, validated scenario: the base mesh, its variants, and how to run and rank them.
 public struct Scenario: Sendable {
@@ -46,20 +45,88 @@ public struct Scenario: Sendable {
     ///
     /// - Throws: ``ScenarioValidationFailure`` listing every problem found.
     public static func load(path: String) throws -> Scenario {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ScenarioValidationFailure(errors: [
-                ScenarioError(
-                    .unreadable,
-                    file: path,
-                    keyPath: "",
-                    message: "cannot read the file: \(error.localizedDescription)"
-                )
+        try parse(try readText(path: path), file: path)
+    }
+
+    /// The largest scenario file read (the bundled ones are under 10 KiB).
+    public static let maxFileBytes = 16 << 20
+
+    /// Reads a scenario file's text: a regular file of at most ``maxFileBytes`` holding UTF-8.
+    ///
+    /// A device (`/dev/zero`), a FIFO or a folder is refused before it is read, so that reading cannot block or
+    /// run on for ever.
+    ///
+    /// - Throws: ``ScenarioValidationFailure`` saying why the file cannot be read, with the position of the first
+    ///   byte that is not UTF-8.
+    public static func readText(path: String) throws -> String {
+        func failure(_ message: String, line: Int? = nil, column: Int? = nil) -> ScenarioValidationFailure {
+            ScenarioValidationFailure(errors: [
+                ScenarioError(.unreadable, file: path, line: line, column: column, keyPath: "", message: message)
             ])
         }
-        return try parse(text, file: path)
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let reason = String(cString: strerror(errno)).lowercased()
+            throw failure("cannot read the file: \(reason)")
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw failure("this is a folder, not a scenario file")
+        case S_IFCHR, S_IFBLK: throw failure("this is a device, not a scenario file (a scenario is a YAML file)")
+        case S_IFIFO: throw failure("this is a pipe (FIFO), not a scenario file: write the scenario to a file")
+        default: throw failure("this is not a regular file")
+        }
+        guard Int(info.st_size) <= maxFileBytes else {
+            throw failure("the file is \(info.st_size) bytes; a scenario file may be at most \(maxFileBytes >> 20) MiB")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw failure("cannot read the file: \(String(cString: strerror(errno)).lowercased())")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maxFileBytes + 1) ?? Data()
+        } catch {
+            throw failure("cannot read the file: \(error.localizedDescription)")
+        }
+        guard data.count <= maxFileBytes else {
+            throw failure("the file grew past \(maxFileBytes >> 20) MiB while it was read")
+        }
+        if let bad = firstInvalidUTF8(data) {
+            throw failure(
+                "byte \(bad.offset + 1) is not UTF-8 (a scenario file is UTF-8 text; re-save it as UTF-8)",
+                line: bad.line,
+                column: bad.column
+            )
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The position of the first byte sequence in `bytes` that is not UTF-8, if any.
+    ///
+    /// - Complexity: O(n).
+    static func firstInvalidUTF8(_ bytes: some Collection<UInt8>) -> (offset: Int, line: Int, column: Int)? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        var line = 1
+        var column = 1
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                offset += encoded.count
+                if encoded.count == 1 && encoded.first == 0x0A {
+                    line += 1
+                    column = 1
+                } else {
+                    column += 1
+                }
+            case .emptyInput:
+                return nil
+            case .error:
+                return (offset, line, column)
+            }
+        }
     }
 
     /// Parses and validates scenario text; `file` names it in messages.
@@ -83,8 +150,8 @@ public struct Scenario: Sendable {
             tree = parsed
         } catch let failure as ScenarioValidationFailure {
             throw failure
-        } catch {
-            throw ScenarioValidationFailure(errors: [syntaxError(error, file: file)])
+        } catch let problems as YAMLProblems {
+            throw ScenarioValidationFailure(errors: problems.problems.map { syntaxError($0, file: file) })
         }
         var decoder = ScenarioDecoder(file: file)
         let scenario = decoder.decode(tree, source: text)
@@ -100,35 +167,37 @@ public struct Scenario: Sendable {
         return scenario
     }
 
-    /// Turns a YAML parser error into a located scenario error.
-    static func syntaxError(_ error: any Error, file: String) -> ScenarioError {
-        if case .duplicatedKeysInMapping(let duplicates, let context) = error as? YamlError {
+    /// Turns a YAML reading problem into a located scenario error.
+    static func syntaxError(_ problem: YAMLProblem, file: String) -> ScenarioError {
+        switch problem.kind {
+        case .duplicateKey:
             return ScenarioError(
                 .duplicate,
                 file: file,
-                line: context.mark.line,
-                column: context.mark.column,
+                line: problem.line,
+                column: problem.column,
                 keyPath: "",
-                message: "key '\(duplicates.joined(separator: "', '"))' is given twice in one mapping (\(context.text))"
+                message: problem.message
             )
-        }
-        let text = String(describing: error)
-        // Yams describes errors as "<line>:<column>: error: <kind>: <problem>" followed by a snippet.
-        let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? text
-        let parts = firstLine.split(separator: ":", maxSplits: 2)
-        if parts.count == 3, let line = Int(parts[0]), let column = Int(parts[1]) {
-            var message = String(parts[2]).trimmingCharacters(in: .whitespaces)
-            if message.hasPrefix("error: ") { message.removeFirst(7) }
+        case .limit:
+            return ScenarioError(
+                .tooLarge,
+                file: file,
+                line: problem.line,
+                column: problem.column,
+                keyPath: "",
+                message: problem.message
+            )
+        case .syntax:
             return ScenarioError(
                 .syntax,
                 file: file,
-                line: line,
-                column: column,
+                line: problem.line,
+                column: problem.column,
                 keyPath: "",
-                message: "invalid YAML: " + message
+                message: "invalid YAML: " + problem.message
             )
         }
-        return ScenarioError(.syntax, file: file, keyPath: "", message: "invalid YAML: " + firstLine)
     }
 
     /// Keeps only the named variants.

@@ -142,7 +142,7 @@ struct ScenarioDecoder {
             top["duration"],
             "duration",
             default: .seconds(10),
-            range: .nanoseconds(1)...SimDuration.seconds(3600 * 24 * 365)
+            range: .nanoseconds(1)...SimDuration.year
         )
         var spec = MeshSpec(name: name, duration: duration)
         spec.warmup = reader.duration(top["warmup"], "warmup", default: .zero)

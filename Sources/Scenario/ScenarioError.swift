@@ -32,6 +32,8 @@ public struct ScenarioError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let unknownName = Code("unknown-name")
         /// The file cannot be read.
         public static let unreadable = Code("unreadable")
+        /// The file, or what it asks for, passes a limit on size or memory.
+        public static let tooLarge = Code("too-large")
     }
 
     /// The kind of problem.

@@ -165,12 +165,12 @@ struct TreeReader {
         return value
     }
 
-    /// A duration with a unit (`250us`, `20ms`, `1.5s`, `2m`) within `range`.
+    /// A duration with a unit (`250us`, `20ms`, `1.5s`, `2m`) within `range` (by default at most a year).
     mutating func duration(
         _ node: YAMLTree?,
         _ path: String,
         default value: SimDuration,
-        range: ClosedRange<SimDuration> = .zero...SimDuration(nanoseconds: Int64.max / 4)
+        range: ClosedRange<SimDuration> = .zero...SimDuration.year
     ) -> SimDuration {
         guard let node else { return value }
         guard case .scalar(let text, _, _) = node, !node.isNull else {
@@ -210,7 +210,7 @@ struct TreeReader {
 
     /// A duration parameter `key` of `f` (not negative, at most a year); the module checks the rest.
     mutating func parameterDuration(_ f: Fields, _ key: String, _ value: SimDuration) -> SimDuration {
-        duration(f[key], f.path(key), default: value, range: .zero...SimDuration.seconds(3600 * 24 * 365))
+        duration(f[key], f.path(key), default: value, range: .zero...SimDuration.year)
     }
 
     /// One of the `choices`, with a suggestion for a misspelling.

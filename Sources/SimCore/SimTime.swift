@@ -49,12 +49,27 @@ public struct SimDuration: Hashable, Comparable, Sendable {
     }
 }
 
-/// Rounds a `Double` count of nanoseconds to `Int64`, clamping NaN to 0 and out-of-range values to the bounds.
+extension SimDuration {
+    /// The longest duration a scenario file or a flag may give: 8,760 hours (365 days).
+    public static let year = SimDuration.seconds(3600 * 24 * 365)
+
+    /// The longest span the model represents: 2^56 ns, about 834 days, longer than any run (at most a year plus its
+    /// drain, itself at most a year).
+    ///
+    /// Every duration computed from a `Double` (a draw from a distribution, a service time divided by a speed, a
+    /// backoff) is clamped to it by ``clampToNanoseconds(_:)``, and every configured duration is at most ``year``,
+    /// so the clock plus a sum of up to 127 such spans stays below `Int64.max`: the model's integer arithmetic on
+    /// times cannot overflow, and a draw this long simply never finishes within the run.
+    public static let horizon = SimDuration(nanoseconds: 1 << 56)
+}
+
+/// Rounds a `Double` count of nanoseconds to `Int64`, clamping NaN to 0 and values beyond
+/// ``SimDuration/horizon`` (either sign) to it.
 @inlinable
 public func clampToNanoseconds(_ value: Double) -> Int64 {
     if value.isNaN { return 0 }
-    if value >= 9.2e18 { return Int64.max / 2 }
-    if value <= -9.2e18 { return Int64.min / 2 }
+    if value >= 7.2057594037927936e16 { return 1 << 56 }
+    if value <= -7.2057594037927936e16 { return -(1 << 56) }
     return Int64(value.rounded())
 }
 

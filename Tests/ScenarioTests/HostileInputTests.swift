@@ -1,0 +1,215 @@
+import Foundation
+import MeshModel
+import Scenario
+import SimCore
+import Testing
+
+/// Inputs a hostile or careless user can write: each ends in a located error or a result, in bounded memory and
+/// time (issue 8).
+@Suite("Hostile scenario input")
+struct HostileInputTests {
+    /// Parses `yaml`, expecting it to be refused; returns the errors.
+    func refused(_ yaml: String, file: String = "hostile.yaml") -> [ScenarioError] {
+        do {
+            _ = try Scenario.parse(yaml, file: file)
+            Issue.record("accepted: \(yaml.prefix(200))")
+            return []
+        } catch let failure as ScenarioValidationFailure {
+            for error in failure.errors { #expect(error.file == file) }
+            return failure.errors
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return []
+        }
+    }
+
+    /// A small valid scenario to build on.
+    static let base = """
+        duration: 2s
+        services:
+          api: {service_time: "constant:1ms"}
+        clients:
+          users: {target: api, rate: 100}
+
+        """
+
+    @Test("a billion laughs is refused at the alias that passes the node budget, without expanding it")
+    func billionLaughs() {
+        var lines = [#"a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#]
+        var previous = "a"
+        for name in ["b", "c", "d", "e", "f", "g", "h"] {
+            lines.append("\(name): &\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ",") + "]")
+            previous = name
+        }
+        let text = lines.joined(separator: "\n") + "\n"
+        #expect(text.utf8.count == 307)
+        let errors = refused(text)
+        #expect(errors.count == 1)
+        #expect(errors.first?.code == .tooLarge)
+        #expect(errors.first?.line == 6)
+        #expect(errors.first?.message.contains("billion laughs") == true)
+    }
+
+    @Test("anchors and aliases within the budget are expanded as YAML says")
+    func aliasesWork() throws {
+        let yaml = """
+            duration: 2s
+            services:
+              api: {service_time: "constant:1ms", replicas: 2}
+              web:
+                service_time: "constant:1ms"
+                calls:
+                  - &call {service: api, timeout: 50ms, retries: 2}
+              batch:
+                service_time: "constant:1ms"
+                calls:
+                  - *call
+            clients:
+              users: {target: web, rate: 100}
+            """
+        let scenario = try Scenario.parse(yaml, file: "aliases.yaml")
+        let services = scenario.variants[0].spec.services
+        #expect(services.count == 3)
+        #expect(services[1].calls.count == 1 && services[2].calls.count == 1)
+    }
+
+    @Test("an undefined alias, duplicate keys, foreign tags and a second document are all located")
+    func yamlProblems() {
+        let undefined = refused(Self.base + "seed: *nothing\n")
+        #expect(undefined.first?.line == 6)
+        #expect(undefined.first?.message.contains("'*nothing'") == true)
+        let problems = refused("duration: 2s\nduration: 3s\nseed: !custom 5\n---\nx: 1\n")
+        #expect(problems.map(\.line) == [2, 3, 4])
+        #expect(problems[0].code == .duplicate)
+        #expect(problems[1].message.contains("'!custom'"))
+        #expect(problems[2].message.contains("second document"))
+    }
+
+    @Test("nesting deeper than the limit is refused before any deep recursion")
+    func deepNesting() {
+        for depth in [70, 5_000, 200_000] {
+            let text = "a: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
+            let errors = refused(text)
+            #expect(errors.count == 1)
+            #expect(errors.first?.line == 1)
+        }
+    }
+
+    @Test("a document of too many values is refused")
+    func tooManyValues() {
+        let text = "a: [" + Array(repeating: "1", count: 250_000).joined(separator: ",") + "]\n"
+        let errors = refused(text)
+        #expect(errors.first?.code == .tooLarge)
+    }
+
+    @Test("files that are not UTF-8 text, devices, FIFOs and folders are refused with a reason")
+    func unreadableFiles() throws {
+        let folder = NSTemporaryDirectory() + "meshsim-hostile-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let latin1 = folder + "/latin1.yaml"
+        var bytes = Array("duration: 2s\nname: caf".utf8)
+        bytes.append(0xE9)  // é in Latin-1
+        bytes += Array("\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: latin1))
+        let fifo = folder + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let cases: [(path: String, words: String, line: Int?)] = [
+            (latin1, "not UTF-8", 2), ("/dev/null", "device", nil), ("/dev/zero", "device", nil),
+            (fifo, "FIFO", nil), (folder, "folder", nil), (folder + "/missing.yaml", "no such file", nil),
+        ]
+        for item in cases {
+            do {
+                _ = try Scenario.load(path: item.path)
+                Issue.record("\(item.path) was accepted")
+            } catch let failure as ScenarioValidationFailure {
+                let error = try #require(failure.errors.first)
+                #expect(error.code == .unreadable)
+                #expect(error.message.contains(item.words), "\(error)")
+                #expect(error.line == item.line)
+                #expect(error.file == item.path)
+            }
+        }
+    }
+
+    /// The stepped computation that ``Simulation/finishTime(start:work:pauses:until:)`` replaced: one iteration per
+    /// pause spanned.
+    static func steppedFinish(start: Int64, work: Int64, origin: Int64, every: Int64, length: Int64, until: Int64)
+        -> Int64
+    {
+        var t = start
+        var remaining = work
+        while true {
+            if t >= until { return t + remaining }
+            let k = t >= origin ? (t - origin) / every : -1
+            let pauseStart = k >= 0 ? origin + k * every : origin
+            if k >= 0 && t < pauseStart + length {
+                t = pauseStart + length
+                continue
+            }
+            let nextPause = k >= 0 ? pauseStart + every : origin
+            if nextPause >= until || t + remaining <= nextPause { return t + remaining }
+            remaining -= nextPause - t
+            t = nextPause
+        }
+    }
+
+    @Test("a paused replica's finish time is computed, and equals stepping pause by pause")
+    func pauseArithmetic() {
+        var state: UInt64 = 8
+        func draw(_ n: Int64) -> Int64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            return Int64(StreamSeed.splitMix64(state) % UInt64(n))
+        }
+        for _ in 0..<20_000 {
+            let every = 1 + draw(1_000)
+            let length = draw(every)
+            let origin = draw(5_000)
+            let until = draw(4) == 0 ? Int64.max : origin + draw(20_000)
+            let start = draw(30_000)
+            let work = draw(draw(2) == 0 ? 50 : 20_000)
+            let expected = Self.steppedFinish(
+                start: start,
+                work: work,
+                origin: origin,
+                every: every,
+                length: length,
+                until: until
+            )
+            let computed = Simulation.finishTime(
+                start: start,
+                work: work,
+                pauses: (origin, every, length),
+                until: until
+            )
+            #expect(computed == expected, "start \(start) work \(work) pauses \(origin)/\(every)/\(length) to \(until)")
+        }
+        // Work that can never finish saturates at the distant future instead of overflowing.
+        let never = Simulation.finishTime(
+            start: 0,
+            work: SimDuration.horizon.nanoseconds,
+            pauses: (0, 1_000_000, 999_999),
+            until: .max
+        )
+        #expect(never == SimInstant.distantFuture.nanoseconds)
+    }
+
+    @Test("a pause of 999,999 ns every 1 ms over 10 s requests costs a few events per request, not one per pause")
+    func pauseStorm() throws {
+        let yaml = """
+            duration: 30s
+            drain: 2h
+            services:
+              api: {service_time: "constant:10s", workers: 4}
+            clients:
+              users: {target: api, rate: 1, arrival: constant}
+            faults:
+              - {at: 0s, kind: pause, service: api, every: 1ms, length: 999999ns}
+            """
+        let spec = try Scenario.parse(yaml, file: "pause.yaml").variants[0].spec
+        var simulation = Simulation(spec: spec, seed: 1)
+        let result = simulation.run()
+        // 30 requests, each 10 s of work at 1 ns per ms: ten million pauses each, a few events each.
+        #expect(result.events < 1_000, "\(result.events) events")
+    }
+}
