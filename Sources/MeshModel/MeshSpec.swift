@@ -27,8 +27,8 @@ public struct MeshSpec: Sendable {
     public var drain: SimDuration = .seconds(60)
     /// Zone names; replicas, clients and links refer to them by index.
     public var zones: [String] = ["default"]
-    /// One-way links between zones: `links[from][to]`.
-    public var links: [[LinkSpec]] = [[LinkSpec()]]
+    /// One-way links between zones: `links[from, to]`, a default and the pairs the scenario declares.
+    public var links = LinkTable(fallback: LinkSpec())
     /// How endpoint changes reach callers.
     public var discovery = DiscoverySpec()
     /// The services.
@@ -44,9 +44,46 @@ public struct MeshSpec: Sendable {
         self.duration = duration
     }
 
-    /// Sets every link to `link` (zones × zones).
+    /// Sets every link to `link`, forgetting declared pairs.
     public mutating func setAllLinks(_ link: LinkSpec) {
-        links = Array(repeating: Array(repeating: link, count: zones.count), count: zones.count)
+        links = LinkTable(fallback: link)
+    }
+
+    /// The most zones a scenario may name: the model keeps a 4-byte index per ordered pair of zones (4 MB at this
+    /// limit), and a link's own state and random stream only for the pairs that carry traffic.
+    public static let maxZones = 1_000
+}
+
+/// The links between zones: one default for every ordered pair, and the pairs given their own link.
+///
+/// Storage is in the number of declared pairs, not in the square of the zone count.
+public struct LinkTable: Sendable, Equatable {
+    /// The link of every pair not declared.
+    public var fallback: LinkSpec
+    /// The pairs (from, to) given their own link.
+    public private(set) var declared: [ZonePair: LinkSpec] = [:]
+
+    /// A table in which every pair has `fallback`.
+    public init(fallback: LinkSpec) { self.fallback = fallback }
+
+    /// The link from zone index `from` to zone index `to`.
+    public subscript(from: Int, to: Int) -> LinkSpec {
+        get { declared[ZonePair(from: from, to: to)] ?? fallback }
+        set { declared[ZonePair(from: from, to: to)] = newValue }
+    }
+}
+
+/// An ordered pair of zone indices.
+public struct ZonePair: Hashable, Sendable {
+    /// The sending zone's index.
+    public var from: Int
+    /// The receiving zone's index.
+    public var to: Int
+
+    /// The pair (from, to).
+    public init(from: Int, to: Int) {
+        self.from = from
+        self.to = to
     }
 }
 

@@ -101,15 +101,7 @@ extension Simulation {
             }
             clients.append(state)
         }
-        links = spec.links.enumerated().map { from, row in
-            row.enumerated().map { to, link in
-                LinkState(
-                    spec: link,
-                    instant: link.isInstant,
-                    rng: stream("network/\(spec.zones[from])/\(spec.zones[to])")
-                )
-            }
-        }
+        linkIndex = Array(repeating: -1, count: spec.zones.count * spec.zones.count)
         faultActive = Array(repeating: false, count: spec.faults.count)
         scaleChanges = Array(repeating: [], count: spec.faults.count)
     }

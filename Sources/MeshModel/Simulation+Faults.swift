@@ -139,11 +139,9 @@ extension Simulation {
             replicas[r].pauseEvery = 0
             replicas[r].serviceTime = replicas[r].baseServiceTime
         }
-        for from in links.indices {
-            for to in links[from].indices {
-                links[from][to].extraDelay = 0
-                links[from][to].partitioned = false
-            }
+        for l in links.indices {
+            links[l].extraDelay = 0
+            links[l].partitioned = false
         }
         for (i, fault) in spec.faults.enumerated() where faultActive[i] {
             switch fault.kind {
@@ -161,11 +159,11 @@ extension Simulation {
                     replicas[r].pauseUntil = fault.duration.map { fault.at.nanoseconds + $0.nanoseconds } ?? Int64.max
                 }
             case .latency(let a, let b, let delay):
-                links[a][b].extraDelay += delay.nanoseconds
-                if a != b { links[b][a].extraDelay += delay.nanoseconds }
+                links[link(from: a, to: b)].extraDelay += delay.nanoseconds
+                if a != b { links[link(from: b, to: a)].extraDelay += delay.nanoseconds }
             case .partition(let a, let b):
-                links[a][b].partitioned = true
-                links[b][a].partitioned = true
+                links[link(from: a, to: b)].partitioned = true
+                links[link(from: b, to: a)].partitioned = true
             case .crash, .zoneOutage, .scale, .loadSpike:
                 break
             }

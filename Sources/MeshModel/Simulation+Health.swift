@@ -101,7 +101,9 @@ extension Simulation {
     mutating func probe(edge e: Int, replica r: Int, timeout: Int64) -> (result: UInt8, after: Int64) {
         let from = Int(edges[e].checkZone)
         let to = Int(replicas[r].zone)
-        guard !links[from][to].partitioned, !links[to][from].partitioned, let rng = edges[e].healthRng else {
+        guard !links[link(from: from, to: to)].partitioned, !links[link(from: to, to: from)].partitioned,
+            let rng = edges[e].healthRng
+        else {
             return (2, timeout)
         }
         let out = checkDelay(from: from, to: to, using: rng)
@@ -119,10 +121,10 @@ extension Simulation {
 
     /// A health check's one-way delay over a link: the link's delay drawn from the checker's stream, plus any
     /// added-latency fault (losses are not modelled for checks).
-    private func checkDelay(from: Int, to: Int, using rng: RandomStream) -> Int64 {
-        let link = links[from][to]
-        if link.instant { return link.extraDelay }
-        return link.spec.delay.sample(using: rng) + link.extraDelay
+    private mutating func checkDelay(from: Int, to: Int, using rng: RandomStream) -> Int64 {
+        let state = links[link(from: from, to: to)]
+        if state.instant { return state.extraDelay }
+        return state.spec.delay.sample(using: rng) + state.extraDelay
     }
 
     /// A health check ended: the checker records it, the edge's view follows a change of health, and the next

@@ -258,19 +258,48 @@ extension Simulation {
     /// The one-way delay of a message between two zones, or `nil` when the message is lost to a partition.
     @inline(__always)
     mutating func transit(from: Int, to: Int) -> Int64? {
-        if links[from][to].instant && links[from][to].extraDelay == 0 && !links[from][to].partitioned { return 0 }
-        if links[from][to].partitioned { return nil }
-        var delay = links[from][to].spec.delay.sample(using: links[from][to].rng) + links[from][to].extraDelay
-        let loss = links[from][to].spec.loss
+        let l = link(from: from, to: to)
+        if links[l].instant && links[l].extraDelay == 0 && !links[l].partitioned { return 0 }
+        if links[l].partitioned { return nil }
+        var delay = links[l].spec.delay.sample(using: links[l].rng) + links[l].extraDelay
+        let loss = links[l].spec.loss
         if loss > 0 {
-            let rng = links[from][to].rng
+            let rng = links[l].rng
             var lost = 0
             while rng.bernoulli(loss) && lost < 64 {
-                delay += links[from][to].spec.retransmit.nanoseconds
+                delay += links[l].spec.retransmit.nanoseconds
                 lost += 1
             }
         }
         return delay
+    }
+
+    /// The index in `links` of the link from zone `from` to zone `to`, made on first use.
+    ///
+    /// A pair's state and random stream exist only once a message, a check or a fault uses it; its stream is keyed
+    /// by the pair's zone names, so results do not depend on the order in which pairs come into use.
+    ///
+    /// - Complexity: O(1); the first use of a pair allocates its stream.
+    @inline(__always)
+    mutating func link(from: Int, to: Int) -> Int {
+        let slot = from * spec.zones.count + to
+        let index = linkIndex[slot]
+        if index >= 0 { return Int(index) }
+        return makeLink(slot: slot, from: from, to: to)
+    }
+
+    @inline(never)
+    mutating func makeLink(slot: Int, from: Int, to: Int) -> Int {
+        let spec = spec.links[from, to]
+        links.append(
+            LinkState(
+                spec: spec,
+                instant: spec.isInstant,
+                rng: stream("network/\(self.spec.zones[from])/\(self.spec.zones[to])")
+            )
+        )
+        linkIndex[slot] = Int32(links.count - 1)
+        return links.count - 1
     }
 
     // MARK: - Replicas

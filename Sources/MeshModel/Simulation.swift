@@ -52,7 +52,10 @@ public struct Simulation {
     var pathNames: [String] = []
     var hostNames: [String] = []
     var clients: [ClientState] = []
-    var links: [[LinkState]] = []
+    /// The links in use, in order of first use (see ``link(from:to:)``).
+    var links: [LinkState] = []
+    /// For each ordered zone pair (`from × zones + to`), its index in `links`, or -1 before its first use.
+    var linkIndex: [Int32] = []
     var calls: [CallState] = []
     var freeCalls: [Int32] = []
     var attempts: [AttemptState] = []

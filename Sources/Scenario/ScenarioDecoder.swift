@@ -172,9 +172,21 @@ struct ScenarioDecoder {
 
         // Zones.
         var zones: [String] = []
-        for (i, node) in reader.list(top["zones"], "zones").enumerated() {
+        var zoneNames: Set<String> = []
+        let zoneList = reader.list(top["zones"], "zones")
+        if zoneList.count > MeshSpec.maxZones {
+            reader.fail(
+                .tooLarge,
+                top["zones"],
+                "zones",
+                "\(zoneList.count) zones; a scenario may have at most \(MeshSpec.maxZones)"
+            )
+        }
+        for (i, node) in zoneList.prefix(MeshSpec.maxZones).enumerated() {
             guard let zone = reader.string(node, "zones[\(i)]") else { continue }
-            if zones.contains(zone) { reader.fail(.duplicate, node, "zones[\(i)]", "zone '\(zone)' is listed twice") }
+            if !zoneNames.insert(zone).inserted {
+                reader.fail(.duplicate, node, "zones[\(i)]", "zone '\(zone)' is listed twice")
+            }
             zones.append(zone)
         }
         if zones.isEmpty { zones = ["default"] }
@@ -304,9 +316,9 @@ struct ScenarioDecoder {
             let to = zoneIndex(l["to"], path + ".to", zones: spec.zones)
             let symmetric = reader.bool(l["symmetric"], path + ".symmetric", default: true)
             guard let from, let to else { continue }
-            let value = link(l, spec.links[from][to])
-            spec.links[from][to] = value
-            if symmetric { spec.links[to][from] = value }
+            let value = link(l, spec.links[from, to])
+            spec.links[from, to] = value
+            if symmetric { spec.links[to, from] = value }
         }
     }
 
