@@ -49,6 +49,8 @@ public struct Resilience4jCircuitBreakerConfiguration: Sendable, Equatable {
     public let slidingWindowType: SlidingWindowType
     /// Calls (COUNT_BASED) or seconds (TIME_BASED) in the window (`slidingWindowSize`, default 100).
     public let slidingWindowSize: Int
+    /// The largest `slidingWindowSize` accepted: a million calls, or 11.6 days of one-second buckets (40 MB).
+    public static let maxSlidingWindowSize = 1_000_000
     /// The fewest calls before rates are computed (`minimumNumberOfCalls`, default 100).
     public let minimumNumberOfCalls: Int
     /// The wait in OPEN before HALF_OPEN (`waitDurationInOpenState`, default 60 s, or a wait interval function).
@@ -86,6 +88,14 @@ public struct Resilience4jCircuitBreakerConfiguration: Sendable, Equatable {
         try Validate.percent(slowCallRateThreshold, "slow_call_rate_threshold", allowZero: false)
         try Validate.nonNegative(slowCallDurationThreshold, "slow_call_duration_threshold")
         try Validate.atLeast(slidingWindowSize, 1, "sliding_window_size")
+        // The window is allocated up front: a slot per call, or a bucket per second.
+        guard slidingWindowSize <= Self.maxSlidingWindowSize else {
+            throw PolicyParameterError(
+                "sliding_window_size",
+                "must be at most \(Self.maxSlidingWindowSize) (the window keeps a slot per call or per second), "
+                    + "not \(slidingWindowSize)"
+            )
+        }
         try Validate.atLeast(minimumNumberOfCalls, 1, "minimum_number_of_calls")
         switch waitIntervalInOpenState {
         case .fixed(let wait):

@@ -33,6 +33,9 @@ public struct Simulation {
     public var eventLimit: UInt64 = .max
     /// The run stops when this many events in a row happen at the same instant (far beyond any real model): a zero-delay loop.
     public var stallLimit = 1_000_000
+    /// The run stops, with ``Result/memoryOverrun`` set, once ``modelBytes()`` passes this many bytes (checked
+    /// every 65,536 events): a queue that grows without bound ends in a message, not in the machine's swap.
+    public var memoryBudget = Int.max
 
     var queue = EventQueue<MeshEvent>(reservingCapacity: 1024)
     var recorder: ReplicationRecorder
@@ -122,10 +125,62 @@ public struct Simulation {
         public var stalledAt: SimInstant?
         /// Whether the run stopped at ``Simulation/eventLimit``.
         public var hitEventLimit = false
+        /// Set when the run stopped because the model passed ``Simulation/memoryBudget``.
+        public var memoryOverrun: MemoryOverrun?
         /// What the policies did over the measured span.
         public var counters = PolicyCounters()
         /// The mean adaptive concurrency limit over the measured span, if a limiter ran.
         public var concurrencyLimit: Double?
+    }
+
+    /// What the model held when it passed its memory budget, and where the requests piled up.
+    public struct MemoryOverrun: Sendable, Equatable {
+        /// The model's estimated bytes.
+        public var bytes: Int
+        /// The budget it passed.
+        public var budget: Int
+        /// The simulated time.
+        public var at: SimInstant
+        /// The service whose replicas held the most requests (queued or in service).
+        public var service: String
+        /// Requests waiting in that service's queues.
+        public var queued: Int
+        /// Whether that service's queue is unbounded.
+        public var unboundedQueue: Bool
+    }
+
+    /// The bytes the model's growing state holds: requests and attempts in flight, pending events, queues and the
+    /// time-series rows so far (fixed-size state is left out).
+    ///
+    /// - Complexity: O(replicas).
+    public func modelBytes() -> Int {
+        var bytes = calls.capacity * MemoryLayout<CallState>.stride
+        bytes += attempts.capacity * MemoryLayout<AttemptState>.stride
+        bytes += (freeCalls.capacity + freeAttempts.capacity) * 4
+        bytes += queue.storageBytes
+        bytes += recorder.timeseries.utf8.count
+        for r in replicas.indices { bytes += replicas[r].waiting.count * 4 }
+        return bytes
+    }
+
+    /// Where the model's requests are, for a memory overrun's message.
+    func memoryOverrun(bytes: Int) -> MemoryOverrun {
+        var held = Array(repeating: 0, count: spec.services.count)
+        var queued = Array(repeating: 0, count: spec.services.count)
+        for r in replicas.indices {
+            let s = Int(replicas[r].service)
+            queued[s] += replicas[r].waiting.count
+            held[s] += replicas[r].waiting.count + Int(replicas[r].busy)
+        }
+        let worst = held.indices.max { held[$0] < held[$1] } ?? 0
+        return MemoryOverrun(
+            bytes: bytes,
+            budget: memoryBudget,
+            at: queue.now,
+            service: spec.services.isEmpty ? "" : spec.services[worst].name,
+            queued: queued.isEmpty ? 0 : queued[worst],
+            unboundedQueue: spec.services.isEmpty ? false : spec.services[worst].queueCapacity >= Int(Int32.max)
+        )
     }
 
     /// Runs the replication to its end: arrivals stop at `duration`, then outstanding requests have `drain` to finish.
@@ -135,6 +190,7 @@ public struct Simulation {
         var sinceProgress = 0
         var sameInstant = 0
         var stalledAt: SimInstant?
+        var overrun: MemoryOverrun?
         while let event = queue.popNext(notAfter: limit) {
             let now = queue.now.nanoseconds
             if now >= recorder.nextBoundary {
@@ -158,6 +214,11 @@ public struct Simulation {
             if sinceProgress == 65_536 {
                 sinceProgress = 0
                 progress?(queue.now)
+                let bytes = modelBytes()
+                if bytes > memoryBudget {
+                    overrun = memoryOverrun(bytes: bytes)
+                    break
+                }
             }
         }
         integrate(until: max(queue.now.nanoseconds, durationNs))
@@ -181,6 +242,7 @@ public struct Simulation {
             endTime: queue.now,
             stalledAt: stalledAt,
             hitEventLimit: queue.eventsProcessed >= eventLimit,
+            memoryOverrun: overrun,
             counters: recorder.summaryCounters,
             concurrencyLimit: recorder.summaryConcurrencyLimit
         )

@@ -57,6 +57,10 @@ public struct Experiment: Sendable {
     /// Replications that stopped because simulated time stopped advancing (a zero-delay loop in the scenario).
     public var stalls: [Replication] { replications.filter { $0.result.stalledAt != nil } }
 
+    /// Replications that stopped because the model passed its memory budget; once one has, no new replication
+    /// starts, so this names the first and the run's reports are not written.
+    public var memoryOverruns: [Replication] { replications.filter { $0.result.memoryOverrun != nil } }
+
     /// Events handled across all replications.
     public var events: UInt64 { replications.reduce(0) { $0 + $1.result.events } }
 
@@ -65,6 +69,7 @@ public struct Experiment: Sendable {
     public static func run(
         _ scenario: Scenario,
         jobs requestedJobs: Int,
+        maxMemory: Int = Int.max,
         progress: (@Sendable (Double, UInt64, Double) -> Void)? = nil
     ) -> Experiment {
         var work: [(variant: Int, seed: UInt64)] = []
@@ -78,6 +83,7 @@ public struct Experiment: Sendable {
         let eventsDone = Atomic<UInt64>(0)
         let total = work.reduce(0.0) { $0 + Double(scenario.variants[$1.variant].spec.duration.nanoseconds) }
         let finished = Atomic<Bool>(false)
+        let overrun = Atomic<Bool>(false)
         let start = DispatchTime.now().uptimeNanoseconds
         let elapsed: @Sendable () -> Double = { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 
@@ -101,10 +107,12 @@ public struct Experiment: Sendable {
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
             while true {
                 let index = next.add(1, ordering: .relaxed).oldValue
-                guard index < workItems.count else { return }
+                guard index < workItems.count, !overrun.load(ordering: .relaxed) else { return }
                 let item = workItems[index]
                 let variant = scenario.variants[item.variant]
                 var simulation = Simulation(spec: variant.spec, seed: item.seed, variant: variant.name)
+                // Replications run `jobs` at a time: each may use its share of the budget.
+                simulation.memoryBudget = maxMemory / jobs
                 if progress != nil {
                     simulation.progress = { now in
                         simulatedDone.withLock { $0[index] = now.nanoseconds }
@@ -112,6 +120,7 @@ public struct Experiment: Sendable {
                     }
                 }
                 let result = simulation.run()
+                if result.memoryOverrun != nil { overrun.store(true, ordering: .relaxed) }
                 simulatedDone.withLock { $0[index] = variant.spec.duration.nanoseconds }
                 results.withLock { $0[index] = result }
             }
@@ -123,9 +132,9 @@ public struct Experiment: Sendable {
         let collected = results.withLock { $0 }
         var replications: [Replication] = []
         for (i, item) in work.enumerated() {
-            replications.append(
-                Replication(variant: scenario.variants[item.variant].name, seed: item.seed, result: collected[i]!)
-            )
+            // After a memory overrun, replications that never started have no result.
+            guard let result = collected[i] else { continue }
+            replications.append(Replication(variant: scenario.variants[item.variant].name, seed: item.seed, result: result))
         }
         return Experiment(
             scenario: scenario,

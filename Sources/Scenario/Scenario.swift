@@ -35,6 +35,39 @@ public struct Scenario: Sendable {
     /// The variants, in file order.
     public var variants: [Variant]
 
+    /// The most `timeseries.csv` windows a replication may have (`duration / window`).
+    public static let maxWindows: Int64 = 10_000_000
+
+    /// The most memory a run's reports may need: `timeseries.csv` rows are kept until the run ends.
+    public static let maxReportBytes = 4 << 30
+
+    /// About how many bytes of `timeseries.csv` rows a run of `variants` × `seeds` makes: a row per window,
+    /// variant and seed, each about 400 bytes of figures plus the scenario's and the variant's names.
+    public static func reportBytes(name: String, variants: [Variant], seeds: Int) -> Double {
+        var bytes = 0.0
+        for variant in variants {
+            let windows = Double(variant.spec.duration.nanoseconds) / Double(max(variant.spec.window.nanoseconds, 1))
+            bytes += (windows + 2) * Double(seeds) * Double(name.utf8.count + variant.name.utf8.count + 400)
+        }
+        return bytes
+    }
+
+    /// What stops this scenario from running within the limits on windows and report memory, after command-line
+    /// overrides of `seeds` or `duration`; nil when it can run.
+    public var limitProblem: String? {
+        for variant in variants
+        where variant.spec.duration.nanoseconds / max(variant.spec.window.nanoseconds, 1) > Self.maxWindows {
+            return "variant \(variant.name): a duration of \(variant.spec.duration.formatted) in windows of "
+                + "\(variant.spec.window.formatted) makes more than \(Self.maxWindows) rows per replication"
+        }
+        let bytes = Self.reportBytes(name: name, variants: variants, seeds: seeds)
+        if bytes > Double(Self.maxReportBytes) {
+            return "\(variants.count) variant(s) × \(seeds) seed(s) would make about \(Int(bytes / Double(1 << 30))) GiB "
+                + "of timeseries rows, more than the \(Self.maxReportBytes >> 30) GiB a run may hold"
+        }
+        return nil
+    }
+
     /// Metrics a scenario may rank by, and whether larger is better.
     public static let rankMetrics: [(name: String, higherIsBetter: Bool)] = [
         ("success_rate", true), ("goodput_rps", true), ("mean_ms", false), ("p50_ms", false), ("p90_ms", false),

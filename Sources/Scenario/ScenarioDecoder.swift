@@ -28,6 +28,10 @@ struct ScenarioDecoder {
 
     /// Limits that keep a run within memory; documented in docs/scenario-format.md.
     static let maxSeeds = 10_000
+    /// The most variants a scenario may define (each is decoded from the whole file).
+    static let maxVariants = 1_000
+    /// The longest scenario or variant name, in UTF-8 bytes (names go into every CSV row and the output folder).
+    static let maxNameLength = 128
     static let maxReplicas = 100_000
     static let maxWorkers = 1_000_000
     static let maxUsers = 1_000_000
@@ -40,7 +44,7 @@ struct ScenarioDecoder {
         let stem =
             baseName.hasSuffix(".yaml")
             ? String(baseName.dropLast(5)) : baseName.hasSuffix(".yml") ? String(baseName.dropLast(4)) : baseName
-        let name = top["name"].flatMap { reader.string($0, "name") } ?? stem
+        let name = top["name"].flatMap { reader.string($0, "name", maxLength: Self.maxNameLength) } ?? stem
         let description = top["description"].flatMap { reader.string($0, "description") } ?? ""
         let seed = UInt64(reader.int(top["seed"], "seed", default: 1, range: 0...Int(Int64.max)))
         let seeds = reader.int(top["seeds"], "seeds", default: 1, range: 1...Self.maxSeeds)
@@ -51,7 +55,16 @@ struct ScenarioDecoder {
         }
         guard let base = mesh(top, name: name) else { return nil }
         var variants: [Scenario.Variant] = []
-        let variantNodes = reader.list(top["variants"], "variants")
+        var variantNodes = reader.list(top["variants"], "variants")
+        if variantNodes.count > Self.maxVariants {
+            reader.fail(
+                .tooLarge,
+                top["variants"],
+                "variants",
+                "\(variantNodes.count) variants; a scenario may have at most \(Self.maxVariants)"
+            )
+            variantNodes = Array(variantNodes.prefix(Self.maxVariants))
+        }
         if variantNodes.isEmpty {
             variants.append(Scenario.Variant(name: "base", description: "", spec: base))
         } else {
@@ -63,7 +76,11 @@ struct ScenarioDecoder {
             for (i, node) in variantNodes.enumerated() {
                 let path = "variants[\(i)]"
                 guard let f = reader.fields(node, path, known: ["name", "description", "set"]) else { continue }
-                guard let variantName = f["name"].flatMap({ reader.string($0, path + ".name") }) else {
+                guard
+                    let variantName = f["name"].flatMap({
+                        reader.string($0, path + ".name", maxLength: Self.maxNameLength)
+                    })
+                else {
                     if f["name"] == nil { reader.fail(.missingField, node, path + ".name", "a variant needs a name") }
                     continue
                 }
@@ -120,6 +137,7 @@ struct ScenarioDecoder {
                 )
             }
         }
+        reportSize(name: name, variants: variants, seeds: seeds, seedsNode: top["seeds"] ?? top.node)
         return Scenario(
             name: name,
             description: description,
@@ -129,6 +147,20 @@ struct ScenarioDecoder {
             seeds: seeds,
             rankBy: rankBy,
             variants: variants
+        )
+    }
+
+    /// Refuses a run whose reports could not be held in memory (see ``Scenario/reportBytes(name:variants:seeds:)``).
+    mutating func reportSize(name: String, variants: [Scenario.Variant], seeds: Int, seedsNode: YAMLTree?) {
+        let bytes = Scenario.reportBytes(name: name, variants: variants, seeds: seeds)
+        guard bytes > Double(Scenario.maxReportBytes) else { return }
+        reader.fail(
+            .tooLarge,
+            seedsNode,
+            "seeds",
+            "\(variants.count) variant(s) × \(seeds) seed(s) × the windows of 'duration' would make about "
+                + "\(Int(bytes / Double(1 << 30))) GiB of timeseries rows, more than the "
+                + "\(Scenario.maxReportBytes >> 30) GiB a run may hold; use fewer seeds, fewer variants or a wider 'window'"
         )
     }
 
@@ -160,7 +192,7 @@ struct ScenarioDecoder {
             default: .seconds(1),
             range: .milliseconds(1)...SimDuration.seconds(3600 * 24)
         )
-        if duration.nanoseconds / max(spec.window.nanoseconds, 1) > 10_000_000 {
+        if duration.nanoseconds / max(spec.window.nanoseconds, 1) > Scenario.maxWindows {
             reader.fail(
                 .outOfRange,
                 top["window"],

@@ -102,10 +102,14 @@ struct TreeReader {
     }
 
     /// The text of a scalar.
-    mutating func string(_ node: YAMLTree?, _ path: String) -> String? {
+    mutating func string(_ node: YAMLTree?, _ path: String, maxLength: Int = 10_000) -> String? {
         guard let node else { return nil }
         guard case .scalar(let text, _, _) = node, !node.isNull else {
             fail(.wrongType, node, path, "expected text, found \(node.kindName)")
+            return nil
+        }
+        guard text.utf8.count <= maxLength else {
+            fail(.tooLarge, node, path, "\(text.utf8.count) bytes of text; at most \(maxLength) are allowed here")
             return nil
         }
         return text

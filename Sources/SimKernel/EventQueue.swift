@@ -64,6 +64,9 @@ public struct EventQueue<Event> {
     /// Whether no event is pending.
     @inlinable public var isEmpty: Bool { heap.isEmpty }
 
+    /// The bytes the queue's storage holds (its capacity, not only the pending events).
+    public var storageBytes: Int { heap.capacity * MemoryLayout<Entry>.stride }
+
     /// The time of the earliest pending event, if any.
     @inlinable public var nextTime: SimInstant? { heap.first.map { SimInstant(nanoseconds: $0.time) } }
 

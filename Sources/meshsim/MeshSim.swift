@@ -20,6 +20,7 @@ struct MeshSim: AsyncParsableCommand {
               0   success
               64  usage error (bad flags or flag values)
               65  bad scenario (every problem is listed with file, line, column and key path)
+              66  a run stopped at its memory budget (--max-memory): requests piled up without bound
               70  internal error
             """,
         version: meshsimVersion,
@@ -31,6 +32,8 @@ struct MeshSim: AsyncParsableCommand {
 /// Exit codes, as in sysexits.h.
 enum Exit {
     static let badScenario = ExitCode(65)
+    /// A run stopped because the model passed its memory budget (`run --max-memory`).
+    static let memoryBudget = ExitCode(66)
     static let internalError = ExitCode(70)
 }
 
@@ -80,7 +83,7 @@ extension MeshSim {
                 Output goes to results/<scenario name>/ unless --out is given: summary.csv, timeseries.csv,
                 comparison.csv and run.json. The same scenario and seed give byte-identical CSVs whatever --jobs is.
 
-                Exit codes: 0 success, 64 usage error, 65 bad scenario, 70 internal error.
+                Exit codes: 0 success, 64 usage error, 65 bad scenario, 66 memory budget passed, 70 internal error.
                 """
         )
 
@@ -105,16 +108,35 @@ extension MeshSim {
         @Option(help: "Replications run at once (default: all cores).")
         var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+        @Option(
+            help: ArgumentHelp(
+                "Memory the model may use, with a unit (e.g. 512MiB, 4GiB; default: a quarter of the machine's memory).",
+                discussion: "A replication whose requests pile up (an unbounded queue under overload) stops at its "
+                    + "share of this, with exit 66."
+            )
+        )
+        var maxMemory: String?
+
         @Flag(help: "No progress line and no table.")
         var quiet = false
 
         func validate() throws {
             if let seeds, !(1...10_000).contains(seeds) { throw ValidationError("--seeds must be in 1...10000") }
             if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+            if let maxMemory, MemorySize.parse(maxMemory) == nil {
+                throw ValidationError(
+                    "--max-memory \(maxMemory): expected a size with a unit, from 16MiB to 1PiB (e.g. 512MiB, 4GiB)"
+                )
+            }
             if let duration {
                 do {
                     let parsed = try SimDuration(parsing: duration)
-                    if parsed <= .zero { throw ValidationError("--duration must be positive") }
+                    // The same range as the scenario file's 'duration'.
+                    guard (SimDuration.nanoseconds(1)...SimDuration.year).contains(parsed) else {
+                        throw ValidationError(
+                            "--duration \(duration) is out of range: expected a duration in [1ns, \(SimDuration.year.formatted)]"
+                        )
+                    }
                 } catch let error as SimDuration.ParseError {
                     throw ValidationError("--duration: \(error)")
                 }
@@ -130,14 +152,24 @@ extension MeshSim {
             if let seeds { loaded.seeds = seeds }
             if let seed { loaded.seed = seed }
             if let duration { loaded = loaded.withDuration(try SimDuration(parsing: duration)) }
+            if let problem = loaded.limitProblem {
+                printError("error: \(problem); use a smaller --seeds or --duration, or a wider 'window' in the scenario")
+                throw ExitCode(64)
+            }
 
             let showProgress = !quiet && isatty(STDERR_FILENO) == 1
+            let budget = maxMemory.flatMap(MemorySize.parse) ?? MemorySize.defaultBudget
             let experiment = Experiment.run(
                 loaded,
                 jobs: jobs,
+                maxMemory: budget,
                 progress: showProgress ? Self.printProgress : nil
             )
             if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            if let first = experiment.memoryOverruns.first, let overrun = first.result.memoryOverrun {
+                printError(MemorySize.message(overrun, path: path, variant: first.variant, seed: first.seed))
+                throw Exit.memoryBudget
+            }
             if let stall = experiment.stalls.first, let at = stall.result.stalledAt {
                 printError(
                     "\(path): error: simulated time stopped advancing at \(at.seconds) s (variant \(stall.variant), seed "
