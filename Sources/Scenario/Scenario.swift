@@ -41,12 +41,19 @@ public struct Scenario: Sendable {
     /// The most memory a run's reports may need: `timeseries.csv` rows are kept until the run ends.
     public static let maxReportBytes = 4 << 30
 
+    /// The most `timeseries.csv` windows a replication of `spec` can close: those of `duration` and of `drain`.
+    public static func windows(_ spec: MeshSpec) -> Double {
+        (Double(spec.duration.nanoseconds) + Double(spec.drain.nanoseconds)) / Double(max(spec.window.nanoseconds, 1))
+    }
+
     /// About how many bytes of `timeseries.csv` rows a run of `variants` × `seeds` makes: a row per window,
     /// variant and seed, each about 400 bytes of figures plus the scenario's and the variant's names.
     public static func reportBytes(name: String, variants: [Variant], seeds: Int) -> Double {
         var bytes = 0.0
         for variant in variants {
-            let windows = Double(variant.spec.duration.nanoseconds) / Double(max(variant.spec.window.nanoseconds, 1))
+            let windows = Self.windows(variant.spec)
+            // Too many windows is a problem of its own, reported at 'window'.
+            if windows > Double(maxWindows) { continue }
             bytes += (windows + 2) * Double(seeds) * Double(name.utf8.count + variant.name.utf8.count + 400)
         }
         return bytes
@@ -55,10 +62,10 @@ public struct Scenario: Sendable {
     /// What stops this scenario from running within the limits on windows and report memory, after command-line
     /// overrides of `seeds` or `duration`; nil when it can run.
     public var limitProblem: String? {
-        for variant in variants
-        where variant.spec.duration.nanoseconds / max(variant.spec.window.nanoseconds, 1) > Self.maxWindows {
-            return "variant \(variant.name): a duration of \(variant.spec.duration.formatted) in windows of "
-                + "\(variant.spec.window.formatted) makes more than \(Self.maxWindows) rows per replication"
+        for variant in variants where Self.windows(variant.spec) > Double(Self.maxWindows) {
+            return "variant \(variant.name): a duration of \(variant.spec.duration.formatted) and a drain of "
+                + "\(variant.spec.drain.formatted) in windows of \(variant.spec.window.formatted) make more than "
+                + "\(Self.maxWindows) rows per replication"
         }
         let bytes = Self.reportBytes(name: name, variants: variants, seeds: seeds)
         if bytes > Double(Self.maxReportBytes) {

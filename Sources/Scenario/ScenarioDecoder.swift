@@ -192,15 +192,17 @@ struct ScenarioDecoder {
             default: .seconds(1),
             range: .milliseconds(1)...SimDuration.seconds(3600 * 24)
         )
-        if duration.nanoseconds / max(spec.window.nanoseconds, 1) > Scenario.maxWindows {
+        spec.drain = reader.duration(top["drain"], "drain", default: .seconds(60))
+        // Windows cover the drain too: requests still outstanding after `duration` keep closing windows.
+        if Scenario.windows(spec) > Double(Scenario.maxWindows) {
             reader.fail(
                 .outOfRange,
-                top["window"],
-                "window",
-                "window \(spec.window.formatted) gives more than 10,000,000 rows per replication; use a wider window"
+                top["window"] ?? top["drain"] ?? top["duration"],
+                top["window"] != nil ? "window" : top["drain"] != nil ? "drain" : "duration",
+                "window \(spec.window.formatted) over duration \(duration.formatted) and drain \(spec.drain.formatted) "
+                    + "gives more than \(Scenario.maxWindows) rows per replication; use a wider window or a shorter drain"
             )
         }
-        spec.drain = reader.duration(top["drain"], "drain", default: .seconds(60))
 
         // Zones.
         var zones: [String] = []

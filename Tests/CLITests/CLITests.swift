@@ -72,6 +72,8 @@ struct CLITests {
             ["load", "http://127.0.0.1:1/", "--arrival", "bursty"], ["load", "http://127.0.0.1:1/", "--warmup", "20s"],
             ["load", "http://127.0.0.1:1/", "--schedule", "0s:10,0s:20"], ["serve", "--service-time", "gauss:1"],
             ["serve", "--replicas", "0"], ["live", "scenarios/mm1.yaml", "--proxy", "envoy"],
+            ["run", "--duration", "100000h"], ["run", "--duration", "0s"], ["run", "--max-memory", "5"],
+            ["run", "--max-memory", "1KiB"], ["run", "--max-memory", "-3GiB"], ["run", "--seeds", "-5"],
         ]
     )
     func usage(arguments: [String]) throws {
@@ -220,6 +222,45 @@ struct CLITests {
                 try Data(contentsOf: URL(fileURLWithPath: directory + "/a/" + file))
                     == Data(contentsOf: URL(fileURLWithPath: directory + "/b/" + file))
             )
+        }
+    }
+
+    @Test("a queue that runs away stops at --max-memory with exit 66, the service, the time and the fix")
+    func memoryBudget() throws {
+        let directory = Self.temporaryDirectory("memory")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/flood.yaml"
+        try """
+            duration: 60s
+            services:
+              api: {service_time: "constant:1ms", workers: 1}
+            clients:
+              users: {target: api, rate: 100000000}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Self.meshsim(["run", file, "--max-memory", "64MiB", "--out", directory + "/out", "--quiet"])
+        #expect(result.status == 66, "\(result.stderr)")
+        #expect(result.stderr.contains("service 'api'"))
+        #expect(result.stderr.contains("simulated time"))
+        #expect(result.stderr.contains("queue: 1000"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/out/summary.csv"))
+    }
+
+    @Test("validate refuses a billion laughs, a device and a latin-1 file with exit 65 and a location")
+    func hostileFiles() throws {
+        let directory = Self.temporaryDirectory("hostile")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var lines = [#"a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#]
+        for (name, previous) in zip(["b", "c", "d", "e", "f", "g", "h"], ["a", "b", "c", "d", "e", "f", "g"]) {
+            lines.append("\(name): &\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ",") + "]")
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/lol.yaml", atomically: true, encoding: .utf8)
+        try Data([0x64, 0x3A, 0x20, 0xE9, 0x0A]).write(to: URL(fileURLWithPath: directory + "/latin1.yaml"))
+        for (file, words) in [
+            (directory + "/lol.yaml", "lol.yaml:6:"), ("/dev/zero", "device"), (directory + "/latin1.yaml", "latin1.yaml:1:4"),
+        ] {
+            let result = try Self.meshsim(["validate", file])
+            #expect(result.status == 65, "\(file): \(result.stderr)")
+            #expect(result.stderr.contains(words), "\(result.stderr)")
         }
     }
 }

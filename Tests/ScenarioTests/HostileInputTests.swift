@@ -1,5 +1,6 @@
 import Foundation
 import MeshModel
+import Reports
 import Scenario
 import SimCore
 import Testing
@@ -211,5 +212,129 @@ struct HostileInputTests {
         let result = simulation.run()
         // 30 requests, each 10 s of work at 1 ns per ms: ten million pauses each, a few events each.
         #expect(result.events < 1_000, "\(result.events) events")
+    }
+
+    @Test("a heavy-tailed network delay with health checks runs without an arithmetic trap")
+    func heavyTailedDelays() throws {
+        let yaml = """
+            duration: 5s
+            drain: 1h
+            network: {default: {delay: "pareto:shape=0.01,scale=1h"}}
+            services:
+              api: {service_time: "pareto:shape=0.01,scale=1h", replicas: 2}
+              web:
+                service_time: "constant:1ms"
+                calls:
+                  - {service: api, timeout: 24h, retries: 3,
+                     health_check: {interval: 1s, timeout: 24h, unhealthy_threshold: 2, healthy_threshold: 1}}
+            clients:
+              users: {target: web, rate: 50}
+            faults:
+              - {at: 1s, kind: pause, service: api, every: 1s, length: 999ms}
+              - {at: 1s, kind: slowdown, service: api, factor: 1000000}
+            """
+        let spec = try Scenario.parse(yaml, file: "pareto.yaml").variants[0].spec
+        var simulation = Simulation(spec: spec, seed: 3)
+        simulation.eventLimit = 200_000
+        let result = simulation.run()
+        #expect(result.events > 0)
+        #expect(result.endTime.nanoseconds <= spec.duration.nanoseconds + spec.drain.nanoseconds)
+    }
+
+    @Test("draws beyond the horizon are clamped to it")
+    func horizon() {
+        #expect(clampToNanoseconds(1e300) == SimDuration.horizon.nanoseconds)
+        #expect(clampToNanoseconds(.infinity) == SimDuration.horizon.nanoseconds)
+        #expect(clampToNanoseconds(-.infinity) == -SimDuration.horizon.nanoseconds)
+        #expect(clampToNanoseconds(.nan) == 0)
+        #expect(SimDuration.horizon > SimDuration.year + SimDuration.year)
+    }
+
+    @Test("an unbounded queue that runs away stops at the memory budget, naming the service and the time")
+    func runawayQueue() throws {
+        let yaml = """
+            duration: 60s
+            services:
+              api: {service_time: "constant:1ms", workers: 1}
+            clients:
+              users: {target: api, rate: 100000000}
+            """
+        let spec = try Scenario.parse(yaml, file: "flood.yaml").variants[0].spec
+        var simulation = Simulation(spec: spec, seed: 1)
+        simulation.memoryBudget = 64 << 20
+        let result = simulation.run()
+        let overrun = try #require(result.memoryOverrun)
+        #expect(overrun.service == "api")
+        #expect(overrun.unboundedQueue)
+        #expect(overrun.queued > 100_000)
+        #expect(overrun.bytes > overrun.budget && overrun.bytes < 4 * overrun.budget)
+        #expect(overrun.at < SimInstant(nanoseconds: 1_000_000_000))
+        // A bounded queue keeps the same overload within the budget.
+        var bounded = spec
+        bounded.services[0].queueCapacity = 1_000
+        bounded.duration = .milliseconds(10)
+        var second = Simulation(spec: bounded, seed: 1)
+        second.memoryBudget = 64 << 20
+        #expect(second.run().memoryOverrun == nil)
+    }
+
+    @Test("what a scenario would need up front is refused at its key when absurd")
+    func upFrontLimits() {
+        let zones = (0...MeshSpec.maxZones).map { "z\($0)" }.joined(separator: ", ")
+        #expect(refused(Self.base + "zones: [\(zones)]\n").first?.keyPath == "zones")
+        let window = refused(
+            Self.base.replacingOccurrences(of: "duration: 2s", with: "duration: 8760h") + "window: 1ms\n"
+        )
+        #expect(window.first?.keyPath == "window")
+        let drain = refused(Self.base + "drain: 8760h\n")
+        #expect(drain.first?.keyPath == "drain", "\(drain)")
+        let longName = refused(Self.base + "name: " + String(repeating: "n", count: 1_000_000) + "\nseeds: 1000\n")
+        #expect(longName.first?.keyPath == "name")
+        #expect(longName.first?.code == .tooLarge)
+        let rows = refused(
+            Self.base.replacingOccurrences(of: "duration: 2s", with: "duration: 8760h")
+                + "window: 1h\nseeds: 10000\nvariants:\n"
+                + (0..<200).map { "  - {name: v\($0), set: {drain: 1s}}" }.joined(separator: "\n") + "\n"
+        )
+        #expect(rows.contains { $0.keyPath == "seeds" && $0.code == .tooLarge }, "\(rows)")
+        let breaker = refused(
+            """
+            duration: 2s
+            services:
+              api: {service_time: "constant:1ms"}
+              web:
+                service_time: "constant:1ms"
+                calls:
+                  - service: api
+                    circuit_breaker: {kind: resilience4j, sliding_window_type: time_based, sliding_window_size: 100000000}
+            clients:
+              users: {target: web, rate: 100}
+            """
+        )
+        #expect(breaker.first?.keyPath.hasSuffix("sliding_window_size") == true, "\(breaker)")
+    }
+
+    @Test("a thousand zones with two in use need little memory and give the same results as pairs declared")
+    func manyZones() throws {
+        let zones = (0..<MeshSpec.maxZones).map { "z\($0)" }.joined(separator: ", ")
+        let yaml = """
+            duration: 5s
+            zones: [\(zones)]
+            network: {default: {delay: "exponential:mean=1ms"}}
+            services:
+              api: {service_time: "constant:1ms", replicas: 4, zones: [z0, z999]}
+            clients:
+              users: {target: api, rate: 200, zone: z500}
+            """
+        let spec = try Scenario.parse(yaml, file: "zones.yaml").variants[0].spec
+        #expect(spec.links.declared.isEmpty)
+        var simulation = Simulation(spec: spec, seed: 1)
+        let result = simulation.run()
+        #expect(result.summary.requests > 500)
+        // Declaring every pair in use with the default's delay changes nothing: streams are keyed by zone names.
+        var declared = spec
+        for (a, b) in [(500, 0), (0, 500), (500, 999), (999, 500)] { declared.links[a, b] = spec.links.fallback }
+        var again = Simulation(spec: declared, seed: 1)
+        #expect(again.run().summary == result.summary)
     }
 }
