@@ -94,7 +94,10 @@ public struct LivePlan: Sendable {
         load.scenario = spec.name
         if let timeout = client.policy.timeout {
             // The client's timeout covers all attempts; the generator gives up a little later than the proxy.
-            load.timeout = timeout.nanoseconds * Int64(client.policy.retries + 1) + 1_000_000_000
+            let (all, overflow) = timeout.nanoseconds.multipliedReportingOverflow(by: Int64(client.policy.retries + 1))
+            load.timeout =
+                min(overflow ? .max : all, RunLimits.duration.upperBound.nanoseconds - 1_000_000_000)
+                + 1_000_000_000
         }
         self.backends = backends
         self.load = load

@@ -274,11 +274,8 @@ extension MeshSim {
             configuration.idleTimeout = try parseDuration(idleTimeout, flag: "--idle-timeout")
             let fileLimit = BackendConfiguration.openFileLimit()
             if let maxConnections {
-                let needed = maxConnections * configuration.replicas.count + BackendConfiguration.fileReserve
-                if let fileLimit,
-                    maxConnections > (Int.max - BackendConfiguration.fileReserve) / configuration.replicas.count
-                        || needed > fileLimit
-                {
+                let (product, overflow) = maxConnections.multipliedReportingOverflow(by: configuration.replicas.count)
+                if let fileLimit, overflow || product > fileLimit - BackendConfiguration.fileReserve {
                     printError(
                         "error: --max-connections \(maxConnections) × \(configuration.replicas.count) replica(s) needs "
                             + "more descriptors than the open-file limit (\(fileLimit)) less a reserve of "
@@ -562,7 +559,7 @@ extension MeshSim {
                 _ = try ProxyProcess.binary(for: kind)
                 for variant in loaded.variants {
                     for i in 0..<seeds {
-                        let seed = loaded.seed + UInt64(i)
+                        let seed = loaded.seed &+ UInt64(i)
                         let plan = try LivePlan(
                             spec: variant.spec,
                             seed: seed,

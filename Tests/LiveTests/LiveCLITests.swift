@@ -117,6 +117,7 @@ struct LiveCLITests {
             (["serve", "--header-timeout", "-1s"], "--header-timeout: '-1s' is negative"),
             (["serve", "--idle-timeout", "0s"], "--idle-timeout must be in"),
             (["serve", "--max-connections", "0"], "--max-connections must be at least 1"),
+            (["serve", "--max-connections", "9223372036854775807", "--replicas", "2"], "needs more descriptors"),
             (["live", "x.yaml", "--proxy", "nginx", "--proxy-port", "70000"], "--proxy-port must be in 1...65535"),
             (["live", "x.yaml", "--proxy", "nginx", "--backend-port", "-2"], "--backend-port must be in 1...65535"),
         ]
