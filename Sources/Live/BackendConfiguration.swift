@@ -143,10 +143,10 @@ extension BackendConfiguration {
         return Int(clamping: limit.rlim_cur)
     }
 
-    /// The default per-replica connection cap: the open-file limit less `reserve`, shared by `replicas` (at least 1;
-    /// 65,536 when the limit is unknown).
+    /// The default per-replica connection cap: the open-file limit less `reserve` (at most a quarter of a small
+    /// limit), shared by `replicas` (at least 1; 65,536 when the limit is unknown).
     public static func defaultMaxConnections(replicas: Int, reserve: Int = fileReserve) -> Int {
         guard let limit = openFileLimit() else { return 65_536 }
-        return max(1, (limit - reserve) / max(replicas, 1))
+        return max(1, (limit - min(reserve, limit / 4)) / max(replicas, 1))
     }
 }
