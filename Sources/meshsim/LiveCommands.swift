@@ -557,6 +557,21 @@ extension MeshSim {
             var runs: [LiveRun] = []
             do {
                 _ = try ProxyProcess.binary(for: kind)
+                // Every variant must be able to run live, with a valid load, before the first one starts.
+                for variant in loaded.variants {
+                    let plan = try LivePlan(
+                        spec: variant.spec,
+                        seed: loaded.seed,
+                        backendPort: backendPort,
+                        proxyPort: proxyPort,
+                        threads: threads
+                    )
+                    do {
+                        try plan.load.validate()
+                    } catch let error as LiveError {
+                        throw LiveError.invalid("variant \(variant.name): \(error)")
+                    }
+                }
                 for variant in loaded.variants {
                     for i in 0..<seeds {
                         let seed = loaded.seed &+ UInt64(i)

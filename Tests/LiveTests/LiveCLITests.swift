@@ -158,6 +158,19 @@ struct LiveCLITests {
         #expect(outcome.stderr.contains("--backend-port 65534"), "\(outcome.stderr)")
     }
 
+    @Test("a duration override that gives too many windows is refused before anything starts")
+    func liveWindowRows() throws {
+        let scenario = try LiveCLI.file(proxyScenario, name: "rows.yaml")
+        let out = NSTemporaryDirectory() + "meshsim-live-cli-rows-\(getpid())"
+        defer {
+            try? FileManager.default.removeItem(atPath: scenario)
+            try? FileManager.default.removeItem(atPath: out)
+        }
+        let outcome = try LiveCLI.run(["live", scenario, "--proxy", "nginx", "--duration", "8760h", "--out", out])
+        #expect(outcome.status == 64, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("10,000,000 rows"), "\(outcome.stderr)")
+    }
+
     @Test("a proxy port in use names the process that holds it (exit 69)")
     func proxyPortHolder() async throws {
         let scenario = try LiveCLI.file(proxyScenario, name: "holder.yaml")
