@@ -271,8 +271,8 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
             busy = true
             closing = true
             replica.counts.clientErrors += 1
-            context.writeAndFlush(wrapOutboundOut(BackendAnswer.table[BackendAnswer.requestTimeout.index][0]))
-                .whenComplete { _ in }
+            let answer = BackendAnswer.table[BackendAnswer.requestTimeout.index][0]
+            context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
             context.close(promise: nil)
         case .busy:
             armTimer(now: now)
