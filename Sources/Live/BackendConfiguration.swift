@@ -4,6 +4,12 @@
 
 public import SimRandom
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// One emulated replica: an HTTP/1.1 server on its own port that behaves like a simulated replica.
 public struct BackendReplica: Sendable {
     /// The service it belongs to (for logs and errors).
@@ -98,6 +104,20 @@ public struct BackendConfiguration: Sendable {
     /// After this many requests on one connection the answer says `Connection: close` and the connection is closed,
     /// as nginx does after `keepalive_requests` (1,000 by default); 0 keeps connections open.
     public var maxRequestsPerConnection = 0
+    /// How long a request head may take to arrive, in ns: from its first byte, or from the accept for a connection's
+    /// first request. The whole head must arrive in time (the timer does not restart per byte), as nginx's
+    /// `client_header_timeout` (60 s). Then a partial head is answered 408 and the connection closed; a connection
+    /// that sent nothing is closed silently.
+    public var headerTimeout: Int64 = 60_000_000_000
+    /// The longest pause between two reads of a request body, in ns, as nginx's `client_body_timeout` (60 s); then
+    /// 408 and close.
+    public var bodyTimeout: Int64 = 60_000_000_000
+    /// How long a keep-alive connection may stay idle between requests, in ns, as nginx's `keepalive_timeout` (75 s);
+    /// then it is closed silently.
+    public var idleTimeout: Int64 = 75_000_000_000
+    /// The most connections one replica holds open; at the cap it stops accepting (the kernel's listen queue holds
+    /// the next ones) until one closes. `nil`: ``defaultMaxConnections(replicas:reserve:)`` at start.
+    public var maxConnectionsPerReplica: Int?
     /// Seed of the service-time and error random streams (one stream per replica).
     public var seed: UInt64 = 1
     /// Faults in wall time.
@@ -106,5 +126,27 @@ public struct BackendConfiguration: Sendable {
     /// Creates a configuration.
     public init(replicas: [BackendReplica]) {
         self.replicas = replicas
+    }
+}
+
+extension BackendConfiguration {
+    /// File descriptors kept out of the connection cap by default: listeners, event-loop descriptors, logs, the
+    /// standard streams, a proxy's pipes.
+    public static let fileReserve = 256
+
+    /// The soft limit on open files of this process (`RLIMIT_NOFILE`), or `nil` when it cannot be read or is
+    /// unlimited.
+    public static func openFileLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max
+        else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// The default per-replica connection cap: the open-file limit less `reserve` (at most a quarter of a small
+    /// limit), shared by `replicas` (at least 1; 65,536 when the limit is unknown).
+    public static func defaultMaxConnections(replicas: Int, reserve: Int = fileReserve) -> Int {
+        guard let limit = openFileLimit() else { return 65_536 }
+        return max(1, (limit - min(reserve, limit / 4)) / max(replicas, 1))
     }
 }

@@ -7,7 +7,7 @@ import NIOCore
 
 /// The canned answers of an emulated backend, encoded once.
 enum BackendAnswer {
-    case ok, serverError, unavailable, badRequest, headerTooLarge, health
+    case ok, serverError, unavailable, badRequest, headerTooLarge, health, requestTimeout
 
     /// The status line and body.
     var parts: (status: String, body: String) {
@@ -18,6 +18,7 @@ enum BackendAnswer {
         case .unavailable: return ("503 Service Unavailable", "queue full\n")
         case .badRequest: return ("400 Bad Request", "bad request\n")
         case .headerTooLarge: return ("431 Request Header Fields Too Large", "header too large\n")
+        case .requestTimeout: return ("408 Request Timeout", "request timeout\n")
         }
     }
 
@@ -32,7 +33,9 @@ enum BackendAnswer {
     }
 
     /// Every answer, pre-encoded, indexed by `[answer][keepAlive ? 1 : 0]`.
-    static let table: [[ByteBuffer]] = [ok, serverError, unavailable, badRequest, headerTooLarge, health].map {
+    static let table: [[ByteBuffer]] = [
+        ok, serverError, unavailable, badRequest, headerTooLarge, health, requestTimeout,
+    ].map {
         [encoded($0, keepAlive: false), encoded($0, keepAlive: true)]
     }
 
@@ -45,6 +48,7 @@ enum BackendAnswer {
         case .badRequest: return 3
         case .headerTooLarge: return 4
         case .health: return 5
+        case .requestTimeout: return 6
         }
     }
 }
@@ -54,6 +58,12 @@ enum BackendAnswer {
 /// Requests pipelined by the client wait in the read buffer until the previous one is answered (HTTP/1.1 answers
 /// in order). Malformed requests get 400 (431 for an oversized head) and the connection is closed; the replica
 /// keeps serving its other connections.
+///
+/// Timeouts, as nginx's: a request head must arrive whole within the header timeout of its first byte (of the accept
+/// for a new connection), a body may pause at most the body timeout between reads (both: 408, then close), and a
+/// keep-alive connection may idle for the idle timeout between requests (then it is closed silently, as is a new
+/// connection that sends nothing). One timer per connection enforces all three lazily: it fires at the earliest
+/// moment any of them could expire and re-arms itself, so reads and requests never touch it.
 final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -78,6 +88,26 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     /// Whether the current request waits in the replica's queue.
     var queued = false
 
+    /// Where the connection is between requests, for the timeouts.
+    private enum Phase {
+        /// Accepted, nothing read yet (the header timeout runs from the accept).
+        case fresh
+        /// Between requests on a keep-alive connection.
+        case idle
+        /// Part of a request head has arrived.
+        case head
+        /// A request body is arriving.
+        case body
+        /// A request is in service (no client timeout).
+        case busy
+    }
+
+    private var phase = Phase.fresh
+    /// When the phase started (for a body: the last read), in uptime ns.
+    private var phaseStart: UInt64 = 0
+    /// The connection's timer, while armed.
+    private var timer: NIOScheduledCallback?
+
     /// The most bytes buffered behind a request in service before reading pauses (backpressure on the client).
     static let maxBufferedBytes = 64 * 1024
 
@@ -90,9 +120,14 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         self.context = context
         isOpen = true
         replica.connections[ObjectIdentifier(self)] = context.channel
+        let now = NIODeadline.now().uptimeNanoseconds
+        phaseStart = now
+        armTimer(now: now)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         isOpen = false
         replica.connections[ObjectIdentifier(self)] = nil
         if queued {
@@ -106,6 +141,15 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let incoming = unwrapInboundIn(data)
+        switch phase {
+        case .fresh, .idle:
+            phase = .head
+            phaseStart = NIODeadline.now().uptimeNanoseconds
+        case .body:
+            phaseStart = NIODeadline.now().uptimeNanoseconds
+        case .head, .busy:
+            break
+        }
         if buffer.readableBytes == 0 {
             buffer = incoming
         } else {
@@ -140,6 +184,7 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
                 return
             }
             guard let request else { break }
+            phase = .busy
             requests += 1
             let limit = replica.maxRequestsPerConnection
             keepAlive = request.keepAlive && (limit == 0 || requests < limit)
@@ -151,6 +196,7 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
                 replica.admit(self)
             }
         }
+        if !busy && !closing && isOpen { notePhaseBetweenRequests() }
         // Drop the reference to a consumed read buffer, so the channel's receive-buffer pool can reuse it.
         if buffer.readableBytes == 0 {
             buffer = emptyBuffer
@@ -160,6 +206,76 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         if readPaused && !busy, let context {
             readPaused = false
             context.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        }
+    }
+
+    /// Sets the phase once no request is in service: a body or head is arriving, or the connection idles.
+    ///
+    /// - Complexity: O(1); reads the clock only when the phase changes (about once per request).
+    private func notePhaseBetweenRequests() {
+        if parser.isReadingBody {
+            if phase != .body {
+                phase = .body
+                phaseStart = NIODeadline.now().uptimeNanoseconds
+            }
+        } else if buffer.readableBytes > 0 {
+            if phase != .head {
+                phase = .head
+                phaseStart = NIODeadline.now().uptimeNanoseconds
+            }
+        } else if phase != .idle && phase != .fresh {
+            phase = .idle
+            phaseStart = NIODeadline.now().uptimeNanoseconds
+        }
+    }
+
+    /// When the current phase times out (uptime ns), or `nil` while a request is in service.
+    private var deadline: UInt64? {
+        let limits = replica.timeouts
+        switch phase {
+        case .fresh, .head: return phaseStart &+ limits.header
+        case .body: return phaseStart &+ limits.body
+        case .idle: return phaseStart &+ limits.idle
+        case .busy: return nil
+        }
+    }
+
+    /// Arms the timer for the current deadline, but no later than the shortest timeout from `now`: a phase that
+    /// begins before it fires cannot end earlier, so phase changes never need to move the timer.
+    private func armTimer(now: UInt64) {
+        guard let context else { return }
+        let fire = min(deadline ?? .max, now &+ replica.timeouts.shortest)
+        timer = try? context.eventLoop.scheduleCallback(
+            at: .uptimeNanoseconds(fire),
+            handler: ConnectionTimer(connection: self)
+        )
+    }
+
+    /// The timer fired: close the connection if its phase is overdue, or re-arm.
+    fileprivate func timerFired() {
+        timer = nil
+        guard isOpen, !closing, let context else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard let deadline, now >= deadline else {
+            armTimer(now: now)
+            return
+        }
+        switch phase {
+        case .fresh, .idle:
+            closing = true
+            context.close(promise: nil)
+        case .head, .body:
+            // 408, then close at once: a client too slow to send is not waited on to read.
+            keepAlive = false
+            isHead = false
+            busy = true
+            closing = true
+            replica.counts.clientErrors += 1
+            let answer = BackendAnswer.table[BackendAnswer.requestTimeout.index][0]
+            context.writeAndFlush(wrapOutboundOut(answer), promise: nil)
+            context.close(promise: nil)
+        case .busy:
+            armTimer(now: now)
         }
     }
 
@@ -199,4 +315,10 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
             context.writeAndFlush(wrapOutboundOut(response)).whenComplete { _ in context.close(promise: nil) }
         }
     }
+}
+
+/// The timeout timer of one connection.
+private struct ConnectionTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
+    let connection: BackendConnectionHandler
+    func handleScheduledCallback(eventLoop: some EventLoop) { connection.timerFired() }
 }

@@ -9,6 +9,12 @@ import NIOPosix
 import SimCore
 import SimRandom
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Emulated backends: one HTTP/1.1 server per replica on 127.0.0.1, each with worker slots, a bounded queue, service
 /// times drawn from the simulator's distributions (waited with event-loop timers, never busy loops), an error
 /// probability and a fault timeline in wall time.
@@ -39,7 +45,19 @@ public final class BackendServer: Sendable {
                 )
             )
         }
-        for runtime in runtimes { runtime.maxRequestsPerConnection = configuration.maxRequestsPerConnection }
+        let cap =
+            configuration.maxConnectionsPerReplica
+            ?? BackendConfiguration.defaultMaxConnections(replicas: configuration.replicas.count)
+        let timeouts = ConnectionTimeouts(
+            header: UInt64(max(configuration.headerTimeout, 1)),
+            body: UInt64(max(configuration.bodyTimeout, 1)),
+            idle: UInt64(max(configuration.idleTimeout, 1))
+        )
+        for runtime in runtimes {
+            runtime.maxRequestsPerConnection = configuration.maxRequestsPerConnection
+            runtime.maxConnections = max(1, cap)
+            runtime.timeouts = timeouts
+        }
         self.runtimes = runtimes
     }
 
@@ -70,6 +88,23 @@ public final class BackendServer: Sendable {
         for runtime in runtimes {
             try? await runtime.loop.flatSubmit { runtime.shutdown() }.get()
         }
+    }
+
+    /// The port each replica listens on now (`nil` while it does not listen), in the order of the configuration: with
+    /// port 0 in the configuration, the port the system chose.
+    public func listeningPorts() async -> [Int?] {
+        var ports: [Int?] = []
+        for runtime in runtimes {
+            ports.append(try? await runtime.loop.submit { runtime.listener?.localAddress?.port }.get())
+        }
+        return ports.map { $0 ?? nil }
+    }
+
+    /// Connections open now, over all replicas.
+    public func openConnections() async -> Int {
+        var total = 0
+        for runtime in runtimes { total += (try? await runtime.loop.submit { runtime.openConnections }.get()) ?? 0 }
+        return total
     }
 
     /// Requests answered so far (all replicas, health checks excluded), by status class: (2xx, 4xx, 5xx).
@@ -114,6 +149,19 @@ final class ReplicaRuntime: @unchecked Sendable {
     let maxHeadBytes: Int
     /// Requests per connection before it is closed (0: no limit).
     var maxRequestsPerConnection = 0
+    /// The most connections open at once; at the cap the listener stops reading (accepting).
+    var maxConnections = Int.max
+    /// Connections accepted and not yet closed.
+    private(set) var openConnections = 0
+    /// Accepting is paused at the cap.
+    private var acceptPaused = false
+    /// The listener's current accepts per wake-up (lowered near the cap so one wake-up cannot pass it).
+    private var acceptBatch = ReplicaRuntime.maxAcceptBatch
+    /// The request timeouts of its connections.
+    var timeouts = ConnectionTimeouts(header: 60_000_000_000, body: 60_000_000_000, idle: 75_000_000_000)
+
+    /// Accepts per wake-up of the listener away from the cap.
+    static let maxAcceptBatch = 64
 
     /// Workers busy.
     var busy = 0
@@ -158,18 +206,64 @@ final class ReplicaRuntime: @unchecked Sendable {
         let bootstrap = ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.maxMessagesPerRead, value: 64)
+            .serverChannelOption(.maxMessagesPerRead, value: UInt(Self.maxAcceptBatch))
+            .serverChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    listener = channel
+                    acceptPaused = false
+                    acceptBatch = Self.maxAcceptBatch
+                    updateAcceptGate()
+                }
+            }
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    openConnections += 1
+                    updateAcceptGate()
+                    channel.closeFuture.whenComplete { [self] _ in
+                        openConnections -= 1
+                        updateAcceptGate()
+                    }
                     let handler = BackendConnectionHandler(replica: self)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
         let (host, port) = (self.host, replica.port)
         return bootstrap.bind(host: host, port: port).flatMapError { error in
-            self.loop.makeFailedFuture(LiveError.bindFailed(host: host, port: port, reason: "\(error)"))
+            self.listener = nil
+            var reason = "\(error)"
+            if (error as? IOError)?.errnoCode == EADDRINUSE {
+                reason = PortOwner.describe(port: port) ?? "the address is already in use"
+            }
+            return self.loop.makeFailedFuture(LiveError.bindFailed(host: host, port: port, reason: reason))
         }.map { channel in
             self.listener = channel
+        }
+    }
+
+    /// Keeps the listener below the connection cap: near it, fewer accepts per wake-up (so one wake-up cannot pass
+    /// it); at it, no reading at all, so further connections wait in the kernel's listen queue instead of costing a
+    /// descriptor (or, past the descriptor limit, an accept that fails at once and wakes the loop again and again).
+    ///
+    /// - Complexity: O(1); touches the listener's options only when the batch size or the pause changes, that is near
+    ///   the cap.
+    private func updateAcceptGate() {
+        guard let listener, !stopped else { return }
+        let room = maxConnections - openConnections
+        if room <= 0 {
+            if !acceptPaused {
+                acceptPaused = true
+                listener.setOption(.autoRead, value: false).whenFailure { _ in }
+            }
+            return
+        }
+        let batch = min(room, Self.maxAcceptBatch)
+        if batch != acceptBatch {
+            acceptBatch = batch
+            listener.setOption(.maxMessagesPerRead, value: UInt(batch)).whenFailure { _ in }
+        }
+        if acceptPaused {
+            acceptPaused = false
+            listener.setOption(.autoRead, value: true).whenFailure { _ in }
         }
     }
 
@@ -306,4 +400,17 @@ struct ServiceCompletion: NIOScheduledCallbackHandler, @unchecked Sendable {
     let failing: Bool
 
     func handleScheduledCallback(eventLoop: some EventLoop) { replica.finish(self) }
+}
+
+/// The request timeouts of a connection, in ns.
+struct ConnectionTimeouts: Sendable {
+    /// A whole request head, from its first byte (or from the accept).
+    var header: UInt64
+    /// Between two reads of a request body.
+    var body: UInt64
+    /// A keep-alive connection between requests.
+    var idle: UInt64
+
+    /// The shortest of the three: no phase that starts later can end before this much time from now.
+    var shortest: UInt64 { min(header, body, idle) }
 }

@@ -34,6 +34,9 @@ public struct LivePlan: Sendable {
     /// - Throws: `LiveError.invalid` for what cannot run live, naming the scenario key: more than one client, a
     ///   client that splits or routes, a called service that calls others, network faults.
     public init(spec: MeshSpec, seed: UInt64, backendPort: Int, proxyPort: Int, threads: Int) throws {
+        guard (1...65535).contains(proxyPort) else {
+            throw LiveError.invalid("--proxy-port must be in 1...65535, got \(proxyPort)")
+        }
         guard spec.clients.count == 1, let client = spec.clients.first else {
             throw LiveError.invalid(
                 "clients: live mode drives exactly one client, this scenario has \(spec.clients.count)"
@@ -54,6 +57,11 @@ public struct LivePlan: Sendable {
             seed: seed,
             basePort: backendPort
         )
+        if backends.replicas.contains(where: { $0.port == proxyPort }) {
+            throw LiveError.invalid(
+                "--proxy-port \(proxyPort) is one of the backend ports (\(backendPort)...\(backendPort + backends.replicas.count - 1))"
+            )
+        }
         var spikes: [(start: Int64, end: Int64, factor: Double)] = []
         for fault in spec.faults {
             if case .loadSpike(let c, let factor) = fault.kind, c == 0 {
@@ -73,7 +81,7 @@ public struct LivePlan: Sendable {
             think = thinkTime.isAlwaysZero ? nil : thinkTime
         }
         var load = LoadConfiguration(host: "127.0.0.1", port: proxyPort, mode: mode)
-        load.path = client.paths.first?.path ?? "/"
+        load.path = try LoadConfiguration.requestTarget(client.paths.first?.path ?? "/", in: "the client's path")
         load.thinkTime = think
         load.threads = threads
         load.connections = connections
@@ -86,7 +94,10 @@ public struct LivePlan: Sendable {
         load.scenario = spec.name
         if let timeout = client.policy.timeout {
             // The client's timeout covers all attempts; the generator gives up a little later than the proxy.
-            load.timeout = timeout.nanoseconds * Int64(client.policy.retries + 1) + 1_000_000_000
+            let (all, overflow) = timeout.nanoseconds.multipliedReportingOverflow(by: Int64(client.policy.retries + 1))
+            load.timeout =
+                min(overflow ? .max : all, RunLimits.duration.upperBound.nanoseconds - 1_000_000_000)
+                + 1_000_000_000
         }
         self.backends = backends
         self.load = load
@@ -103,6 +114,12 @@ public struct LivePlan: Sendable {
     public static func backends(spec: MeshSpec, services: [Int], seed: UInt64, basePort: Int) throws
         -> BackendConfiguration
     {
+        let total = services.reduce(0) { $0 + spec.services[$1].replicas.count }
+        guard (1...65535).contains(basePort), total <= 65536 - basePort else {
+            throw LiveError.invalid(
+                "--backend-port \(basePort): the \(total) backend ports from it must fit in 1...65535"
+            )
+        }
         var replicas: [BackendReplica] = []
         var first: [Int: Int] = [:]
         for s in services {

@@ -21,7 +21,15 @@ public enum LiveRunner {
     ) async throws -> LoadResult {
         let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let backends = BackendServer(configuration: plan.backends, group: serverGroup)
+        var configuration = plan.backends
+        if configuration.maxConnectionsPerReplica == nil {
+            // The generator's sockets share this process's descriptors with the backends.
+            configuration.maxConnectionsPerReplica = BackendConfiguration.defaultMaxConnections(
+                replicas: configuration.replicas.count,
+                reserve: BackendConfiguration.fileReserve + plan.load.maxConnections
+            )
+        }
+        let backends = BackendServer(configuration: configuration, group: serverGroup)
         var proxyProcess: ProxyProcess?
         do {
             try await backends.start(schedulingFaults: false)

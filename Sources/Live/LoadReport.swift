@@ -149,7 +149,10 @@ public enum LoadReport {
 
     /// Writes `summary.csv`, `timeseries.csv`, `run.json` and, per run, `<variant>-latency.hgrm` (response time from
     /// the intended send) and `<variant>-service.hgrm` (from the actual send) into `directory`.
-    public static func write(_ runs: [LiveRun], to directory: String, version: String) throws {
+    ///
+    /// - Parameter namePerRun: whether the `.hgrm` files carry the variant and seed in their names (default: when
+    ///   there is more than one run); a caller that writes after each of several runs passes `true` from the first.
+    public static func write(_ runs: [LiveRun], to directory: String, version: String, namePerRun: Bool? = nil) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let document =
             "{\n  \"meshsim_version\": \(quote(version)),\n  \"mode\": \"live\",\n  \"runs\": [\n"
@@ -158,7 +161,7 @@ public enum LoadReport {
             ("summary.csv", summaryCSV(runs)), ("timeseries.csv", timeseriesCSV(runs)), ("run.json", document),
         ]
         for run in runs {
-            let stem = runs.count == 1 ? "" : "\(run.variant)-\(run.seed)-"
+            let stem = (namePerRun ?? (runs.count > 1)) ? "\(run.variant)-\(run.seed)-" : ""
             let safe = String(stem.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
             files.append(("\(safe)latency.hgrm", hgrm(run.result.total.response.histogram)))
             files.append(("\(safe)service.hgrm", hgrm(run.result.total.service)))

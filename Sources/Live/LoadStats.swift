@@ -93,12 +93,17 @@ public struct LoadStats: Sendable {
         latencySum += other.latencySum
     }
 
-    /// Records a finished request.
+    /// Records a finished request; one that was never `sent` (dropped, no connection) has no latency and stays out
+    /// of the latency histogram, though its time outstanding counts towards the mean in flight.
     ///
     /// - Complexity: O(1), no allocation.
     @inline(__always)
-    mutating func finish(latency: Int64, outcome: RequestOutcome, error: LoadErrorKind?) {
-        response.record(latency: max(latency, 0), outcome: outcome, attempts: 1)
+    mutating func finish(latency: Int64, outcome: RequestOutcome, error: LoadErrorKind?, sent: Bool = true) {
+        if sent {
+            response.record(latency: max(latency, 0), outcome: outcome, attempts: 1)
+        } else {
+            response.recordUnmeasured(outcome: outcome)
+        }
         latencySum += Double(max(latency, 0))
         if let error { errors[error.rawValue] += 1 }
     }

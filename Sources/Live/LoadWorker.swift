@@ -170,7 +170,7 @@ final class LoadWorker: @unchecked Sendable {
         let counted = isCounted(intended)
         if counted { total.arrivals += 1 }
         if busy + backlog.count >= maxInFlight {
-            settle(intended: intended, now: now, outcome: .rejected, error: .dropped)
+            settle(intended: intended, now: now, outcome: .rejected, error: .dropped, sent: false)
         } else if let connection = idle.popLast() {
             write(connection, intended: intended, now: now)
         } else {
@@ -226,13 +226,14 @@ final class LoadWorker: @unchecked Sendable {
             initialAttemptDone()
             return
         }
+        // A request that waited for this connection was never sent: rejected, with no latency.
         if let intended = backlog.popFirst() {
-            settle(intended: intended, now: now, outcome: kind.outcome, error: kind)
+            settle(intended: intended, now: now, outcome: .rejected, error: kind, sent: false)
         } else if !isOpenLoop && phase == .running && now < t0 + UInt64(configuration.duration) {
             // A closed-loop user's request failed to connect: it counts, and the user tries again shortly.
             window.arrivals += 1
             if isCounted(now) { total.arrivals += 1 }
-            settle(intended: now, now: now, outcome: kind.outcome, error: kind)
+            settle(intended: now, now: now, outcome: .rejected, error: kind, sent: false)
             loop.scheduleTask(in: .milliseconds(10)) { [self] in if phase == .running { connect() } }
         }
         if isOpenLoop { grow() }
@@ -341,12 +342,20 @@ final class LoadWorker: @unchecked Sendable {
 
     /// Records a finished request in the current window, and in the summary when it is counted.
     ///
+    /// A request that was never `sent` (dropped at the in-flight cap, or with no connection to go on) has no
+    /// latency: it is counted with its outcome but kept out of the latency histograms.
     /// - Complexity: O(1), no allocation.
-    private func settle(intended: UInt64, now: UInt64, outcome: RequestOutcome, error: LoadErrorKind?) {
+    private func settle(
+        intended: UInt64,
+        now: UInt64,
+        outcome: RequestOutcome,
+        error: LoadErrorKind?,
+        sent: Bool = true
+    ) {
         rollWindows(now: now)
         let latency = Int64(bitPattern: now &- intended)
-        window.finish(latency: latency, outcome: outcome, error: error)
-        if isCounted(intended) { total.finish(latency: latency, outcome: outcome, error: error) }
+        window.finish(latency: latency, outcome: outcome, error: error, sent: sent)
+        if isCounted(intended) { total.finish(latency: latency, outcome: outcome, error: error, sent: sent) }
     }
 
     // MARK: Windows, timeouts, drain
@@ -386,8 +395,9 @@ final class LoadWorker: @unchecked Sendable {
         rollWindows(now: now)
         let timeout = UInt64(configuration.timeout)
         while let first = backlog.first, now &- first >= timeout {
+            // Never sent: it waited for a connection past the timeout. Rejected, with no latency.
             backlog.removeFirst()
-            settle(intended: first, now: now, outcome: .timedOut, error: .timeout)
+            settle(intended: first, now: now, outcome: .rejected, error: .timeout, sent: false)
         }
         if busy > 0 {
             for connection in connections.values where connection.busy && now &- connection.intended >= timeout {

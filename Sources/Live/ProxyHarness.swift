@@ -156,9 +156,17 @@ public final class ProxyProcess: @unchecked Sendable {
         self.kind = kind
         self.directory = directory
         let executable = try Self.binary(for: kind)
+        guard (1...65535).contains(port) else {
+            throw LiveError.invalid("the proxy port must be in 1...65535, got \(port)")
+        }
         if Self.canConnect(port: port) {
-            // A proxy left from another run would answer in place of the new one.
-            throw LiveError.bindFailed(host: "127.0.0.1", port: port, reason: "something already listens there")
+            // A proxy left from another run would answer in place of the new one: say which process to stop.
+            throw LiveError.bindFailed(
+                host: "127.0.0.1",
+                port: port,
+                reason: PortOwner.describe(port: port)
+                    ?? "something already listens there (its process could not be seen; try: ss -ltnp 'sport = :\(port)')"
+            )
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         configuration = try Self.configuration(for: kind, plan: plan, port: port, directory: directory)
@@ -233,6 +241,7 @@ public final class ProxyProcess: @unchecked Sendable {
 
     /// Whether a TCP connect to 127.0.0.1:`port` succeeds now.
     static func canConnect(port: Int) -> Bool {
+        guard (1...65535).contains(port) else { return false }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -24,8 +24,13 @@ public enum HTTPParseError: Error, Sendable, Equatable {
     case invalidContentLength
     /// A chunk-size line is not hexadecimal, or a chunk does not end with CRLF.
     case invalidChunk
-    /// A transfer coding other than `chunked` as the last one, or both `Content-Length` and `Transfer-Encoding`.
+    /// A transfer coding other than `chunked` as the last one, or both `Content-Length` and `Transfer-Encoding`; in
+    /// a request, anything but one `Transfer-Encoding: chunked`.
     case unsupportedTransferEncoding
+    /// A line ends in a bare LF instead of CRLF (RFC 9112 §2.2 lets a server refuse it; request smuggling hides there).
+    case bareLineFeed
+    /// An HTTP/1.1 request without `Host`, or a request with more than one (RFC 9112 §3.2: answer 400).
+    case invalidHost
 }
 
 /// What the head of a message says about its framing and connection.
@@ -40,6 +45,12 @@ struct HeadFields {
     var close = false
     /// `Connection: keep-alive` was sent.
     var keepAlive = false
+    /// `Transfer-Encoding` header lines.
+    var transferEncodingLines = 0
+    /// Every `Transfer-Encoding` line says exactly `chunked` (one coding).
+    var chunkedOnly = true
+    /// `Host` header lines.
+    var hostLines = 0
 }
 
 /// ASCII byte constants.
@@ -69,20 +80,43 @@ enum ASCII {
     }
 }
 
-/// Finds the end of a head (the index just past `CRLF CRLF`), scanning from `start`.
+/// What a scan for the end of a head found.
+enum HeadScan {
+    /// The head ends just before this index (past its `CRLF CRLF`).
+    case end(Int)
+    /// No complete head yet.
+    case incomplete
+    /// A line ends in LF without CR: the message is refused.
+    case bareLineFeed
+}
+
+/// Finds the end of a head (the index just past `CRLF CRLF`), scanning from `start`; every LF on the way must follow a
+/// CR.
 ///
-/// - Complexity: O(n) in the bytes scanned; callers pass where the previous scan stopped so a head that arrives in
-///   pieces is scanned once.
+/// - Complexity: O(n) in the bytes scanned (memchr from LF to LF); callers pass where the previous scan stopped so a
+///   head that arrives in pieces is scanned about once.
 @inline(__always)
-func findHeadEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-    var i = max(start, 3)
+func findHeadEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> HeadScan {
+    guard let base = bytes.baseAddress else { return .incomplete }
+    var i = max(start, 0)
     while i < bytes.count {
-        if bytes[i] == ASCII.lf && bytes[i - 1] == ASCII.cr && bytes[i - 2] == ASCII.lf && bytes[i - 3] == ASCII.cr {
-            return i + 1
-        }
-        i += 1
+        guard let found = memchr(base + i, Int32(ASCII.lf), bytes.count - i) else { return .incomplete }
+        let lf = base.distance(to: UnsafeRawPointer(found))
+        guard lf > 0, bytes[lf - 1] == ASCII.cr else { return .bareLineFeed }
+        if lf >= 3 && bytes[lf - 2] == ASCII.lf && bytes[lf - 3] == ASCII.cr { return .end(lf + 1) }
+        i = lf + 1
     }
-    return nil
+    return .incomplete
+}
+
+/// Whether `byte` may appear in a token (RFC 9110 §5.6.2): a method or a header name.
+@inline(__always)
+func isTokenCharacter(_ byte: UInt8) -> Bool {
+    switch byte {
+    case 48...57, 65...90, 97...122: return true
+    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true
+    default: return false
+    }
 }
 
 /// Whether `bytes[range]` equals the lower-case ASCII `name`, ignoring case.
@@ -141,14 +175,21 @@ func parseHeaderLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: 
         guard lineEnd + 1 < end, bytes[lineEnd + 1] == ASCII.lf else { throw .malformedHeader }
         // obs-fold (a line starting with white space) is rejected, as RFC 9112 §5.2 allows.
         if bytes[lineStart] == ASCII.space || bytes[lineStart] == ASCII.tab { throw .malformedHeader }
+        // The name is a token (RFC 9110 §5.1): no white space, NUL, separators such as `(`.
         var colon = lineStart
         while colon < lineEnd && bytes[colon] != ASCII.colon {
-            if bytes[colon] == ASCII.space || bytes[colon] == ASCII.tab { throw .malformedHeader }
+            guard isTokenCharacter(bytes[colon]) else { throw .malformedHeader }
             colon += 1
         }
         guard colon < lineEnd, colon > lineStart else { throw .malformedHeader }
         var valueStart = colon + 1
         var valueEnd = lineEnd
+        // The value holds visible characters, obs-text, SP and HTAB only (RFC 9110 §5.5): NUL and other controls
+        // are refused, not passed on.
+        for k in valueStart..<valueEnd {
+            let byte = bytes[k]
+            if (byte < ASCII.space && byte != ASCII.tab) || byte == 127 { throw .malformedHeader }
+        }
         while valueStart < valueEnd && (bytes[valueStart] == ASCII.space || bytes[valueStart] == ASCII.tab) {
             valueStart += 1
         }
@@ -168,7 +209,11 @@ func parseHeaderLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: 
             fields.contentLength = value
         case 17 where equalsIgnoringCase(bytes, name, "transfer-encoding"):
             fields.hasTransferEncoding = true
+            fields.transferEncodingLines += 1
             fields.chunked = lastListToken(bytes, valueStart..<valueEnd, is: "chunked")
+            if !equalsIgnoringCase(bytes, valueStart..<valueEnd, "chunked") { fields.chunkedOnly = false }
+        case 4 where equalsIgnoringCase(bytes, name, "host"):
+            fields.hostLines += 1
         case 10 where equalsIgnoringCase(bytes, name, "connection"):
             if listContains(bytes, valueStart..<valueEnd, "close") { fields.close = true }
             if listContains(bytes, valueStart..<valueEnd, "keep-alive") { fields.keepAlive = true }
@@ -290,9 +335,15 @@ func scanHead<Head>(
 ) throws(HTTPParseError) -> (length: Int, head: Head)? {
     let start = scanned
     let result: Result<(Int, Head)?, HTTPParseError> = buffer.withUnsafeReadableBytes { bytes in
-        guard let end = findHeadEnd(bytes, from: start) else {
+        let end: Int
+        switch findHeadEnd(bytes, from: start) {
+        case .bareLineFeed:
+            return .failure(.bareLineFeed)
+        case .incomplete:
             if bytes.count > maxHeadBytes { return .failure(.headerTooLarge) }
             return .success(nil)
+        case .end(let found):
+            end = found
         }
         if end > maxHeadBytes { return .failure(.headerTooLarge) }
         do throws(HTTPParseError) {

@@ -4,12 +4,22 @@
 
 public import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// An incremental HTTP/1.1 request parser for the emulated backends, working directly on a `ByteBuffer`.
 ///
-/// It checks the request line (`METHOD SP target SP HTTP/1.0|1.1`, RFC 9112 §3), the header syntax and the framing
-/// headers, caps the head at ``maxHeadBytes`` (``HTTPParseError/headerTooLarge``), and skips any body
-/// (`Content-Length` or chunked). It reports whether the target's path equals the health path, so the server never
-/// builds a `String` per request.
+/// It checks the request line (`METHOD SP target SP HTTP/1.0|1.1`, RFC 9112 §3) as soon as it has arrived (so an
+/// HTTP/0.9 `GET /` line is refused at once rather than waited on), the header syntax (CRLF line ends, token names,
+/// no NUL or other controls in values), one `Host` (required on HTTP/1.1), the framing headers (`Transfer-Encoding`
+/// must be exactly one `chunked`), caps the head at ``maxHeadBytes`` (``HTTPParseError/headerTooLarge``), and skips
+/// any body (`Content-Length` or chunked). It reports whether the target's path equals the health path, so the
+/// server never builds a `String` per request.
 public struct HTTPRequestParser: Sendable {
     /// A complete request.
     public struct Request: Sendable, Equatable {
@@ -27,6 +37,8 @@ public struct HTTPRequestParser: Sendable {
     private var body: BodySkipper
     private var pending: Request?
     private var scanned = 0
+    /// The current request's start line has arrived and was checked.
+    private var startLineChecked = false
 
     /// Creates a parser; `healthPath` is the path answered by the health endpoint.
     public init(maxHeadBytes: Int = 8 * 1024, healthPath: String = "/health") {
@@ -34,6 +46,9 @@ public struct HTTPRequestParser: Sendable {
         self.healthPath = Array(healthPath.utf8)
         self.body = BodySkipper(maxLineBytes: 4096)
     }
+
+    /// Whether a request's head has been read and its body is still arriving.
+    public var isReadingBody: Bool { pending != nil }
 
     /// Parses the next complete request (head and body) from `buffer`; `nil` when more bytes are needed.
     ///
@@ -59,15 +74,54 @@ public struct HTTPRequestParser: Sendable {
                     try Self.parseHead(bytes, end: end, healthPath: healthPath)
                 }
             )
-        else { return nil }
+        else {
+            if !startLineChecked { try checkStartLine(buffer) }
+            return nil
+        }
+        startLineChecked = false
         buffer.moveReaderIndex(forwardBy: found.length)
         body.state = found.head.1
         return found.head.0
     }
 
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int, healthPath: [UInt8])
-        throws(HTTPParseError) -> (Request, BodySkipper.State)
-    {
+    /// Checks the start line of a head that has not fully arrived, once its line end is there.
+    ///
+    /// - Complexity: O(start line), only while a head is incomplete.
+    private mutating func checkStartLine(_ buffer: ByteBuffer) throws(HTTPParseError) {
+        let result: Result<Bool, HTTPParseError> = buffer.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress else { return .success(false) }
+            var i = 0
+            while i + 1 < bytes.count && bytes[i] == ASCII.cr && bytes[i + 1] == ASCII.lf { i += 2 }
+            guard i < bytes.count, let found = memchr(base + i, Int32(ASCII.lf), bytes.count - i) else {
+                return .success(false)
+            }
+            let lineEnd = base.distance(to: UnsafeRawPointer(found)) + 1
+            do throws(HTTPParseError) {
+                _ = try Self.parseStartLine(bytes, end: lineEnd)
+                return .success(true)
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch result {
+        case .success(let checked): startLineChecked = checked
+        case .failure(let error): throw error
+        }
+    }
+
+    /// The parts of a request line.
+    struct StartLine {
+        var isHead: Bool
+        var target: Range<Int>
+        var http10: Bool
+        /// Where the header lines start (past the line's CRLF).
+        var headersStart: Int
+    }
+
+    /// Parses the request line at the start of `bytes` (after any empty lines), which must end with CRLF before `end`.
+    ///
+    /// - Complexity: O(line length), no allocation.
+    static func parseStartLine(_ bytes: UnsafeRawBufferPointer, end: Int) throws(HTTPParseError) -> StartLine {
         var i = 0
         while i + 1 < end && bytes[i] == ASCII.cr && bytes[i + 1] == ASCII.lf { i += 2 }
         // Method: a token of visible characters other than separators.
@@ -84,14 +138,33 @@ public struct HTTPRequestParser: Sendable {
         guard i > targetStart, i < end, bytes[i] == ASCII.space else { throw .malformedStartLine }
         let targetEnd = i
         i += 1
-        // Version: exactly HTTP/1.0 or HTTP/1.1, then CRLF.
+        // Version: exactly HTTP/1.0 or HTTP/1.1, then CRLF (an HTTP/0.9 line has no version and is refused).
         guard i + 9 < end, bytes[i] == 72, bytes[i + 1] == 84, bytes[i + 2] == 84, bytes[i + 3] == 80,
             bytes[i + 4] == 47, bytes[i + 5] == 49, bytes[i + 6] == 46,
             bytes[i + 7] == ASCII.zero || bytes[i + 7] == ASCII.zero + 1,
             bytes[i + 8] == ASCII.cr, bytes[i + 9] == ASCII.lf
         else { throw .malformedStartLine }
-        let http10 = bytes[i + 7] == ASCII.zero
-        let fields = try parseHeaderLines(bytes, from: i + 10, to: end)
+        return StartLine(
+            isHead: isHead,
+            target: targetStart..<targetEnd,
+            http10: bytes[i + 7] == ASCII.zero,
+            headersStart: i + 10
+        )
+    }
+
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int, healthPath: [UInt8])
+        throws(HTTPParseError) -> (Request, BodySkipper.State)
+    {
+        let line = try parseStartLine(bytes, end: end)
+        let (isHead, http10) = (line.isHead, line.http10)
+        let (targetStart, targetEnd) = (line.target.lowerBound, line.target.upperBound)
+        let fields = try parseHeaderLines(bytes, from: line.headersStart, to: end)
+        // RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host; any request with two is refused.
+        if fields.hostLines > 1 || (!http10 && fields.hostLines == 0) { throw .invalidHost }
+        // RFC 9112 §6.1: a server may refuse codings it does not understand; only `chunked`, once, is framed here.
+        if fields.hasTransferEncoding && (fields.transferEncodingLines != 1 || !fields.chunkedOnly) {
+            throw .unsupportedTransferEncoding
+        }
         var pathEnd = targetStart
         while pathEnd < targetEnd && bytes[pathEnd] != 63 { pathEnd += 1 }
         var isHealth = pathEnd - targetStart == healthPath.count
@@ -106,15 +179,5 @@ public struct HTTPRequestParser: Sendable {
         if fields.chunked { return (request, .chunkSize) }
         if let length = fields.contentLength, length > 0 { return (request, .fixed(remaining: length)) }
         return (request, .done)
-    }
-
-    /// Whether `byte` may appear in a token (RFC 9110 §5.6.2).
-    @inline(__always)
-    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 48...57, 65...90, 97...122: return true
-        case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true
-        default: return false
-        }
     }
 }

@@ -16,6 +16,9 @@ public struct LatencyStats: Sendable {
 
     /// Finished requests.
     public private(set) var requests: UInt64 = 0
+    /// Finished requests that have a latency (all of them, except requests never sent: see
+    /// ``recordUnmeasured(outcome:)``).
+    public private(set) var measured: UInt64 = 0
     /// Finished requests by outcome, indexed by `RequestOutcome.rawValue`.
     public private(set) var outcomes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     /// Attempts made for the finished requests (1 each, plus retries).
@@ -66,9 +69,25 @@ public struct LatencyStats: Sendable {
         case .rejected: outcomes.3 &+= 1
         }
         self.attempts &+= UInt64(attempts)
+        measured &+= 1
         latencySum += Double(value)
         if value > maxLatency { maxLatency = value }
         _ = histogram.record(min(value, LatencyStats.highestTrackable))
+    }
+
+    /// Records a finished request that has no latency: one never sent (dropped by its own client, or with no
+    /// connection to send it on). It counts in ``requests`` and its outcome, but not in the latency statistics.
+    ///
+    /// - Complexity: O(1), no allocation.
+    public mutating func recordUnmeasured(outcome: RequestOutcome) {
+        requests &+= 1
+        switch outcome {
+        case .ok: outcomes.0 &+= 1
+        case .failed: outcomes.1 &+= 1
+        case .timedOut: outcomes.2 &+= 1
+        case .rejected: outcomes.3 &+= 1
+        }
+        attempts &+= 1
     }
 
     /// Finished requests that ended with `outcome`.
@@ -81,17 +100,18 @@ public struct LatencyStats: Sendable {
         }
     }
 
-    /// The mean latency in milliseconds (`nil` when nothing finished).
-    public var meanMilliseconds: Double? { requests == 0 ? nil : latencySum / Double(requests) / 1e6 }
+    /// The mean latency in milliseconds (`nil` when no finished request has a latency).
+    public var meanMilliseconds: Double? { measured == 0 ? nil : latencySum / Double(measured) / 1e6 }
 
-    /// The latency at `percentile` (0–100) in milliseconds (`nil` when nothing finished).
+    /// The latency at `percentile` (0–100) in milliseconds (`nil` when no finished request has a latency).
     public func percentileMilliseconds(_ percentile: Double) -> Double? {
-        requests == 0 ? nil : Double(histogram.valueAtPercentile(percentile)) / 1e6
+        measured == 0 ? nil : Double(histogram.valueAtPercentile(percentile)) / 1e6
     }
 
     /// Adds another set of statistics into this one.
     public mutating func add(_ other: LatencyStats) {
         requests &+= other.requests
+        measured &+= other.measured
         outcomes.0 &+= other.outcomes.0
         outcomes.1 &+= other.outcomes.1
         outcomes.2 &+= other.outcomes.2
@@ -105,6 +125,7 @@ public struct LatencyStats: Sendable {
     /// Empties the statistics, keeping the histogram's storage.
     public mutating func reset() {
         requests = 0
+        measured = 0
         outcomes = (0, 0, 0, 0)
         attempts = 0
         latencySum = 0

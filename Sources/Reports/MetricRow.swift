@@ -56,7 +56,7 @@ public struct MetricRow: Sendable, Equatable {
         p90Ms = stats.percentileMilliseconds(90)
         p99Ms = stats.percentileMilliseconds(99)
         p999Ms = stats.percentileMilliseconds(99.9)
-        maxMs = stats.requests == 0 ? nil : Double(stats.maxLatency) / 1e6
+        maxMs = stats.measured == 0 ? nil : Double(stats.maxLatency) / 1e6
         attemptsPerRequest = stats.requests == 0 ? nil : Double(stats.attempts) / Double(stats.requests)
     }
 

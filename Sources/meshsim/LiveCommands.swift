@@ -14,16 +14,28 @@ import Scenario
 import SimCore
 import SimRandom
 
-/// Parses a duration flag, or throws a usage error naming it.
+/// Parses a duration flag within the limits of a scenario file's durations ([1ns, 8760h], or from 0 with
+/// `allowZero`), or throws a usage error naming it.
 func parseDuration(_ text: String, flag: String, allowZero: Bool = false) throws -> Int64 {
+    let value: Int64
     do {
-        let value = try SimDuration(parsing: text).nanoseconds
-        if value < 0 || (!allowZero && value == 0) {
-            throw ValidationError("\(flag) must be \(allowZero ? "at least 0" : "positive"), got \(text)")
-        }
-        return value
-    } catch let error as SimDuration.ParseError {
+        value = try SimDuration(parsing: text).nanoseconds
+    } catch {
         throw ValidationError("\(flag): \(error)")
+    }
+    let upper = RunLimits.duration.upperBound
+    let lower = allowZero ? SimDuration.zero : RunLimits.duration.lowerBound
+    guard (lower...upper).contains(SimDuration(nanoseconds: value)) else {
+        throw ValidationError("\(flag) must be in [\(lower.formatted), \(upper.formatted)], got \(text)")
+    }
+    return value
+}
+
+/// Checks that a port flag is in 1...65535 and that `count` consecutive ports from it fit there too.
+func checkPorts(_ port: Int, count: Int = 1, flag: String) throws {
+    guard (1...65535).contains(port) else { throw ValidationError("\(flag) must be in 1...65535, got \(port)") }
+    if count > 65536 - port {
+        throw ValidationError("\(flag): \(count) ports from \(port) do not fit below 65536")
     }
 }
 
@@ -36,7 +48,19 @@ func raiseFileLimit() {
     _ = setrlimit(resource, &limit)
 }
 
-/// On SIGINT or SIGTERM, stops the proxies this process started, then exits 130.
+/// What `live` has kept so far: the output folder and the runs already written to it.
+struct LiveProgress {
+    /// The output folder.
+    var directory = ""
+    /// The runs written, as "variant seed N".
+    var kept: [String] = []
+}
+
+/// The progress of the `live` command, read by its signal handler; writers hold the lock while writing the files,
+/// so an interruption never sees them half-written.
+let liveProgress = LockedBox(LiveProgress())
+
+/// On SIGINT or SIGTERM, stops the proxies this process started, says which finished runs were kept, then exits 130.
 func stopProxiesOnSignal() {
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
@@ -45,7 +69,17 @@ func stopProxiesOnSignal() {
         let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
         source.setEventHandler {
             ProxyProcess.stopAll()
-            exit(130)
+            liveProgress.withLock { progress in
+                if progress.kept.isEmpty {
+                    printError("interrupted: no run had finished; nothing was kept")
+                } else {
+                    printError(
+                        "interrupted: kept \(progress.kept.count) finished run(s) in \(progress.directory)/: "
+                            + progress.kept.joined(separator: ", ")
+                    )
+                }
+                exit(130)
+            }
         }
         source.resume()
         sources.append(source)
@@ -98,45 +132,88 @@ extension MeshSim {
                 from the simulator's distributions (e.g. constant:10ms, exponential:mean=5ms,
                 lognormal:median=2ms,p99=8ms) and waited with timers. GET /health answers 200 at once. A malformed
                 request is answered 400 (431 for a head over --max-header-bytes) and its connection closed.
+                A head must arrive whole within --header-timeout, a body may pause at most --body-timeout (both:
+                408 and close), and an idle keep-alive connection is closed after --idle-timeout. Each replica
+                holds at most --max-connections connections; at the cap it stops accepting until one closes.
 
                 With --scenario, serves the replicas of every service of the scenario on consecutive ports (or only
                 --service) and applies the scenario's faults in wall time from the start: crash (refuse and reset),
                 slowdown, service_time, errors, pause, zone_outage.
 
                 Runs until SIGINT/SIGTERM, or for --duration. Exit codes: 0, 64 usage error, 65 bad scenario,
-                69 a port cannot be bound.
+                69 a port cannot be bound (the message names the process that holds it, when it can be seen).
                 """
         )
 
-        @Option(help: "Number of replicas (ports --port, --port + 1, …).") var replicas = 1
-        @Option(help: "First port.") var port = 9001
+        @Option(parsing: .unconditional, help: "Number of replicas (ports --port, --port + 1, …).") var replicas = 1
+        @Option(parsing: .unconditional, help: "First port.") var port = 9001
         @Option(name: .customLong("service-time"), help: "Service-time distribution.") var serviceTime = "constant:0ms"
-        @Option(help: "Requests served at once per replica.") var workers = 64
-        @Option(help: "Requests that may wait per replica before 503.") var queue = 1024
-        @Option(name: .customLong("error-rate"), help: "Probability of a 500 answer.") var errorRate = 0.0
-        @Option(help: "Event-loop threads.") var threads = 1
-        @Option(help: "Seed of the service-time streams.") var seed: UInt64 = 1
+        @Option(parsing: .unconditional, help: "Requests served at once per replica.") var workers = 64
+        @Option(parsing: .unconditional, help: "Requests that may wait per replica before 503.") var queue = 1024
+        @Option(name: .customLong("error-rate"), parsing: .unconditional, help: "Probability of a 500 answer.")
+        var errorRate = 0.0
+        @Option(parsing: .unconditional, help: "Event-loop threads.") var threads = 1
+        @Option(parsing: .unconditional, help: "Seed of the service-time streams.") var seed: UInt64 = 1
         @Option(help: "Serve this scenario's service (see --service) with its faults.") var scenario: String?
         @Option(help: "With --scenario: serve only this service (default: all).") var service: String?
-        @Option(help: "Stop after this long (default: until SIGINT/SIGTERM).") var duration: String?
-        @Option(name: .customLong("max-header-bytes"), help: "Largest request head accepted.") var maxHeaderBytes = 8192
+        @Option(parsing: .unconditional, help: "Stop after this long (default: until SIGINT/SIGTERM).")
+        var duration: String?
+        @Option(name: .customLong("max-header-bytes"), parsing: .unconditional, help: "Largest request head accepted.")
+        var maxHeaderBytes = 8192
         @Option(name: .customLong("health-path"), help: "Path of the health endpoint.") var healthPath = "/health"
         @Option(
             name: .customLong("max-requests-per-connection"),
+            parsing: .unconditional,
             help: "Close a connection after this many requests, as nginx's keepalive_requests does (0: never)."
         ) var maxRequestsPerConnection = 0
+        @Option(
+            name: .customLong("header-timeout"),
+            parsing: .unconditional,
+            help: "A request head must arrive whole within this (nginx client_header_timeout); then 408 and close."
+        ) var headerTimeout = "60s"
+        @Option(
+            name: .customLong("body-timeout"),
+            parsing: .unconditional,
+            help: "Longest pause between reads of a request body (nginx client_body_timeout); then 408 and close."
+        ) var bodyTimeout = "60s"
+        @Option(
+            name: .customLong("idle-timeout"),
+            parsing: .unconditional,
+            help: "Close a keep-alive connection idle this long between requests (nginx keepalive_timeout)."
+        ) var idleTimeout = "75s"
+        @Option(
+            name: .customLong("max-connections"),
+            parsing: .unconditional,
+            help: "Connections per replica before it stops accepting (default: the open-file limit less 256, shared)."
+        ) var maxConnections: Int?
 
         func validate() throws {
-            if replicas < 1 || replicas > 1000 { throw ValidationError("--replicas must be in 1...1000") }
-            if port < 1 || port + replicas - 1 > 65535 {
-                throw ValidationError("--port: the ports must fit in 1...65535")
+            if replicas < 1 || replicas > 1000 {
+                throw ValidationError("--replicas must be in 1...1000, got \(replicas)")
             }
-            if workers < 1 { throw ValidationError("--workers must be at least 1") }
-            if queue < 0 { throw ValidationError("--queue must be at least 0") }
-            if !(0...1).contains(errorRate) { throw ValidationError("--error-rate must be in [0, 1]") }
-            if threads < 1 { throw ValidationError("--threads must be at least 1") }
-            if maxHeaderBytes < 256 { throw ValidationError("--max-header-bytes must be at least 256") }
-            if maxRequestsPerConnection < 0 { throw ValidationError("--max-requests-per-connection must be ≥ 0") }
+            try checkPorts(port, count: replicas, flag: "--port")
+            if workers < 1 || workers > 1_000_000 {
+                throw ValidationError("--workers must be in 1...1000000, got \(workers)")
+            }
+            if queue < 0 || queue > 100_000_000 {
+                throw ValidationError("--queue must be in 0...100000000, got \(queue)")
+            }
+            if !(0...1).contains(errorRate) {
+                throw ValidationError("--error-rate must be in [0, 1], got \(errorRate)")
+            }
+            if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+            if maxHeaderBytes < 256 || maxHeaderBytes > 1 << 20 {
+                throw ValidationError("--max-header-bytes must be in 256...1048576, got \(maxHeaderBytes)")
+            }
+            if maxRequestsPerConnection < 0 {
+                throw ValidationError("--max-requests-per-connection must be ≥ 0, got \(maxRequestsPerConnection)")
+            }
+            if let maxConnections, maxConnections < 1 {
+                throw ValidationError("--max-connections must be at least 1, got \(maxConnections)")
+            }
+            _ = try parseDuration(headerTimeout, flag: "--header-timeout")
+            _ = try parseDuration(bodyTimeout, flag: "--body-timeout")
+            _ = try parseDuration(idleTimeout, flag: "--idle-timeout")
             if let duration { _ = try parseDuration(duration, flag: "--duration") }
             do {
                 _ = try Distribution.parse(serviceTime)
@@ -167,7 +244,7 @@ extension MeshSim {
                     }
                 }
                 let total = services.reduce(0) { $0 + spec.services[$1].replicas.count }
-                guard port + total - 1 <= 65535 else {
+                guard total <= 65536 - port else {
                     printError("error: --port: \(total) replicas from port \(port) do not fit below 65536")
                     throw ExitCode(64)
                 }
@@ -192,6 +269,22 @@ extension MeshSim {
             configuration.maxHeadBytes = maxHeaderBytes
             configuration.healthPath = healthPath
             configuration.maxRequestsPerConnection = maxRequestsPerConnection
+            configuration.headerTimeout = try parseDuration(headerTimeout, flag: "--header-timeout")
+            configuration.bodyTimeout = try parseDuration(bodyTimeout, flag: "--body-timeout")
+            configuration.idleTimeout = try parseDuration(idleTimeout, flag: "--idle-timeout")
+            let fileLimit = BackendConfiguration.openFileLimit()
+            if let maxConnections {
+                let (product, overflow) = maxConnections.multipliedReportingOverflow(by: configuration.replicas.count)
+                if let fileLimit, overflow || product > fileLimit - BackendConfiguration.fileReserve {
+                    printError(
+                        "error: --max-connections \(maxConnections) × \(configuration.replicas.count) replica(s) needs "
+                            + "more descriptors than the open-file limit (\(fileLimit)) less a reserve of "
+                            + "\(BackendConfiguration.fileReserve); lower it or raise the limit (ulimit -n)"
+                    )
+                    throw ExitCode(64)
+                }
+                configuration.maxConnectionsPerReplica = maxConnections
+            }
             let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
             let server = BackendServer(configuration: configuration, group: group)
             do {
@@ -225,7 +318,9 @@ extension MeshSim {
                 ramps with --schedule) and latency is measured from each intended time, so stalls of the target are
                 counted in full. The service time (from the actual send) and the send lag (intended → actual send)
                 are reported beside it. A request that finds no idle connection waits for one while the pool grows
-                up to --max-connections; beyond --max-inflight outstanding it is dropped and counted.
+                up to --max-connections; beyond --max-inflight outstanding it is dropped and counted. A request never
+                sent (dropped, or no connection for it) counts as rejected and has no latency: the percentiles are
+                those of sent requests only.
                 Closed loop (no --rate): each of --connections keeps one request in flight, for maximum throughput.
 
                 --duration includes --warmup: requests intended in [warmup, duration) make the summary; all appear
@@ -236,40 +331,73 @@ extension MeshSim {
                 The run is flagged (run.json "valid": false, a warning, exit 1 with --strict) when the send lag's
                 p99 exceeds --lag-threshold, fewer connections than --connections opened, or requests were dropped.
 
-                Exit codes: 0, 1 flagged run with --strict, 64 usage error, 70 internal error.
+                The URL is parsed as RFC 3986 says: its path and query are percent-encoded where needed, a #fragment
+                is dropped, control characters and user:password@ are refused; only http:// is supported. Durations
+                obey the scenario file's limits (--duration in [1ns, 8760h]; --window in [1ms, 24h] and at most
+                10,000,000 windows).
+
+                Exit codes: 0, 1 flagged run with --strict, 64 usage error (including an output folder that cannot
+                be written, found before the run), 70 internal error.
                 """
         )
 
         @Argument(help: "The target, http://HOST[:PORT][/PATH].") var url: String
-        @Option(help: "Requests per second (open loop); omit for closed loop.") var rate: Double?
+        @Option(parsing: .unconditional, help: "Requests per second (open loop); omit for closed loop.")
+        var rate: Double?
         @Option(help: "Arrival spacing in open loop: constant or poisson.") var arrival = "constant"
         @Option(
+            parsing: .unconditional,
             help:
                 "Rate schedule instead of --rate: AT:RATE points, comma-separated; '~' after a rate ramps to the next point (e.g. 0s:100~,10s:1000,20s:200)."
         ) var schedule: String?
-        @Option(help: "Connections opened at the start.") var connections = 16
+        @Option(parsing: .unconditional, help: "Connections opened at the start.") var connections = 16
         @Option(
             name: .customLong("max-connections"),
+            parsing: .unconditional,
             help: "Pool cap (open loop; default 1024, closed: --connections)."
         )
         var maxConnections: Int?
-        @Option(help: "Event-loop threads.") var threads = 1
-        @Option(help: "Length of the run, warm-up included.") var duration = "10s"
-        @Option(help: "Leading span left out of the summary.") var warmup = "0s"
-        @Option(help: "Time allowed after --duration for outstanding requests.") var drain = "5s"
-        @Option(help: "A request unanswered this long after its intended time is a timeout.") var timeout = "5s"
-        @Option(name: .customLong("max-inflight"), help: "Most requests outstanding before arrivals are dropped.")
+        @Option(parsing: .unconditional, help: "Event-loop threads.") var threads = 1
+        @Option(parsing: .unconditional, help: "Length of the run, warm-up included.") var duration = "10s"
+        @Option(parsing: .unconditional, help: "Leading span left out of the summary.") var warmup = "0s"
+        @Option(parsing: .unconditional, help: "Time allowed after --duration for outstanding requests.")
+        var drain = "5s"
+        @Option(
+            parsing: .unconditional,
+            help: "A request unanswered this long after its intended time is a timeout."
+        ) var timeout = "5s"
+        @Option(
+            name: .customLong("max-inflight"),
+            parsing: .unconditional,
+            help: "Most requests outstanding before arrivals are dropped."
+        )
         var maxInflight = 100_000
-        @Option(help: "Time-series window.") var window = "1s"
-        @Option(help: "Seed of Poisson arrivals.") var seed: UInt64 = 1
-        @Option(name: .customLong("lag-threshold"), help: "Flag the run when the send-lag p99 exceeds this.")
+        @Option(parsing: .unconditional, help: "Time-series window.") var window = "1s"
+        @Option(parsing: .unconditional, help: "Seed of Poisson arrivals.") var seed: UInt64 = 1
+        @Option(
+            name: .customLong("lag-threshold"),
+            parsing: .unconditional,
+            help: "Flag the run when the send-lag p99 exceeds this."
+        )
         var lagThreshold = "1ms"
         @Option(help: "Output folder.") var out = "results/load"
         @Flag(help: "No live line per window.") var quiet = false
         @Flag(help: "Exit 1 when the run is flagged.") var strict = false
 
         func validate() throws {
-            if let rate, !(rate > 0 && rate <= 10_000_000) { throw ValidationError("--rate must be in (0, 10000000]") }
+            if let rate, !(rate > 0 && rate <= 10_000_000) {
+                throw ValidationError("--rate must be in (0, 10000000], got \(rate)")
+            }
+            if connections < 1 || connections > 1_000_000 {
+                throw ValidationError("--connections must be in 1...1000000, got \(connections)")
+            }
+            if let maxConnections, maxConnections < 1 || maxConnections > 1_000_000 {
+                throw ValidationError("--max-connections must be in 1...1000000, got \(maxConnections)")
+            }
+            if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+            if maxInflight < 1 || maxInflight > 100_000_000 {
+                throw ValidationError("--max-inflight must be in 1...100000000, got \(maxInflight)")
+            }
             if !["constant", "poisson"].contains(arrival) {
                 throw ValidationError("--arrival must be constant or poisson, got \(arrival)")
             }
@@ -291,8 +419,8 @@ extension MeshSim {
                 var rateText = String(pieces[1])
                 let ramp = rateText.hasSuffix("~")
                 if ramp { rateText.removeLast() }
-                guard let rate = Double(rateText), rate >= 0, rate.isFinite else {
-                    throw ValidationError("--schedule: \(pieces[1]) is not a rate ≥ 0")
+                guard let rate = Double(rateText), rate >= 0, rate <= 10_000_000 else {
+                    throw ValidationError("--schedule: \(pieces[1]) is not a rate in [0, 10000000]")
                 }
                 let at = try parseDuration(String(pieces[0]), flag: "--schedule", allowZero: true)
                 points.append(RatePoint(at: SimDuration(nanoseconds: at), rate: rate, ramp: ramp))
@@ -338,6 +466,7 @@ extension MeshSim {
 
         func run() async throws {
             let configuration = try makeConfiguration()
+            try prepareOutputFolder(out)
             raiseFileLimit()
             let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
             let generator = LoadGenerator(configuration: configuration, group: group)
@@ -381,28 +510,35 @@ extension MeshSim {
                 least_conn; HAProxy: roundrobin, leastconn, random(2)), starts the proxy on 127.0.0.1:--proxy-port,
                 drives the client's load with the scenario's faults in wall time, stops everything it started, and
                 writes summary.csv, timeseries.csv (mode = live), run.json and the .hgrm files, one row per variant
-                × seed, to --out (default results/<scenario>-<proxy>/).
+                × seed, to --out (default results/<scenario>-<proxy>/). The files are rewritten as each run finishes,
+                so SIGINT or SIGTERM keeps the finished runs (the message says which).
 
-                Exit codes: 0, 64 usage error or a scenario that cannot run live, 65 bad scenario, 69 proxy missing
-                or a port in use, 70 internal error.
+                Exit codes: 0, 64 usage error (a port outside 1...65535, an output folder that cannot be written,
+                found before any work) or a scenario that cannot run live, 65 bad scenario, 69 proxy missing or a
+                port in use (the message names the process holding it), 70 internal error, 130 interrupted.
                 """
         )
 
         @Argument(help: "The scenario file (YAML).") var scenario: String
         @Option(help: "The proxy: nginx or haproxy.") var proxy: String
         @Option(help: "Run only these variants (repeatable).") var variant: [String] = []
-        @Option(help: "Replications per variant (default 1).") var seeds = 1
-        @Option(help: "Override the scenario's duration.") var duration: String?
-        @Option(name: .customLong("backend-port"), help: "First backend port.") var backendPort = 19001
-        @Option(name: .customLong("proxy-port"), help: "The proxy's port.") var proxyPort = 18080
-        @Option(help: "Event-loop threads for the generator and for the backends.") var threads = 1
+        @Option(parsing: .unconditional, help: "Replications per variant (default 1).") var seeds = 1
+        @Option(parsing: .unconditional, help: "Override the scenario's duration.") var duration: String?
+        @Option(name: .customLong("backend-port"), parsing: .unconditional, help: "First backend port.")
+        var backendPort = 19001
+        @Option(name: .customLong("proxy-port"), parsing: .unconditional, help: "The proxy's port.")
+        var proxyPort = 18080
+        @Option(parsing: .unconditional, help: "Event-loop threads for the generator and for the backends.")
+        var threads = 1
         @Option(help: "Output folder.") var out: String?
         @Flag(help: "No live line per window.") var quiet = false
 
         func validate() throws {
             guard ProxyKind(rawValue: proxy) != nil else { throw ValidationError("--proxy must be nginx or haproxy") }
-            if !(1...100).contains(seeds) { throw ValidationError("--seeds must be in 1...100") }
-            if threads < 1 { throw ValidationError("--threads must be at least 1") }
+            if !(1...100).contains(seeds) { throw ValidationError("--seeds must be in 1...100, got \(seeds)") }
+            if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+            try checkPorts(backendPort, flag: "--backend-port")
+            try checkPorts(proxyPort, flag: "--proxy-port")
             if let duration { _ = try parseDuration(duration, flag: "--duration") }
         }
 
@@ -415,12 +551,30 @@ extension MeshSim {
                 loaded = loaded.withDuration(SimDuration(nanoseconds: try parseDuration(duration, flag: "--duration")))
             }
             let directory = out ?? "results/\(loaded.name)-\(kind.rawValue)"
+            try prepareOutputFolder(directory)
+            liveProgress.withLock { $0 = LiveProgress(directory: directory, kept: []) }
+            let namePerRun = loaded.variants.count * seeds > 1
             var runs: [LiveRun] = []
             do {
                 _ = try ProxyProcess.binary(for: kind)
+                // Every variant must be able to run live, with a valid load, before the first one starts.
+                for variant in loaded.variants {
+                    let plan = try LivePlan(
+                        spec: variant.spec,
+                        seed: loaded.seed,
+                        backendPort: backendPort,
+                        proxyPort: proxyPort,
+                        threads: threads
+                    )
+                    do {
+                        try plan.load.validate()
+                    } catch let error as LiveError {
+                        throw LiveError.invalid("variant \(variant.name): \(error)")
+                    }
+                }
                 for variant in loaded.variants {
                     for i in 0..<seeds {
-                        let seed = loaded.seed + UInt64(i)
+                        let seed = loaded.seed &+ UInt64(i)
                         let plan = try LivePlan(
                             spec: variant.spec,
                             seed: seed,
@@ -440,17 +594,29 @@ extension MeshSim {
                         }
                         result.configuration.variant = variant.name
                         runs.append(LiveRun(scenario: loaded.name, variant: variant.name, seed: seed, result: result))
+                        // Keep what has finished: an interruption later loses only the run in progress.
+                        let finished = runs
+                        let written: Result<Void, any Error> = liveProgress.withLock { progress in
+                            let outcome = Result {
+                                try LoadReport.write(
+                                    finished,
+                                    to: directory,
+                                    version: meshsimVersion,
+                                    namePerRun: namePerRun
+                                )
+                            }
+                            if case .success = outcome { progress.kept.append("\(variant.name) seed \(seed)") }
+                            return outcome
+                        }
+                        if case .failure(let error) = written {
+                            printError("error: cannot write the reports to \(directory): \(error.localizedDescription)")
+                            throw Exit.internalError
+                        }
                     }
                 }
             } catch let error as LiveError {
                 printError("\(scenario): error: \(error)")
                 throw liveExitCode(for: error)
-            }
-            do {
-                try LoadReport.write(runs, to: directory, version: meshsimVersion)
-            } catch {
-                printError("error: cannot write the reports to \(directory): \(error.localizedDescription)")
-                throw Exit.internalError
             }
             for run in runs { printSummary(run, out: directory) }
         }

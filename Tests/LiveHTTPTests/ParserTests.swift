@@ -83,10 +83,10 @@ struct RequestParserTests {
     func pipelined(step: Int) throws {
         let text =
             "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
-            + "\r\nPOST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"
-            + "GET /health?x=1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            + "\r\nPOST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"
+            + "GET /health?x=1 HTTP/1.1\r\nhost: a\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
             + "HEAD /healthz HTTP/1.0\r\n\r\n"
-            + "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n"
+            + "GET /health HTTP/1.1\r\nHOST: a\r\nConnection: close\r\n\r\n"
         let got = try requests(text, step: step)
         #expect(got.map(\.isHealthCheck) == [false, false, true, false, true])
         #expect(got.map(\.keepAlive) == [true, true, true, false, false])
@@ -107,10 +107,58 @@ struct RequestParserTests {
         #expect(throws: HTTPParseError.self) { _ = try requests(text, step: 4) }
     }
 
+    /// Requests that were accepted or held open before; each is refused now, with the error it deserves.
+    static let lenient: [(String, HTTPParseError)] = [
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n", .malformedHeader),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX\0A: b\r\n\r\n", .malformedHeader),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", .malformedHeader),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\u{7F}\r\n\r\n", .malformedHeader),
+        ("GET / HTTP/1.1\r\nX-A: b\r\n\r\n", .invalidHost),
+        ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", .invalidHost),
+        ("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", .invalidHost),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", .unsupportedTransferEncoding),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", .unsupportedTransferEncoding),
+        (
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            .unsupportedTransferEncoding
+        ),
+        ("GET / HTTP/1.1\nHost: a\n\n", .bareLineFeed),
+        ("GET / HTTP/1.1\r\nHost: a\n\r\n", .bareLineFeed),
+        ("GET /\r\n", .malformedStartLine),
+        ("GET /\n", .bareLineFeed),
+    ]
+
+    @Test("NUL, non-token names, Host, codings other than one chunked, bare LF and HTTP/0.9 are refused at once")
+    func leniency() throws {
+        for (text, expected) in Self.lenient {
+            for step in [1, 5, 4096] {
+                #expect(throws: expected, "\(text.debugDescription) in steps of \(step)") {
+                    _ = try requests(text, step: step)
+                }
+            }
+        }
+        // HTTP/1.0 needs no Host; one chunked coding, in any case, is fine.
+        #expect(try requests("GET / HTTP/1.0\r\n\r\n", step: 3).count == 1)
+        #expect(
+            try requests("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  CHUNKED \r\n\r\n0\r\n\r\n", step: 3).count
+                == 1
+        )
+    }
+
+    @Test("a start line is checked as soon as it arrives, before the rest of the head")
+    func earlyStartLine() throws {
+        var parser = HTTPRequestParser()
+        var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n")
+        #expect(try parser.parse(&buffer) == nil)
+        var bad = HTTPRequestParser()
+        var old = ByteBuffer(string: "GET /index.html\r\n")
+        #expect(throws: HTTPParseError.malformedStartLine) { _ = try bad.parse(&old) }
+    }
+
     @Test("the head size is capped")
     func cap() {
         let text = "GET / HTTP/1.1\r\nCookie: " + String(repeating: "c", count: 20_000) + "\r\n\r\n"
         #expect(throws: HTTPParseError.headerTooLarge) { _ = try requests(text, step: 1000) }
-        #expect(throws: Never.self) { _ = try requests("GET / HTTP/1.1\r\nA: b\r\n\r\n", step: 1000) }
+        #expect(throws: Never.self) { _ = try requests("GET / HTTP/1.1\r\nHost: a\r\nA: b\r\n\r\n", step: 1000) }
     }
 }

@@ -169,7 +169,8 @@ struct LoopbackTests {
             let pipelined = try exchange(
                 port: 20141,
                 Array(
-                    "GET / HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n".utf8
+                    ("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n"
+                        + "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").utf8
                 )
             )
             #expect(pipelined.components(separatedBy: "HTTP/1.1 200 OK").count == 4, "\(pipelined)")
@@ -258,9 +259,9 @@ struct LoopbackTests {
             serviceTime: .constant(20_000_000)
         )
         try await withBackends([replica]) { _ in
-            var text = "GET / HTTP/1.1\r\n\r\n"
-            text += String(repeating: "GET /health HTTP/1.1\r\n\r\n", count: 20_000)
-            text += "GET /health HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n"
+            var text = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+            text += String(repeating: "GET /health HTTP/1.1\r\nHost: a\r\n\r\n", count: 20_000)
+            text += "GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
             let answer = try exchange(port: 20195, Array(text.utf8))
             #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
             #expect(answer.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 20_002)
