@@ -134,7 +134,9 @@ public struct Experiment: Sendable {
         for (i, item) in work.enumerated() {
             // After a memory overrun, replications that never started have no result.
             guard let result = collected[i] else { continue }
-            replications.append(Replication(variant: scenario.variants[item.variant].name, seed: item.seed, result: result))
+            replications.append(
+                Replication(variant: scenario.variants[item.variant].name, seed: item.seed, result: result)
+            )
         }
         return Experiment(
             scenario: scenario,

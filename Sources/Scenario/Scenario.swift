@@ -35,9 +35,6 @@ public struct Scenario: Sendable {
     /// The variants, in file order.
     public var variants: [Variant]
 
-    /// The most `timeseries.csv` windows a replication may have (`duration / window`).
-    public static let maxWindows: Int64 = 10_000_000
-
     /// The most memory a run's reports may need: `timeseries.csv` rows are kept until the run ends.
     public static let maxReportBytes = 4 << 30
 
@@ -53,7 +50,7 @@ public struct Scenario: Sendable {
         for variant in variants {
             let windows = Self.windows(variant.spec)
             // Too many windows is a problem of its own, reported at 'window'.
-            if windows > Double(maxWindows) { continue }
+            if windows > Double(RunLimits.maxWindows) { continue }
             bytes += (windows + 2) * Double(seeds) * Double(name.utf8.count + variant.name.utf8.count + 400)
         }
         return bytes
@@ -62,14 +59,15 @@ public struct Scenario: Sendable {
     /// What stops this scenario from running within the limits on windows and report memory, after command-line
     /// overrides of `seeds` or `duration`; nil when it can run.
     public var limitProblem: String? {
-        for variant in variants where Self.windows(variant.spec) > Double(Self.maxWindows) {
+        for variant in variants where Self.windows(variant.spec) > Double(RunLimits.maxWindows) {
             return "variant \(variant.name): a duration of \(variant.spec.duration.formatted) and a drain of "
                 + "\(variant.spec.drain.formatted) in windows of \(variant.spec.window.formatted) make more than "
-                + "\(Self.maxWindows) rows per replication"
+                + "\(RunLimits.maxWindows) rows per replication"
         }
         let bytes = Self.reportBytes(name: name, variants: variants, seeds: seeds)
         if bytes > Double(Self.maxReportBytes) {
-            return "\(variants.count) variant(s) × \(seeds) seed(s) would make about \(Int(bytes / Double(1 << 30))) GiB "
+            return
+                "\(variants.count) variant(s) × \(seeds) seed(s) would make about \(Int(bytes / Double(1 << 30))) GiB "
                 + "of timeseries rows, more than the \(Self.maxReportBytes >> 30) GiB a run may hold"
         }
         return nil

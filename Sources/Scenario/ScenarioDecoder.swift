@@ -174,7 +174,7 @@ struct ScenarioDecoder {
             top["duration"],
             "duration",
             default: .seconds(10),
-            range: .nanoseconds(1)...SimDuration.year
+            range: RunLimits.duration
         )
         var spec = MeshSpec(name: name, duration: duration)
         spec.warmup = reader.duration(top["warmup"], "warmup", default: .zero)
@@ -190,17 +190,17 @@ struct ScenarioDecoder {
             top["window"],
             "window",
             default: .seconds(1),
-            range: .milliseconds(1)...SimDuration.seconds(3600 * 24)
+            range: RunLimits.window
         )
         spec.drain = reader.duration(top["drain"], "drain", default: .seconds(60))
         // Windows cover the drain too: requests still outstanding after `duration` keep closing windows.
-        if Scenario.windows(spec) > Double(Scenario.maxWindows) {
+        if Scenario.windows(spec) > Double(RunLimits.maxWindows) {
             reader.fail(
                 .outOfRange,
                 top["window"] ?? top["drain"] ?? top["duration"],
                 top["window"] != nil ? "window" : top["drain"] != nil ? "drain" : "duration",
                 "window \(spec.window.formatted) over duration \(duration.formatted) and drain \(spec.drain.formatted) "
-                    + "gives more than \(Scenario.maxWindows) rows per replication; use a wider window or a shorter drain"
+                    + "gives more than \(RunLimits.maxWindows) rows per replication; use a wider window or a shorter drain"
             )
         }
 

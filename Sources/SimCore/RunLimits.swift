@@ -6,7 +6,7 @@
 /// `run`, `serve`, `load` or `live`, so that a value refused in one place is refused in the other.
 public enum RunLimits {
     /// A run's duration: from 1 ns to 365 days (8760 h).
-    public static let duration: ClosedRange<SimDuration> = .nanoseconds(1)...SimDuration.seconds(3600 * 24 * 365)
+    public static let duration: ClosedRange<SimDuration> = .nanoseconds(1)...SimDuration.year
     /// A time-series window: from 1 ms to 24 h.
     public static let window: ClosedRange<SimDuration> = .milliseconds(1)...SimDuration.seconds(3600 * 24)
     /// The most time-series rows (windows) one replication may have.
@@ -20,7 +20,7 @@ public enum RunLimits {
                 + "[\(RunLimits.window.lowerBound.formatted), \(RunLimits.window.upperBound.formatted)]"
         }
         if duration.nanoseconds / window.nanoseconds > maxWindows {
-            return "window \(window.formatted) gives more than 10,000,000 rows for a duration of "
+            return "window \(window.formatted) gives more than \(maxWindows) rows for a duration of "
                 + "\(duration.formatted); use a wider window"
         }
         return nil

@@ -40,7 +40,8 @@ enum MemorySize {
         if !overrun.service.isEmpty {
             text += ": service '\(overrun.service)' holds \(overrun.queued) queued requests"
             if overrun.unboundedQueue {
-                text += " in an unbounded queue. Give it a bounded queue (e.g. queue: 1000 under "
+                text +=
+                    " in an unbounded queue. Give it a bounded queue (e.g. queue: 1000 under "
                     + "services.\(overrun.service)), lower the offered load, or raise --max-memory"
             } else {
                 text += ". Lower the offered load, shorten timeouts, or raise --max-memory"

@@ -93,22 +93,29 @@ extension MeshSim {
         @Option(help: "Output folder (default: results/<scenario name>/).")
         var out: String?
 
-        @Option(help: "Replications per variant (overrides the scenario's 'seeds').")
+        @Option(parsing: .unconditional, help: "Replications per variant (overrides the scenario's 'seeds').")
         var seeds: Int?
 
-        @Option(help: "Seed of the first replication; replication i uses seed + i (overrides the scenario's 'seed').")
+        @Option(
+            parsing: .unconditional,
+            help: "Seed of the first replication; replication i uses seed + i (overrides the scenario's 'seed')."
+        )
         var seed: UInt64?
 
-        @Option(help: "Simulated duration, with a unit (e.g. 30s, 2m); overrides the scenario's 'duration'.")
+        @Option(
+            parsing: .unconditional,
+            help: "Simulated duration, with a unit (e.g. 30s, 2m); overrides the scenario's 'duration'."
+        )
         var duration: String?
 
         @Option(name: .customLong("variant"), help: "Run only this variant (repeatable).")
         var variants: [String] = []
 
-        @Option(help: "Replications run at once (default: all cores).")
+        @Option(parsing: .unconditional, help: "Replications run at once (default: all cores).")
         var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "Memory the model may use, with a unit (e.g. 512MiB, 4GiB; default: a quarter of the machine's memory).",
                 discussion: "A replication whose requests pile up (an unbounded queue under overload) stops at its "
@@ -128,19 +135,8 @@ extension MeshSim {
                     "--max-memory \(maxMemory): expected a size with a unit, from 16MiB to 1PiB (e.g. 512MiB, 4GiB)"
                 )
             }
-            if let duration {
-                do {
-                    let parsed = try SimDuration(parsing: duration)
-                    // The same range as the scenario file's 'duration'.
-                    guard (SimDuration.nanoseconds(1)...SimDuration.year).contains(parsed) else {
-                        throw ValidationError(
-                            "--duration \(duration) is out of range: expected a duration in [1ns, \(SimDuration.year.formatted)]"
-                        )
-                    }
-                } catch let error as SimDuration.ParseError {
-                    throw ValidationError("--duration: \(error)")
-                }
-            }
+            // The same range as the scenario file's 'duration'.
+            if let duration { _ = try parseDuration(duration, flag: "--duration") }
         }
 
         func run() throws {
@@ -153,10 +149,15 @@ extension MeshSim {
             if let seed { loaded.seed = seed }
             if let duration { loaded = loaded.withDuration(try SimDuration(parsing: duration)) }
             if let problem = loaded.limitProblem {
-                printError("error: \(problem); use a smaller --seeds or --duration, or a wider 'window' in the scenario")
+                printError(
+                    "error: \(problem); use a smaller --seeds or --duration, or a wider 'window' in the scenario"
+                )
                 throw ExitCode(64)
             }
 
+            // The output folder is checked before any work, so that a run of minutes is not lost at the end.
+            let directory = out ?? "results/" + loaded.name
+            try prepareOutputFolder(directory)
             let showProgress = !quiet && isatty(STDERR_FILENO) == 1
             let budget = maxMemory.flatMap(MemorySize.parse) ?? MemorySize.defaultBudget
             let experiment = Experiment.run(
@@ -178,7 +179,6 @@ extension MeshSim {
                 )
                 throw Exit.badScenario
             }
-            let directory = out ?? "results/" + loaded.name
             do {
                 try experiment.write(to: directory)
             } catch {

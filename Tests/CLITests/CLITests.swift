@@ -231,12 +231,12 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/flood.yaml"
         try """
-            duration: 60s
-            services:
-              api: {service_time: "constant:1ms", workers: 1}
-            clients:
-              users: {target: api, rate: 100000000}
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        duration: 60s
+        services:
+          api: {service_time: "constant:1ms", workers: 1}
+        clients:
+          users: {target: api, rate: 100000000}
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         let result = try Self.meshsim(["run", file, "--max-memory", "64MiB", "--out", directory + "/out", "--quiet"])
         #expect(result.status == 66, "\(result.stderr)")
         #expect(result.stderr.contains("service 'api'"))
@@ -251,12 +251,19 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var lines = [#"a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#]
         for (name, previous) in zip(["b", "c", "d", "e", "f", "g", "h"], ["a", "b", "c", "d", "e", "f", "g"]) {
-            lines.append("\(name): &\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ",") + "]")
+            lines.append(
+                "\(name): &\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ",") + "]"
+            )
         }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/lol.yaml", atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: directory + "/lol.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
         try Data([0x64, 0x3A, 0x20, 0xE9, 0x0A]).write(to: URL(fileURLWithPath: directory + "/latin1.yaml"))
         for (file, words) in [
-            (directory + "/lol.yaml", "lol.yaml:6:"), ("/dev/zero", "device"), (directory + "/latin1.yaml", "latin1.yaml:1:4"),
+            (directory + "/lol.yaml", "lol.yaml:6:"), ("/dev/zero", "device"),
+            (directory + "/latin1.yaml", "latin1.yaml:1:4"),
         ] {
             let result = try Self.meshsim(["validate", file])
             #expect(result.status == 65, "\(file): \(result.stderr)")

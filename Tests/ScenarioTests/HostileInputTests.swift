@@ -39,7 +39,9 @@ struct HostileInputTests {
         var lines = [#"a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]"#]
         var previous = "a"
         for name in ["b", "c", "d", "e", "f", "g", "h"] {
-            lines.append("\(name): &\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ",") + "]")
+            lines.append(
+                "\(name): &\(name) [" + Array(repeating: "*" + previous, count: 9).joined(separator: ",") + "]"
+            )
             previous = name
         }
         let text = lines.joined(separator: "\n") + "\n"
