@@ -119,7 +119,7 @@ let package = Package(
             name: "ScenarioTests",
             dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports", "Retries", "Breakers"]
         ),
-        .testTarget(name: "CLITests", dependencies: ["Runner"]),
+        .testTarget(name: "CLITests", dependencies: ["Runner", .product(name: "Yams", package: "Yams")]),
         .testTarget(
             name: "LiveHTTPTests",
             dependencies: ["LiveHTTP", .product(name: "NIOCore", package: "swift-nio")]
