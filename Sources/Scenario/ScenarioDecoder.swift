@@ -1497,7 +1497,7 @@ struct ScenarioDecoder {
                 $0,
                 path + ".for",
                 default: .seconds(1),
-                range: .nanoseconds(1)...SimDuration(nanoseconds: Int64.max / 4)
+                range: .nanoseconds(1)...SimDuration.year
             )
         }
         guard let kindName = reader.choice(f["kind"], path + ".kind", choices: Self.faultKinds) else { return nil }

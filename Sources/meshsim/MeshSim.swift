@@ -18,10 +18,13 @@ struct MeshSim: AsyncParsableCommand {
         discussion: """
             Exit codes:
               0   success
+              1   a load run flagged by its self-check, with --strict
               64  usage error (bad flags or flag values)
               65  bad scenario (every problem is listed with file, line, column and key path)
               66  a run stopped at its memory budget (--max-memory): requests piled up without bound
+              69  a proxy binary is missing or a port is in use (the process holding it is named)
               70  internal error
+              130 interrupted (SIGINT/SIGTERM); live keeps the runs that finished
             """,
         version: meshsimVersion,
         subcommands: [Run.self, Validate.self, Serve.self, Load.self, Live.self],
