@@ -315,7 +315,8 @@ final class ReplicaRuntime: @unchecked Sendable {
     func startService(_ connection: BackendConnectionHandler) {
         let distribution = serviceTimes.last ?? replica.serviceTime
         let sample = Double(distribution.sample(using: random)) * slowdown / replica.speed
-        let nanos = Int64(min(max(sample, 0), 3.6e12))
+        // NaN (a zero draw times an infinite stack of slowdowns) counts as zero; at most an hour.
+        let nanos = min(max(clampToNanoseconds(sample), 0), 3_600_000_000_000)
         let failing = random.bernoulli(errorRate)
         let completion = ServiceCompletion(replica: self, connection: connection, epoch: epoch, failing: failing)
         if nanos == 0 && pausedUntil <= NIODeadline.now().uptimeNanoseconds {

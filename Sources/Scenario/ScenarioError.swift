@@ -65,9 +65,19 @@ public struct ScenarioError: Error, Hashable, Sendable, CustomStringConvertible 
         self.file = file
         self.line = line
         self.column = column
-        self.keyPath = keyPath
-        self.message = message
-        self.suggestion = suggestion
+        self.keyPath = Self.shortened(keyPath)
+        self.message = Self.shortened(message)
+        self.suggestion = suggestion.map { Self.shortened($0) }
+    }
+
+    /// The longest key path, message or suggestion kept whole; a longer one (which quotes a long key or value from
+    /// the file) keeps its start and says how much was left out.
+    public static let maxTextLength = 1_000
+
+    static func shortened(_ text: String) -> String {
+        guard text.utf8.count > maxTextLength else { return text }
+        let kept = text.prefix(maxTextLength)
+        return kept + "… (\(text.count - kept.count) more characters)"
     }
 
     public static func == (lhs: ScenarioError, rhs: ScenarioError) -> Bool { lhs.code == rhs.code }
@@ -96,8 +106,14 @@ public struct ScenarioValidationFailure: Error, Sendable, CustomStringConvertibl
     /// Creates a failure.
     public init(errors: [ScenarioError]) { self.errors = errors }
 
+    /// The most problems listed one by one; the rest are counted.
+    public static let maxListed = 100
+
     public var description: String {
-        errors.map(\.description).joined(separator: "\n")
-            + "\n\(errors.count) problem\(errors.count == 1 ? "" : "s") found"
+        var lines = errors.prefix(Self.maxListed).map(\.description)
+        if errors.count > Self.maxListed {
+            lines.append("… and \(errors.count - Self.maxListed) more problems, not listed")
+        }
+        return lines.joined(separator: "\n") + "\n\(errors.count) problem\(errors.count == 1 ? "" : "s") found"
     }
 }

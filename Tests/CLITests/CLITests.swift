@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// End-to-end runs of the built `meshsim` binary: exit codes, messages and files.
@@ -33,8 +34,18 @@ struct CLITests {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // Standard error is read on its own thread: a child that fills one pipe while we wait on the other would
+        // block for ever.
+        let stderrData = Mutex(Data())
+        let stderrRead = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let data = err.fileHandleForReading.readDataToEndOfFile()
+            stderrData.withLock { $0 = data }
+            stderrRead.signal()
+        }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        stderrRead.wait()
+        let stderr = stderrData.withLock { $0 }
         process.waitUntilExit()
         return Outcome(
             status: process.terminationStatus,

@@ -26,7 +26,8 @@ struct StructuralFuzzTests {
             switch node {
             case .scalar(let scalar): self = .scalar(scalar.string)
             case .sequence(let sequence): self = .sequence(sequence.map(Tree.init))
-            case .mapping(let mapping): self = .mapping(mapping.map { (key: $0.key.string ?? "?", value: Tree($0.value)) })
+            case .mapping(let mapping):
+                self = .mapping(mapping.map { (key: $0.key.string ?? "?", value: Tree($0.value)) })
             case .alias: self = .scalar("alias")
             }
         }
@@ -59,10 +60,12 @@ struct StructuralFuzzTests {
 
         /// `text` plain when that is safe in flow context, else double-quoted with escapes.
         static func quoted(_ text: String) -> String {
-            let plain = !text.isEmpty && text.utf8.allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                    || byte == 0x2E || byte == 0x5F || byte == 0x2B
-            } && !text.hasPrefix(".")
+            let plain =
+                !text.isEmpty
+                && text.utf8.allSatisfy { byte in
+                    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                        || byte == 0x2E || byte == 0x5F || byte == 0x2B
+                } && !text.hasPrefix(".")
             if plain { return text }
             var out = "\""
             for scalar in text.unicodeScalars {
@@ -176,7 +179,8 @@ struct StructuralFuzzTests {
         case 2:  // swap a node's type
             tree.update(target) { node in
                 switch node {
-                case .scalar(let text): return rng.below(2) == 0 ? .sequence([.scalar(text)]) : .mapping([(text, .scalar(text))])
+                case .scalar(let text):
+                    return rng.below(2) == 0 ? .sequence([.scalar(text)]) : .mapping([(text, .scalar(text))])
                 case .sequence(let items):
                     return rng.below(2) == 0 ? (items.first ?? .scalar("x")) : .mapping([("0", .sequence(items))])
                 case .mapping(let pairs):
@@ -264,43 +268,52 @@ struct StructuralFuzzTests {
         var timedOut: Bool
     }
 
-    /// Runs the binary with `arguments` under an address-space limit of 4 GiB, a CPU limit and a wall-clock limit.
-    static func bounded(_ arguments: [String], seconds: Int) throws -> Outcome {
+    /// Runs the binary with `arguments` under an address-space limit of 4 GiB, a CPU limit and a wall-clock limit
+    /// (`timeout -s KILL`); its output goes to files, so that no pipe can fill and block it.
+    static func bounded(_ arguments: [String], seconds: Int, scratch: String) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let out = scratch + ".stdout"
+        let err = scratch + ".stderr"
         process.arguments =
-            ["-c", "ulimit -v 4194304; ulimit -t \(seconds); exec \"$0\" \"$@\"", CLITests.binary] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+            [
+                "-c",
+                "ulimit -v 4194304; ulimit -t \(seconds); exec timeout -s KILL \(seconds * 2) \"$0\" \"$@\" >'\(out)' 2>'\(err)'",
+                CLITests.binary,
+            ] + arguments
         try process.run()
-        let killer = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds * 2), execute: killer)
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let timedOut = !killer.isCancelled && process.terminationReason == .uncaughtSignal
-            && process.terminationStatus == SIGKILL
-        killer.cancel()
+        defer {
+            try? FileManager.default.removeItem(atPath: out)
+            try? FileManager.default.removeItem(atPath: err)
+        }
+        let stdout = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let stderr = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        // timeout(1) exits 137 when it had to kill; a signal inside the child shows as 128 + the signal.
+        let status = process.terminationStatus
         return Outcome(
-            status: process.terminationStatus,
-            signalled: process.terminationReason == .uncaughtSignal,
-            stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self),
-            timedOut: timedOut
+            status: status,
+            signalled: process.terminationReason == .uncaughtSignal || status > 128,
+            stdout: stdout,
+            stderr: stderr,
+            timedOut: status == 137
         )
     }
 
     /// Why `outcome` of validating `file` is not acceptable, or nil.
     static func problem(validating file: String, _ outcome: Outcome) -> String? {
-        if outcome.signalled { return "killed by signal \(outcome.status)\(outcome.timedOut ? " (time limit)" : "")" }
+        if outcome.signalled {
+            return "killed (status \(outcome.status))\(outcome.timedOut ? " at the time limit" : "")"
+        }
+        if outcome.stderr.utf8.count > 100_000 { return "\(outcome.stderr.utf8.count) bytes of messages" }
         switch outcome.status {
         case 0:
             return outcome.stdout.contains(": ok") ? nil : "exit 0 without 'ok': \(outcome.stdout.prefix(300))"
         case 64, 65:
             let errorLines = outcome.stderr.split(separator: "\n").filter { $0.contains("error:") }
-            if errorLines.isEmpty { return "exit \(outcome.status) without an error line: \(outcome.stderr.prefix(300))" }
+            if errorLines.isEmpty {
+                return "exit \(outcome.status) without an error line: \(outcome.stderr.prefix(300))"
+            }
             if outcome.status == 65, let stray = errorLines.first(where: { !$0.hasPrefix(file + ":") }) {
                 return "an error not located in the file: \(stray.prefix(300))"
             }
@@ -343,7 +356,7 @@ struct StructuralFuzzTests {
             for index in stride(from: worker, to: mutants.count, by: 2) {
                 let file = mutants[index]
                 do {
-                    let outcome = try Self.bounded(["validate", file], seconds: 20)
+                    let outcome = try Self.bounded(["validate", file], seconds: 20, scratch: file)
                     if let problem = Self.problem(validating: file, outcome) {
                         failures.withLock { $0.append("\(file): \(problem)") }
                     } else if outcome.status == 0 {
@@ -364,9 +377,12 @@ struct StructuralFuzzTests {
                 let out = file + ".out"
                 do {
                     let outcome = try Self.bounded(
-                        ["run", file, "--duration", "2s", "--seeds", "1", "--jobs", "1", "--quiet", "--out", out,
-                         "--max-memory", "1GiB"],
-                        seconds: 60
+                        [
+                            "run", file, "--duration", "2s", "--seeds", "1", "--jobs", "1", "--quiet", "--out", out,
+                            "--max-memory", "1GiB",
+                        ],
+                        seconds: 60,
+                        scratch: out
                     )
                     if outcome.signalled || ![0, 64, 65, 66].contains(outcome.status) {
                         failures.withLock {
@@ -386,7 +402,10 @@ struct StructuralFuzzTests {
             try? FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
             for line in found.prefix(20) {
                 let file = String(line.prefix { $0 != ":" })
-                try? FileManager.default.copyItem(atPath: file, toPath: keep + "/" + (file as NSString).lastPathComponent)
+                try? FileManager.default.copyItem(
+                    atPath: file,
+                    toPath: keep + "/" + (file as NSString).lastPathComponent
+                )
             }
         }
         // Both outcomes occur in numbers: the mutations reach the validator's checks and the model.
