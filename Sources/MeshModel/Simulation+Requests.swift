@@ -353,9 +353,17 @@ extension Simulation {
     /// ``SimInstant/distantFuture`` (it never comes within a run).
     ///
     /// - Complexity: O(1).
+    @inline(__always)
     func finishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
         let every = replicas[r].pauseEvery
         guard every > 0 else { return start + work }
+        return pausedFinishTime(replica: r, start: start, work: work)
+    }
+
+    /// ``finishTime(replica:start:work:)`` for a replica under a pause fault (kept out of the common path).
+    @inline(never)
+    func pausedFinishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
+        let every = replicas[r].pauseEvery
         return Self.finishTime(
             start: start,
             work: work,
