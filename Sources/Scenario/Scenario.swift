@@ -62,7 +62,7 @@ public struct Scenario: Sendable {
         for variant in variants where Self.windows(variant.spec) > Double(RunLimits.maxWindows) {
             return "variant \(variant.name): a duration of \(variant.spec.duration.formatted) and a drain of "
                 + "\(variant.spec.drain.formatted) in windows of \(variant.spec.window.formatted) make more than "
-                + "\(RunLimits.maxWindows) rows per replication"
+                + "\(RunLimits.maxWindowsText) rows per replication"
         }
         let bytes = Self.reportBytes(name: name, variants: variants, seeds: seeds)
         if bytes > Double(Self.maxReportBytes) {

@@ -200,7 +200,7 @@ struct ScenarioDecoder {
                 top["window"] ?? top["drain"] ?? top["duration"],
                 top["window"] != nil ? "window" : top["drain"] != nil ? "drain" : "duration",
                 "window \(spec.window.formatted) over duration \(duration.formatted) and drain \(spec.drain.formatted) "
-                    + "gives more than \(RunLimits.maxWindows) rows per replication; use a wider window or a shorter drain"
+                    + "gives more than \(RunLimits.maxWindowsText) rows per replication; use a wider window or a shorter drain"
             )
         }
 

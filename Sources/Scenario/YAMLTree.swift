@@ -68,12 +68,12 @@ indirect enum YAMLTree: Sendable {
 }
 
 /// Bounds on the documents a scenario file may describe.
-enum YAMLLimits {
+public enum YAMLLimits {
     /// The most nodes a document may expand to, aliases counted as often as they are used. The largest bundled
     /// scenario has under 2,000.
-    static let maxNodes = 200_000
+    public static let maxNodes = 200_000
     /// The deepest nesting of mappings and lists (the scenario format needs under 10).
-    static let maxDepth = 64
+    public static let maxDepth = 64
 }
 
 /// A problem found while reading YAML, with its position (1-based).
@@ -230,12 +230,8 @@ private struct YAMLComposer {
             register(scalar.anchor, tree, nodes: 1)
             return tree
         case YAML_SEQUENCE_START_EVENT:
-            try count(1, at: mark, alias: false)
             let start = nodes
-            try checkDepth(depth, at: mark)
-            if let tag = string(event.data.sequence_start.tag), tag != "tag:yaml.org,2002:seq" {
-                problems.append(unsupportedTag(tag, at: mark))
-            }
+            try beginCollection(tag: event.data.sequence_start.tag, expected: "tag:yaml.org,2002:seq", mark, depth)
             var items: [YAMLTree] = []
             while true {
                 var item = try next()
@@ -246,15 +242,11 @@ private struct YAMLComposer {
                 items.append(try node(from: &item, depth: depth + 1))
             }
             let tree = YAMLTree.sequence(items, mark)
-            register(event.data.sequence_start.anchor, tree, nodes: nodes - start + 1)
+            register(event.data.sequence_start.anchor, tree, nodes: nodes - start)
             return tree
         case YAML_MAPPING_START_EVENT:
-            try count(1, at: mark, alias: false)
             let start = nodes
-            try checkDepth(depth, at: mark)
-            if let tag = string(event.data.mapping_start.tag), tag != "tag:yaml.org,2002:map" {
-                problems.append(unsupportedTag(tag, at: mark))
-            }
+            try beginCollection(tag: event.data.mapping_start.tag, expected: "tag:yaml.org,2002:map", mark, depth)
             var pairs: [(key: String, keyMark: SourceMark?, value: YAMLTree)] = []
             var seen: [String: SourceMark] = [:]
             while true {
@@ -288,7 +280,7 @@ private struct YAMLComposer {
                 pairs.append((key, keyMark, value))
             }
             let tree = YAMLTree.mapping(pairs, mark)
-            register(event.data.mapping_start.anchor, tree, nodes: nodes - start + 1)
+            register(event.data.mapping_start.anchor, tree, nodes: nodes - start)
             return tree
         default:
             throw YAMLProblems(
@@ -312,6 +304,18 @@ private struct YAMLComposer {
             message: "the tag '\(tag)' is not part of the scenario format (only !!str, !!int, !!float, !!bool, "
                 + "!!null, !!map and !!seq are accepted)"
         )
+    }
+
+    /// Counts a list or mapping that starts at `mark`, checks its depth, and notes a tag other than its own.
+    private mutating func beginCollection(
+        tag: UnsafeMutablePointer<yaml_char_t>?,
+        expected: String,
+        _ mark: SourceMark,
+        _ depth: Int
+    ) throws(YAMLProblems) {
+        try count(1, at: mark, alias: false)
+        try checkDepth(depth, at: mark)
+        if let tag = string(tag), tag != expected { problems.append(unsupportedTag(tag, at: mark)) }
     }
 
     private func checkDepth(_ depth: Int, at mark: SourceMark) throws(YAMLProblems) {

@@ -11,6 +11,8 @@ public enum RunLimits {
     public static let window: ClosedRange<SimDuration> = .milliseconds(1)...SimDuration.seconds(3600 * 24)
     /// The most time-series rows (windows) one replication may have.
     public static let maxWindows: Int64 = 10_000_000
+    /// ``maxWindows`` as messages write it.
+    public static let maxWindowsText = "10,000,000"
 
     /// Why `window` cannot go with a run of `duration` (out of ``window``, or more than ``maxWindows`` rows), or
     /// `nil` when it can.
@@ -20,7 +22,7 @@ public enum RunLimits {
                 + "[\(RunLimits.window.lowerBound.formatted), \(RunLimits.window.upperBound.formatted)]"
         }
         if duration.nanoseconds / window.nanoseconds > maxWindows {
-            return "window \(window.formatted) gives more than \(maxWindows) rows for a duration of "
+            return "window \(window.formatted) gives more than \(maxWindowsText) rows for a duration of "
                 + "\(duration.formatted); use a wider window"
         }
         return nil

@@ -53,6 +53,21 @@ struct HostileInputTests {
         #expect(errors.first?.message.contains("billion laughs") == true)
     }
 
+    @Test("an alias counts every value it stands for: a document at the budget passes, one value more does not")
+    func aliasAccounting() {
+        // Root mapping, key 'a', a list of three (4), key 'b', its list, and k aliases of 4 values each.
+        func document(aliases k: Int) -> String {
+            "a: &a [1, 2, 3]\nb: [" + Array(repeating: "*a", count: k).joined(separator: ", ") + "]\n"
+        }
+        let fits = (YAMLLimits.maxNodes - 8) / 4
+        #expect(8 + 4 * fits == YAMLLimits.maxNodes)
+        // At the budget the YAML is read, and only the scenario's own checks complain (no 'too-large').
+        let atBudget = refused(document(aliases: fits))
+        #expect(!atBudget.isEmpty && !atBudget.contains { $0.code == .tooLarge })
+        let over = refused(document(aliases: fits + 1))
+        #expect(over.count == 1 && over.first?.code == .tooLarge)
+    }
+
     @Test("anchors and aliases within the budget are expanded as YAML says")
     func aliasesWork() throws {
         let yaml = """
