@@ -24,7 +24,15 @@ func withBackends<T>(
     var configuration = BackendConfiguration(replicas: replicas)
     configuration.faults = faults
     configuration.maxRequestsPerConnection = maxRequestsPerConnection
-    let server = BackendServer(configuration: configuration, group: group)
+    return try await running(BackendServer(configuration: configuration, group: group), on: group, body)
+}
+
+/// Starts `server`, runs `body` with it, then stops the server and shuts `group` down, whatever happens.
+func running<T>(
+    _ server: BackendServer,
+    on group: MultiThreadedEventLoopGroup,
+    _ body: (BackendServer) async throws -> T
+) async throws -> T {
     do {
         try await server.start()
         let result = try await body(server)

@@ -27,18 +27,9 @@ func withServer<T>(
     )
     var configuration = BackendConfiguration(replicas: [replica])
     configure(&configuration)
-    let server = BackendServer(configuration: configuration, group: group)
-    do {
-        try await server.start()
+    return try await running(BackendServer(configuration: configuration, group: group), on: group) { server in
         let port = try #require(await server.listeningPorts().first ?? nil)
-        let result = try await body(server, group.next(), port)
-        await server.stop()
-        try await group.shutdownGracefully()
-        return result
-    } catch {
-        await server.stop()
-        try? await group.shutdownGracefully()
-        throw error
+        return try await body(server, group.next(), port)
     }
 }
 
