@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Breakers", targets: ["Breakers"]),
         .library(name: "Limiters", targets: ["Limiters"]),
         .library(name: "Retries", targets: ["Retries"]),
+        .library(name: "Spec", targets: ["Spec"]),
         .library(name: "MeshModel", targets: ["MeshModel"]),
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "Reports", targets: ["Reports"]),
@@ -55,6 +56,12 @@ let package = Package(
         .target(name: "Breakers", dependencies: ["SimCore"]),
         .target(name: "Limiters", dependencies: ["SimCore"]),
         .target(name: "Retries", dependencies: ["SimCore"]),
+        // The validated mesh as plain values (services, replicas, call policies, clients, faults), shared by the
+        // scenario loader, the simulator and the live half; and the policy boxes built from it.
+        .target(
+            name: "Spec",
+            dependencies: ["SimCore", "SimRandom", "Balancers", "Retries", "Health", "Breakers", "Limiters"]
+        ),
         // Streaming metrics (HDR histograms), CSV writers and statistics.
         .target(
             name: "Reports",
@@ -67,7 +74,7 @@ let package = Package(
         .target(
             name: "MeshModel",
             dependencies: [
-                "SimCore", "SimKernel", "SimRandom", "Balancers", "Retries", "Health", "Breakers", "Limiters",
+                "SimCore", "SimKernel", "SimRandom", "Spec", "Balancers", "Retries", "Health", "Breakers", "Limiters",
                 "Reports",
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
@@ -76,7 +83,7 @@ let package = Package(
         .target(
             name: "Scenario",
             dependencies: [
-                "SimCore", "SimRandom", "MeshModel", "Balancers", "Retries", "Health", "Breakers", "Limiters",
+                "SimCore", "SimRandom", "Spec", "Balancers", "Retries", "Health", "Breakers", "Limiters",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -92,7 +99,7 @@ let package = Package(
         .target(
             name: "Live",
             dependencies: [
-                "LiveHTTP", "SimCore", "SimRandom", "MeshModel", "Scenario", "Reports",
+                "LiveHTTP", "SimCore", "SimRandom", "Spec", "Scenario", "Reports",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -127,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "LiveTests",
             dependencies: [
-                "Live", "LiveHTTP", "SimCore", "Reports", "MeshModel", "Scenario", "SimRandom",
+                "Live", "LiveHTTP", "SimCore", "Reports", "Spec", "Scenario", "SimRandom",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOPosix", package: "swift-nio"),

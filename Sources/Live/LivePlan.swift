@@ -2,9 +2,9 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
-public import MeshModel
 import SimCore
 import SimRandom
+public import Spec
 
 /// A real proxy that `meshsim live` can put in front of the emulated backends.
 public enum ProxyKind: String, Sendable, CaseIterable {

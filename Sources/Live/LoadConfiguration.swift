@@ -2,9 +2,9 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
-public import MeshModel
 import SimCore
 public import SimRandom
+public import Spec
 
 #if canImport(Glibc)
     import Glibc

@@ -4,8 +4,8 @@
 
 import Foundation
 import Histogram
-import MeshModel
 public import Reports
+import Spec
 
 /// One live run as it goes into the output files: the result and the identifying columns.
 public struct LiveRun: Sendable {

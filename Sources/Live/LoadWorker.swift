@@ -3,11 +3,11 @@
 //===----------------------------------------------------------------------===//
 
 import DequeModule
-import MeshModel
 import NIOCore
 import NIOPosix
 import Reports
 import SimRandom
+import Spec
 
 #if canImport(Glibc)
     import Glibc

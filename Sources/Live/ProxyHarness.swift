@@ -3,8 +3,8 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
-import MeshModel
 import NIOCore
+import Spec
 
 #if canImport(Glibc)
     import Glibc

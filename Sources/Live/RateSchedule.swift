@@ -2,8 +2,8 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
-public import MeshModel
 import SimCore
+public import Spec
 
 /// An arrival rate over time (requests per second as a function of nanoseconds since the start), piecewise linear,
 /// with its integral Λ(t) and the inverse Λ⁻¹ used to place open-loop arrivals.

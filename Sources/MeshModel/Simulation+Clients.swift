@@ -8,6 +8,7 @@ import Reports
 import SimCore
 import SimKernel
 import SimRandom
+import Spec
 
 extension Simulation {
     /// An arrival: the client sends a request, and an open-loop client schedules its next one.

@@ -8,6 +8,7 @@ import Reports
 import SimCore
 import SimKernel
 import SimRandom
+import Spec
 
 extension Simulation {
     /// Fault `i` begins: crashes and scaling act now; everything else is recomputed from the active faults.

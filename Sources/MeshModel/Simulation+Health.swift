@@ -8,6 +8,7 @@ import Reports
 import SimCore
 import SimKernel
 import SimRandom
+import Spec
 
 // Health checks (Envoy active health checking, HAProxy `check`), passive health (nginx `max_fails`, HAProxy
 // `observe` with `error-limit`) and zone-aware routing on call edges.

@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import Breakers
 import DequeModule
 import Health
 import Limiters
@@ -11,6 +12,7 @@ import Retries
 import SimCore
 import SimKernel
 import SimRandom
+import Spec
 
 extension Simulation {
     // MARK: - Slabs

@@ -9,6 +9,7 @@ import Retries
 public import SimCore
 import SimKernel
 import SimRandom
+public import Spec
 
 /// One replication of a mesh: the model's state driven by one event queue, single-threaded.
 ///

@@ -4,6 +4,7 @@
 
 import Foundation
 import MeshModel
+import Spec
 import Reports
 import Scenario
 import SimCore

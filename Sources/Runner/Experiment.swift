@@ -5,6 +5,7 @@
 import Dispatch
 import Foundation
 public import MeshModel
+public import Spec
 import Reports
 public import Scenario
 import SimCore

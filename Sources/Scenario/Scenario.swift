@@ -3,8 +3,8 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
-public import MeshModel
 public import SimCore
+public import Spec
 
 /// A loaded, validated scenario: the base mesh, its variants, and how to run and rank them.
 public struct Scenario: Sendable {

@@ -6,10 +6,10 @@ import Balancers
 import Breakers
 import Health
 import Limiters
-import MeshModel
 import Retries
 import SimCore
 import SimRandom
+import Spec
 
 /// Builds a ``Scenario`` from a YAML tree: resolves names, applies defaults and variants, and records every problem.
 struct ScenarioDecoder {

@@ -7,6 +7,7 @@ import Dispatch
 import Foundation
 import Live
 import MeshModel
+import Spec
 import NIOCore
 import NIOPosix
 import Runner

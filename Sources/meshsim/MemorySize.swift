@@ -4,6 +4,7 @@
 
 import Foundation
 import MeshModel
+import Spec
 import SimCore
 
 /// Memory sizes on the command line (`--max-memory`), and what a run says when it passes its budget.

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import MeshModel
+import Spec
 import Runner
 import Scenario
 import SimCore

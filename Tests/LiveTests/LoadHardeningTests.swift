@@ -1,11 +1,11 @@
 import Foundation
 import Histogram
 import Live
-import MeshModel
 import NIOCore
 import NIOPosix
 import Reports
 import SimCore
+import Spec
 import Testing
 
 @Suite("Load generator input: URLs and limits")

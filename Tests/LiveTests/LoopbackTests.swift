@@ -1,12 +1,12 @@
 import Foundation
 import Histogram
 import Live
-import MeshModel
 import NIOCore
 import NIOPosix
 import Reports
 import Scenario
 import SimRandom
+import Spec
 import Testing
 
 #if canImport(Glibc)

@@ -1,10 +1,10 @@
 import Foundation
 import Live
-import MeshModel
 import NIOCore
 import Reports
 import Scenario
 import SimRandom
+import Spec
 import Testing
 
 /// A small scenario: three replicas at 5 ms behind the proxy, 200 requests/s for 2 s.

@@ -1,6 +1,6 @@
 import Live
-import MeshModel
 import SimCore
+import Spec
 import Testing
 
 @Suite("Rate schedules for live load")

@@ -4,6 +4,7 @@ import Runner
 import Scenario
 import SimCore
 import SimRandom
+import Spec
 import Testing
 
 @Suite("Determinism and common random numbers")

@@ -3,6 +3,7 @@ import Reports
 import Runner
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// Zone-aware routing, active health checks and nginx / HAProxy passive health, selected per call edge in

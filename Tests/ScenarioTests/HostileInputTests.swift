@@ -3,6 +3,7 @@ import MeshModel
 import Reports
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// Inputs a hostile or careless user can write: each ends in a located error or a result, in bounded memory and

@@ -5,6 +5,7 @@ import Runner
 import Scenario
 import SimCore
 import SimRandom
+import Spec
 import Testing
 
 /// The mesh model's features, each checked against what it must do, through scenario text.

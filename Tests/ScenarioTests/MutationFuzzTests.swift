@@ -3,6 +3,7 @@ import MeshModel
 import Reports
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// Seeded mutations of the bundled scenarios: each must either run or be rejected with located messages — never

@@ -4,6 +4,7 @@ import Reports
 import Runner
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// Published results the simulator must reproduce (validation.md B7).

@@ -3,6 +3,7 @@ import Reports
 import Runner
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// The bundled queueing scenarios against closed forms (validation.md B1), over 10 seeds each.

@@ -3,6 +3,7 @@ import MeshModel
 import Reports
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// Outlier detection, circuit breakers and limiters wired into the mesh.

@@ -3,6 +3,7 @@ import MeshModel
 import Reports
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// Retry conditions, backoff and budgets on call edges.

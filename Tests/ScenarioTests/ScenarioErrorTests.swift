@@ -1,6 +1,7 @@
 import Breakers
 import MeshModel
 import Scenario
+import Spec
 import Testing
 
 @Suite("Scenario files: bad input")

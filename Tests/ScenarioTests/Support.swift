@@ -4,6 +4,7 @@ import Runner
 import Scenario
 import SimCore
 import SimRandom
+import Spec
 import Testing
 
 /// The repository's root folder, found from this file's path.

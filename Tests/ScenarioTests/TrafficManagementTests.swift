@@ -3,6 +3,7 @@ import MeshModel
 import Reports
 import Scenario
 import SimCore
+import Spec
 import Testing
 
 /// Weighted splits between service versions, and routes by path or host with per-route policies.
