@@ -4,10 +4,10 @@
 
 import Foundation
 import MeshModel
-import Spec
 import Reports
 import Scenario
 import SimCore
+import Spec
 
 extension Experiment {
     /// The header of `summary.csv`.

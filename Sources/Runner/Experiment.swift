@@ -5,10 +5,10 @@
 import Dispatch
 import Foundation
 public import MeshModel
-public import Spec
 import Reports
 public import Scenario
 import SimCore
+public import Spec
 import Synchronization
 
 /// Runs every variant of a scenario over its seeds, in parallel across cores, and collects the reports.

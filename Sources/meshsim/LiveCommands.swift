@@ -7,13 +7,13 @@ import Dispatch
 import Foundation
 import Live
 import MeshModel
-import Spec
 import NIOCore
 import NIOPosix
 import Runner
 import Scenario
 import SimCore
 import SimRandom
+import Spec
 
 /// Parses a duration flag within the limits of a scenario file's durations ([1ns, 8760h], or from 0 with
 /// `allowZero`), or throws a usage error naming it.

@@ -4,8 +4,8 @@
 
 import Foundation
 import MeshModel
-import Spec
 import SimCore
+import Spec
 
 /// Memory sizes on the command line (`--max-memory`), and what a run says when it passes its budget.
 enum MemorySize {

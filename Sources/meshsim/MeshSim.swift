@@ -5,10 +5,10 @@
 import ArgumentParser
 import Foundation
 import MeshModel
-import Spec
 import Runner
 import Scenario
 import SimCore
+import Spec
 
 /// The `meshsim` command: a thin layer that parses flags, loads the scenario, runs it and writes reports.
 @main
