@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Limiters", targets: ["Limiters"]),
         .library(name: "Retries", targets: ["Retries"]),
         .library(name: "Spec", targets: ["Spec"]),
+        .library(name: "SharedModel", targets: ["SharedModel"]),
         .library(name: "MeshModel", targets: ["MeshModel"]),
         .library(name: "Scenario", targets: ["Scenario"]),
         .library(name: "Reports", targets: ["Reports"]),
@@ -62,6 +63,15 @@ let package = Package(
             name: "Spec",
             dependencies: ["SimCore", "SimRandom", "Balancers", "Retries", "Health", "Breakers", "Limiters"]
         ),
+        // What a replica, an arrival schedule and a fault do, free of any clock: driven by the simulator in virtual
+        // nanoseconds and by the live half on event loops.
+        .target(
+            name: "SharedModel",
+            dependencies: [
+                "SimCore", "SimRandom", "Spec", "Limiters",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
         // Streaming metrics (HDR histograms), CSV writers and statistics.
         .target(
             name: "Reports",
@@ -74,7 +84,7 @@ let package = Package(
         .target(
             name: "MeshModel",
             dependencies: [
-                "SimCore", "SimKernel", "SimRandom", "Spec", "Balancers", "Retries", "Health", "Breakers", "Limiters",
+                "SimCore", "SimKernel", "SimRandom", "Spec", "SharedModel", "Balancers", "Retries", "Health", "Breakers", "Limiters",
                 "Reports",
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
@@ -99,7 +109,7 @@ let package = Package(
         .target(
             name: "Live",
             dependencies: [
-                "LiveHTTP", "SimCore", "SimRandom", "Spec", "Scenario", "Reports",
+                "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Limiters", "Scenario", "Reports",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -110,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "meshsim",
             dependencies: [
-                "Runner", "Scenario", "SimCore", "SimRandom", "MeshModel", "Live",
+                "Runner", "Scenario", "SimCore", "SimRandom", "Spec", "SharedModel", "MeshModel", "Live",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -123,8 +133,15 @@ let package = Package(
         .testTarget(name: "RetriesTests", dependencies: ["SimCore", "Retries"]),
         .testTarget(name: "ReportsTests", dependencies: ["SimCore", "Reports"]),
         .testTarget(
+            name: "SharedModelTests",
+            dependencies: ["SharedModel", "SimCore", "SimRandom", "Spec", "Limiters"]
+        ),
+        .testTarget(
             name: "ScenarioTests",
-            dependencies: ["SimCore", "SimRandom", "MeshModel", "Scenario", "Runner", "Reports", "Retries", "Breakers"]
+            dependencies: [
+                "SimCore", "SimRandom", "Spec", "SharedModel", "MeshModel", "Scenario", "Runner", "Reports", "Retries",
+                "Breakers",
+            ]
         ),
         .testTarget(name: "CLITests", dependencies: ["Runner", .product(name: "Yams", package: "Yams")]),
         .testTarget(
@@ -134,7 +151,7 @@ let package = Package(
         .testTarget(
             name: "LiveTests",
             dependencies: [
-                "Live", "LiveHTTP", "SimCore", "Reports", "Spec", "Scenario", "SimRandom",
+                "Live", "LiveHTTP", "SimCore", "Reports", "Spec", "SharedModel", "MeshModel", "Scenario", "SimRandom",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOPosix", package: "swift-nio"),

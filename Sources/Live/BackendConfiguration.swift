@@ -2,7 +2,9 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
+public import SharedModel
 public import SimRandom
+public import Spec
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +26,8 @@ public struct BackendReplica: Sendable {
     public var queueCapacity: Int
     /// Service time per request, drawn from the simulator's distributions and waited with a timer.
     public var serviceTime: Distribution
-    /// Probability that a request is answered 500 after its service time.
+    /// Probability that a request is answered 500 after its service time (drawn when the work ends, as the
+    /// simulator does).
     public var errorRate: Double
     /// Speed factor: service times are divided by it.
     public var speed: Double
@@ -32,6 +35,29 @@ public struct BackendReplica: Sendable {
     public var initiallyActive: Bool
     /// Its static weight, for the proxies' weighted balancers.
     public var weight = 1
+    /// The service's index in the scenario (what a fault's selection names).
+    public var serviceIndex = 0
+    /// Its zone's index in the scenario (what a zone outage names).
+    public var zone = 0
+    /// An adaptive concurrency limit on the replica, if its service has one.
+    public var concurrencyLimit: ConcurrencyLimitSpec?
+
+    /// Where it sits in the scenario, for matching faults.
+    public var address: ReplicaAddress { ReplicaAddress(service: serviceIndex, replica: index, zone: zone) }
+
+    /// The service as the replica state machine reads it.
+    var serviceSpec: ServiceSpec {
+        var spec = ServiceSpec(name: service, replicas: [], workers: workers, serviceTime: serviceTime)
+        spec.queueCapacity = queueCapacity
+        spec.errorRate = errorRate
+        spec.concurrencyLimit = concurrencyLimit
+        return spec
+    }
+
+    /// The replica as the replica state machine reads it.
+    var replicaSpec: ReplicaSpec {
+        ReplicaSpec(zone: zone, weight: weight, speed: speed, initiallyActive: initiallyActive)
+    }
 
     /// Creates a replica description.
     public init(
@@ -54,40 +80,6 @@ public struct BackendReplica: Sendable {
         self.errorRate = errorRate
         self.speed = speed
         self.initiallyActive = initiallyActive
-    }
-}
-
-/// A fault applied to some replicas in wall time, from `at` after the servers start, for `duration`.
-public struct LiveFault: Sendable {
-    /// What the fault does.
-    public enum Kind: Sendable {
-        /// Stop accepting connections (refused) and reset the open ones; listen again when it ends.
-        case crash
-        /// Multiply service times by `factor`.
-        case slowdown(factor: Double)
-        /// Draw service times from `distribution` instead.
-        case serviceTime(Distribution)
-        /// Answer 500 with probability `rate` (or the replica's own error rate if higher).
-        case errors(rate: Double)
-        /// Stop the world for `length` every `every`: nothing completes during a pause.
-        case pause(every: Int64, length: Int64)
-    }
-
-    /// Nanoseconds after the start.
-    public var at: Int64
-    /// How long it lasts in nanoseconds (`nil`: to the end).
-    public var duration: Int64?
-    /// Indices into ``BackendConfiguration/replicas``.
-    public var replicas: [Int]
-    /// What it does.
-    public var kind: Kind
-
-    /// Creates a fault.
-    public init(at: Int64, duration: Int64?, replicas: [Int], kind: Kind) {
-        self.at = at
-        self.duration = duration
-        self.replicas = replicas
-        self.kind = kind
     }
 }
 
@@ -118,10 +110,11 @@ public struct BackendConfiguration: Sendable {
     /// The most connections one replica holds open; at the cap it stops accepting (the kernel's listen queue holds
     /// the next ones) until one closes. `nil`: ``defaultMaxConnections(replicas:reserve:)`` at start.
     public var maxConnectionsPerReplica: Int?
-    /// Seed of the service-time and error random streams (one stream per replica).
+    /// Seed of the service-time and error random streams (two per replica, keyed as the simulator keys them).
     public var seed: UInt64 = 1
-    /// Faults in wall time.
-    public var faults: [LiveFault] = []
+    /// The fault timeline, in the scenario's terms: each replica takes the faults that select it (by service index,
+    /// replica index or zone), in wall time from the start. Faults that do not act on replicas are ignored here.
+    public var faults: [FaultSpec] = []
 
     /// Creates a configuration.
     public init(replicas: [BackendReplica]) {

@@ -85,8 +85,6 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     private var processing = false
     /// Reading is paused because too many bytes wait behind a request in service.
     private var readPaused = false
-    /// Whether the current request waits in the replica's queue.
-    var queued = false
 
     /// Where the connection is between requests, for the timeouts.
     private enum Phase {
@@ -120,7 +118,7 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         self.context = context
         isOpen = true
         replica.connections[ObjectIdentifier(self)] = context.channel
-        let now = NIODeadline.now().uptimeNanoseconds
+        let now = replica.loop.now.uptimeNanoseconds
         phaseStart = now
         armTimer(now: now)
     }
@@ -130,11 +128,6 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         timer = nil
         isOpen = false
         replica.connections[ObjectIdentifier(self)] = nil
-        if queued {
-            // A closed connection's queued request no longer holds a place in the queue.
-            queued = false
-            if let i = replica.queue.firstIndex(where: { $0 === self }) { replica.queue.remove(at: i) }
-        }
         self.context = nil
         context.fireChannelInactive()
     }
@@ -144,9 +137,9 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         switch phase {
         case .fresh, .idle:
             phase = .head
-            phaseStart = NIODeadline.now().uptimeNanoseconds
+            phaseStart = replica.loop.now.uptimeNanoseconds
         case .body:
-            phaseStart = NIODeadline.now().uptimeNanoseconds
+            phaseStart = replica.loop.now.uptimeNanoseconds
         case .head, .busy:
             break
         }
@@ -216,16 +209,16 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         if parser.isReadingBody {
             if phase != .body {
                 phase = .body
-                phaseStart = NIODeadline.now().uptimeNanoseconds
+                phaseStart = replica.loop.now.uptimeNanoseconds
             }
         } else if buffer.readableBytes > 0 {
             if phase != .head {
                 phase = .head
-                phaseStart = NIODeadline.now().uptimeNanoseconds
+                phaseStart = replica.loop.now.uptimeNanoseconds
             }
         } else if phase != .idle && phase != .fresh {
             phase = .idle
-            phaseStart = NIODeadline.now().uptimeNanoseconds
+            phaseStart = replica.loop.now.uptimeNanoseconds
         }
     }
 
@@ -255,7 +248,7 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
     fileprivate func timerFired() {
         timer = nil
         guard isOpen, !closing, let context else { return }
-        let now = NIODeadline.now().uptimeNanoseconds
+        let now = replica.loop.now.uptimeNanoseconds
         guard let deadline, now >= deadline else {
             armTimer(now: now)
             return

@@ -2,12 +2,14 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
-import DequeModule
+import Limiters
 import LiveHTTP
 public import NIOCore
 import NIOPosix
+import SharedModel
 import SimCore
 import SimRandom
+import Spec
 
 #if canImport(Glibc)
     import Glibc
@@ -32,14 +34,22 @@ public final class BackendServer: Sendable {
         self.configuration = configuration
         self.group = group
         var runtimes: [ReplicaRuntime] = []
-        for (i, replica) in configuration.replicas.enumerated() {
-            let stream = RandomStream(seed: configuration.seed, replication: 0, key: "live/\(replica.service)/\(i)")
+        for replica in configuration.replicas {
+            // The simulator's stream keys: the same seed draws the same service times and errors in both halves.
+            let keys = ReplicaStateMachine.streamKeys(service: replica.service, index: replica.index)
+            let machine = ReplicaStateMachine(
+                service: replica.serviceSpec,
+                replica: replica.replicaSpec,
+                serviceStream: RandomStream(seed: configuration.seed, replication: 0, key: keys.serviceTime),
+                errorStream: RandomStream(seed: configuration.seed, replication: 0, key: keys.errors)
+            )
             runtimes.append(
                 ReplicaRuntime(
                     replica: replica,
+                    machine: machine,
+                    faults: configuration.faults,
                     loop: group.next(),
                     host: configuration.host,
-                    random: stream,
                     healthPath: configuration.healthPath,
                     maxHeadBytes: configuration.maxHeadBytes
                 )
@@ -73,13 +83,11 @@ public final class BackendServer: Sendable {
         if schedulingFaults { scheduleFaults(from: .now()) }
     }
 
-    /// Schedules the fault timeline with `base` as its time zero (fault `at` offsets count from it).
+    /// Schedules the fault timeline with `base` as its time zero (fault `at` offsets count from it): the replicas'
+    /// model time is measured from `base` from now on.
     public func scheduleFaults(from base: NIODeadline) {
-        for fault in configuration.faults {
-            for index in fault.replicas where runtimes.indices.contains(index) {
-                let runtime = runtimes[index]
-                runtime.loop.execute { runtime.schedule(fault, from: base) }
-            }
+        for runtime in runtimes {
+            runtime.loop.execute { runtime.scheduleFaults(from: base) }
         }
     }
 
@@ -139,14 +147,22 @@ public enum LiveError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// The state of one replica, confined to its event loop.
+/// The state of one replica, confined to its event loop: the shared replica state machine, driven with the loop's
+/// clock, and the sockets around it.
 final class ReplicaRuntime: @unchecked Sendable {
     let replica: BackendReplica
     let loop: any EventLoop
     let host: String
-    let random: RandomStream
     let healthPath: String
     let maxHeadBytes: Int
+    /// Workers, queue, draws, faults and concurrency limit: the simulator's replica.
+    var machine: ReplicaStateMachine
+    /// The fault timeline (the scenario's faults; those that select this replica act on it).
+    let faults: [FaultSpec]
+    /// Which faults are active now.
+    private var faultActive: [Bool]
+    /// Time zero of the model's timeline (fault offsets and pause schedules count from it).
+    private var base: NIODeadline
     /// Requests per connection before it is closed (0: no limit).
     var maxRequestsPerConnection = 0
     /// The most connections open at once; at the cap the listener stops reading (accepting).
@@ -163,22 +179,10 @@ final class ReplicaRuntime: @unchecked Sendable {
     /// Accepts per wake-up of the listener away from the cap.
     static let maxAcceptBatch = 64
 
-    /// Workers busy.
-    var busy = 0
-    /// Requests waiting for a worker.
-    var queue = Deque<BackendConnectionHandler>()
-    /// Active crash faults (listening stops while > 0).
-    var crashes = 0
-    /// Product of active slowdown factors.
-    var slowdown = 1.0
-    /// Active error-rate faults.
-    var errorRates: [Double] = []
-    /// Active service-time overrides (the last one wins).
-    var serviceTimes: [Distribution] = []
-    /// No request completes before this uptime (ns): a stop-the-world pause.
-    var pausedUntil: UInt64 = 0
-    /// Bumped at every crash, so work started before it is forgotten.
-    var epoch = 0
+    /// The requests the machine holds (queued or in service), by token: the connection and its concurrency permit.
+    private var slots: [(connection: BackendConnectionHandler, permit: ConcurrencyPermit?)?] = []
+    /// Free tokens.
+    private var freeSlots: [Int32] = []
     var listener: (any Channel)?
     var connections: [ObjectIdentifier: any Channel] = [:]
     var counts = (ok: 0, clientErrors: 0, serverErrors: 0)
@@ -186,19 +190,26 @@ final class ReplicaRuntime: @unchecked Sendable {
 
     init(
         replica: BackendReplica,
+        machine: ReplicaStateMachine,
+        faults: [FaultSpec],
         loop: any EventLoop,
         host: String,
-        random: RandomStream,
         healthPath: String,
         maxHeadBytes: Int
     ) {
         self.replica = replica
+        self.machine = machine
+        self.faults = faults
+        self.faultActive = Array(repeating: false, count: faults.count)
         self.loop = loop
+        self.base = loop.now
         self.host = host
-        self.random = random
         self.healthPath = healthPath
         self.maxHeadBytes = maxHeadBytes
     }
+
+    /// Now on the model's timeline: nanoseconds since ``base``.
+    private var now: Int64 { Int64(clamping: loop.now.uptimeNanoseconds) - Int64(clamping: base.uptimeNanoseconds) }
 
     /// Starts listening on the replica's port.
     func listen() -> EventLoopFuture<Void> {
@@ -267,8 +278,9 @@ final class ReplicaRuntime: @unchecked Sendable {
         }
     }
 
-    /// Stops listening and resets every open connection (a crash).
-    func crash() {
+    /// Stops listening and resets every open connection (a crash); the work in hand is void (the machine's epoch
+    /// changed), its slots are freed.
+    private func crash() {
         listener?.close(promise: nil)
         listener = nil
         for channel in connections.values {
@@ -280,9 +292,8 @@ final class ReplicaRuntime: @unchecked Sendable {
             }
         }
         connections.removeAll()
-        queue.removeAll()
-        busy = 0
-        epoch += 1
+        slots.removeAll()
+        freeSlots.removeAll()
     }
 
     /// Closes everything for good.
@@ -295,110 +306,105 @@ final class ReplicaRuntime: @unchecked Sendable {
         return closing.recover { _ in }
     }
 
-    /// The error probability now.
-    var errorRate: Double { errorRates.reduce(replica.errorRate, max) }
-
-    /// Admits a request from `connection`: to a worker, to the queue, or a 503 when the queue is full.
+    /// A request from `connection` arrives: the machine starts it, queues it, or it is answered 503 at once.
     func admit(_ connection: BackendConnectionHandler) {
-        if busy < replica.workers {
-            busy += 1
-            startService(connection)
-        } else if queue.count < replica.queueCapacity {
-            connection.queued = true
-            queue.append(connection)
+        let token: Int32
+        if let free = freeSlots.popLast() {
+            token = free
         } else {
+            token = Int32(slots.count)
+            slots.append(nil)
+        }
+        let time = now
+        switch machine.arrive(token, now: time) {
+        case .refused, .limited:
+            freeSlots.append(token)
             connection.respond(.unavailable)
+        case .rejected(let permit):
+            freeSlots.append(token)
+            if let permit { machine.releasePermit(permit, outcome: .dropped, now: time) }
+            connection.respond(.unavailable)
+        case .queued(let permit):
+            slots[Int(token)] = (connection, permit)
+        case .started(let finish, let permit):
+            slots[Int(token)] = (connection, permit)
+            schedule(token: token, finish: finish, now: time)
         }
     }
 
-    /// Draws a service time and schedules the answer.
-    func startService(_ connection: BackendConnectionHandler) {
-        let distribution = serviceTimes.last ?? replica.serviceTime
-        let sample = Double(distribution.sample(using: random)) * slowdown / replica.speed
-        // NaN (a zero draw times an infinite stack of slowdowns) counts as zero; at most an hour.
-        let nanos = min(max(clampToNanoseconds(sample), 0), 3_600_000_000_000)
-        let failing = random.bernoulli(errorRate)
-        let completion = ServiceCompletion(replica: self, connection: connection, epoch: epoch, failing: failing)
-        if nanos == 0 && pausedUntil <= NIODeadline.now().uptimeNanoseconds {
+    /// Arms the timer that ends the work of `token` at `finish` (model time), or ends it now.
+    private func schedule(token: Int32, finish end: Int64, now time: Int64) {
+        let completion = ServiceCompletion(replica: self, token: token, epoch: machine.epoch)
+        if end <= time {
             finish(completion)
         } else {
-            _ = try? loop.scheduleCallback(in: .nanoseconds(nanos), handler: completion)
+            _ = try? loop.scheduleCallback(in: .nanoseconds(end - time), handler: completion)
         }
     }
 
-    /// A worker finished: answer, then take the next queued request.
+    /// A worker's work ended: draw the error, give the worker to the next queued request, then answer (the answer
+    /// may let the same connection's next request in at once).
     func finish(_ completion: ServiceCompletion) {
-        guard completion.epoch == epoch else { return }
-        let now = NIODeadline.now().uptimeNanoseconds
-        if now < pausedUntil {
-            _ = try? loop.scheduleCallback(at: .uptimeNanoseconds(pausedUntil), handler: completion)
+        var completion = completion
+        while true {
+            guard completion.epoch == machine.epoch, let slot = slots[Int(completion.token)] else { return }
+            slots[Int(completion.token)] = nil
+            freeSlots.append(completion.token)
+            let time = now
+            let failing = machine.drawError()
+            let next = machine.releaseWorker(now: time)
+            if let permit = slot.permit {
+                machine.releasePermit(permit, outcome: failing ? .ignored : .success, now: time)
+            }
+            slot.connection.respond(failing ? .serverError : .ok)
+            guard let (token, end) = next else { return }
+            completion = ServiceCompletion(replica: self, token: token, epoch: machine.epoch)
+            if end > time {
+                _ = try? loop.scheduleCallback(in: .nanoseconds(end - time), handler: completion)
+                return
+            }
+        }
+    }
+
+    /// Arms the fault timeline with `base` as time zero.
+    func scheduleFaults(from base: NIODeadline) {
+        self.base = base
+        for (i, fault) in faults.enumerated() where touches(fault) {
+            let start = base + .nanoseconds(fault.at.nanoseconds)
+            loop.scheduleTask(deadline: start) { self.setFault(i, active: true) }
+            if let end = fault.end {
+                loop.scheduleTask(deadline: base + .nanoseconds(end)) { self.setFault(i, active: false) }
+            }
+        }
+    }
+
+    /// Whether `fault` acts on this replica.
+    private func touches(_ fault: FaultSpec) -> Bool { fault.kind.selects(replica.address) }
+
+    /// Fault `i` starts or ends: a crash stops or restarts the replica; anything else changes its modifiers,
+    /// recomputed from every active fault in the scenario's order (as the simulator does).
+    private func setFault(_ i: Int, active: Bool) {
+        guard !stopped, faultActive[i] != active else { return }
+        faultActive[i] = active
+        if faults[i].kind.crashes {
+            if active {
+                if machine.crash() != nil { crash() }
+            } else if machine.restart() {
+                _ = listen()
+            }
             return
         }
-        // Free the worker before answering: the answer may let the same connection's next request in at once.
-        busy -= 1
-        completion.connection.respond(completion.failing ? .serverError : .ok)
-        while busy < replica.workers, let next = queue.popFirst() {
-            next.queued = false
-            guard next.isOpen else { continue }
-            busy += 1
-            startService(next)
-        }
-    }
-
-    /// Schedules a fault's start and end on this loop.
-    func schedule(_ fault: LiveFault, from base: NIODeadline) {
-        let start = base + .nanoseconds(fault.at)
-        loop.scheduleTask(deadline: start) { self.apply(fault, base: base, starting: true) }
-        if let duration = fault.duration {
-            loop.scheduleTask(deadline: start + .nanoseconds(duration)) {
-                self.apply(fault, base: base, starting: false)
-            }
-        }
-    }
-
-    private func apply(_ fault: LiveFault, base: NIODeadline, starting: Bool) {
-        guard !stopped else { return }
-        switch fault.kind {
-        case .crash:
-            crashes += starting ? 1 : -1
-            if starting && crashes == 1 { crash() }
-            if !starting && crashes == 0 { _ = listen() }
-        case .slowdown(let factor):
-            slowdown = starting ? slowdown * factor : slowdown / factor
-        case .errors(let rate):
-            if starting {
-                errorRates.append(rate)
-            } else if let i = errorRates.firstIndex(of: rate) {
-                errorRates.remove(at: i)
-            }
-        case .serviceTime(let distribution):
-            if starting {
-                serviceTimes.append(distribution)
-            } else if let i = serviceTimes.firstIndex(of: distribution) {
-                serviceTimes.remove(at: i)
-            }
-        case .pause(let every, let length):
-            guard starting else { return }
-            let end = fault.duration.map { base + .nanoseconds(fault.at + $0) }
-            pauseLoop(every: every, length: length, until: end)
-        }
-    }
-
-    private func pauseLoop(every: Int64, length: Int64, until end: NIODeadline?) {
-        guard !stopped else { return }
-        let now = NIODeadline.now()
-        if let end, now >= end { return }
-        pausedUntil = max(pausedUntil, (now + .nanoseconds(length)).uptimeNanoseconds)
-        loop.scheduleTask(in: .nanoseconds(max(every, 1))) { self.pauseLoop(every: every, length: length, until: end) }
+        var modifiers = ReplicaModifiers()
+        for (j, fault) in faults.enumerated() where faultActive[j] && touches(fault) { modifiers.apply(fault) }
+        machine.setModifiers(modifiers)
     }
 }
 
 /// The answer of one worker, delivered by an event-loop timer.
 struct ServiceCompletion: NIOScheduledCallbackHandler, @unchecked Sendable {
     let replica: ReplicaRuntime
-    let connection: BackendConnectionHandler
-    let epoch: Int
-    let failing: Bool
+    let token: Int32
+    let epoch: UInt32
 
     func handleScheduledCallback(eventLoop: some EventLoop) { replica.finish(self) }
 }

@@ -2,6 +2,7 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
+import SharedModel
 import SimCore
 import SimRandom
 public import Spec
@@ -62,19 +63,12 @@ public struct LivePlan: Sendable {
                 "--proxy-port \(proxyPort) is one of the backend ports (\(backendPort)...\(backendPort + backends.replicas.count - 1))"
             )
         }
-        var spikes: [(start: Int64, end: Int64, factor: Double)] = []
-        for fault in spec.faults {
-            if case .loadSpike(let c, let factor) = fault.kind, c == 0 {
-                let at = fault.at.nanoseconds
-                spikes.append((at, fault.duration.map { at + $0.nanoseconds } ?? Int64.max / 2, factor))
-            }
-        }
         let mode: LoadConfiguration.Mode
         var connections = 16
         var think: Distribution?
         switch client.load {
-        case .open(let arrival, let schedule):
-            mode = .open(schedule: RateSchedule(points: schedule, spikes: spikes), arrival: arrival)
+        case .open:
+            mode = .open(ArrivalSchedule(client: 0, of: spec)!)
         case .closed(let users, let thinkTime):
             mode = .closed
             connections = users
@@ -91,6 +85,7 @@ public struct LivePlan: Sendable {
         load.drain = min(spec.drain.nanoseconds, 30_000_000_000)
         load.window = spec.window.nanoseconds
         load.seed = seed
+        load.client = client.name
         load.scenario = spec.name
         if let timeout = client.policy.timeout {
             // The client's timeout covers all attempts; the generator gives up a little later than the proxy.
@@ -121,10 +116,8 @@ public struct LivePlan: Sendable {
             )
         }
         var replicas: [BackendReplica] = []
-        var first: [Int: Int] = [:]
         for s in services {
             let service = spec.services[s]
-            first[s] = replicas.count
             for (i, replica) in service.replicas.enumerated() {
                 replicas.append(
                     BackendReplica(
@@ -140,50 +133,25 @@ public struct LivePlan: Sendable {
                     )
                 )
                 replicas[replicas.count - 1].weight = replica.weight
+                replicas[replicas.count - 1].serviceIndex = s
+                replicas[replicas.count - 1].zone = replica.zone
+                replicas[replicas.count - 1].concurrencyLimit = service.concurrencyLimit
             }
         }
         var backends = BackendConfiguration(replicas: replicas)
         backends.seed = seed
         for (f, fault) in spec.faults.enumerated() {
-            let at = fault.at.nanoseconds
-            let duration = fault.duration?.nanoseconds
-            func add(_ selection: ReplicaSelection, _ kind: LiveFault.Kind) {
-                guard let base = first[selection.service] else { return }
-                let count = spec.services[selection.service].replicas.count
-                let local = selection.replicas.isEmpty ? Array(0..<count) : selection.replicas
-                backends.faults.append(
-                    LiveFault(at: at, duration: duration, replicas: local.map { base + $0 }, kind: kind)
-                )
-            }
-            switch fault.kind {
-            case .crash(let s): add(s, .crash)
-            case .slowdown(let s, let factor): add(s, .slowdown(factor: factor))
-            case .serviceTime(let s, let distribution): add(s, .serviceTime(distribution))
-            case .errors(let s, let rate): add(s, .errors(rate: rate))
-            case .pause(let s, let every, let length):
-                add(s, .pause(every: every.nanoseconds, length: length.nanoseconds))
-            case .zoneOutage(let zone):
-                for s in services {
-                    let inZone = spec.services[s].replicas.indices.filter { spec.services[s].replicas[$0].zone == zone }
-                    if !inZone.isEmpty { add(ReplicaSelection(service: s, replicas: inZone), .crash) }
-                }
-            case .loadSpike:
-                break
-            case .latency, .partition, .scale:
+            switch fault.kind.scope {
+            case .replicas:
+                backends.faults.append(fault)
+            case .load:
+                break  // the load generator's arrival plan carries load spikes
+            case .network, .scale:
                 throw LiveError.invalid(
-                    "faults[\(f)]: a \(Self.faultName(fault.kind)) fault has no live equivalent on one host"
+                    "faults[\(f)]: a \(fault.kind.name) fault has no live equivalent on one host"
                 )
             }
         }
         return backends
-    }
-
-    private static func faultName(_ kind: FaultKind) -> String {
-        switch kind {
-        case .latency: return "latency"
-        case .partition: return "partition"
-        case .scale: return "scale"
-        default: return "this"
-        }
     }
 }

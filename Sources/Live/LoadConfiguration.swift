@@ -2,6 +2,7 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
+public import SharedModel
 import SimCore
 public import SimRandom
 public import Spec
@@ -17,8 +18,9 @@ public struct LoadConfiguration: Sendable {
     /// Open loop (a planned schedule of intended send times) or closed loop (each connection sends again as soon as
     /// its answer arrives).
     public enum Mode: Sendable, Equatable {
-        /// Requests at planned times whatever the answers do; latency is measured from each intended time.
-        case open(schedule: RateSchedule, arrival: ArrivalProcess)
+        /// Requests at planned times whatever the answers do; latency is measured from each intended time. The
+        /// times come from the simulator's arrival generator.
+        case open(ArrivalSchedule)
         /// Maximum throughput: every connection keeps one request in flight.
         case closed
     }
@@ -54,8 +56,11 @@ public struct LoadConfiguration: Sendable {
     public var maxInFlight = 100_000
     /// The width of a time-series window (ns).
     public var window: Int64 = 1_000_000_000
-    /// Seed of Poisson arrivals.
+    /// Seed of the arrival plan (and of think times).
     public var seed: UInt64 = 1
+    /// The client whose arrival streams the plan draws from: with the same seed, a scenario's client gets the
+    /// arrival times the simulator gives it.
+    public var client = "load"
     /// The run is flagged when the send lag's p99 exceeds this (ns).
     public var lagThreshold: Int64 = 1_000_000
     /// Names for the CSVs.

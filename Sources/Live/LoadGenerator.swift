@@ -6,6 +6,7 @@ import Histogram
 public import NIOCore
 import NIOPosix
 public import Reports
+import SharedModel
 
 /// The result of one `meshsim load` run.
 public struct LoadResult: Sendable {
@@ -29,8 +30,8 @@ public struct LoadResult: Sendable {
 
     /// The planned number of arrivals in the measured span (open loop), from the rate schedule.
     public var plannedRequests: Double? {
-        guard case .open(let schedule, _) = configuration.mode else { return nil }
-        return schedule.cumulative(at: configuration.duration) - schedule.cumulative(at: configuration.warmup)
+        guard case .open(let schedule) = configuration.mode else { return nil }
+        return schedule.expectedArrivals(from: configuration.warmup, to: configuration.duration)
     }
 
     /// The summary row in the simulator's schema.

@@ -5,6 +5,7 @@
 import Foundation
 import Histogram
 public import Reports
+import SharedModel
 import Spec
 
 /// One live run as it goes into the output files: the result and the identifying columns.
@@ -100,9 +101,9 @@ public enum LoadReport {
         add("mode", quote("live"))
         add("target", quote("http://\(c.host):\(c.port)\(c.path)"))
         switch c.mode {
-        case .open(_, let arrival):
+        case .open(let schedule):
             add("load", quote("open"))
-            add("arrival", quote(arrival.rawValue))
+            add("arrival", quote(schedule.process.rawValue))
         case .closed:
             add("load", quote("closed"))
         }

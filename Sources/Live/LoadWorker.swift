@@ -6,6 +6,7 @@ import DequeModule
 import NIOCore
 import NIOPosix
 import Reports
+import SharedModel
 import SimRandom
 import Spec
 
@@ -18,9 +19,10 @@ import Spec
 /// The load generator's work on one event loop: its share of the schedule, its connections, its histograms.
 ///
 /// Everything here runs on `loop` (the class is confined to it, hence `@unchecked Sendable`): pacing timer,
-/// connection state machine and recording share one thread, with no locks and no hops. The schedule is global:
-/// with a constant spacing, loop j of L sends arrivals j, j + L, j + 2L, … of the one plan; with Poisson arrivals
-/// each loop runs an independent process at 1/L of the rate (their superposition is the planned Poisson process).
+/// connection state machine and recording share one thread, with no locks and no hops. The plan is global: every
+/// loop runs the one arrival generator (the simulator's, with the simulated client's stream keys) and loop j of L
+/// sends arrivals j, j + L, j + 2L, … of it, so the intended times are the simulated client's whatever the number
+/// of loops.
 final class LoadWorker: @unchecked Sendable {
     enum Phase { case preparing, running, draining, done }
 
@@ -38,9 +40,10 @@ final class LoadWorker: @unchecked Sendable {
 
     private var phase = Phase.preparing
     private var t0: UInt64 = 0
-    private var lambda = 0.0
+    /// The arrival plan (open loop).
+    private var generator: ArrivalGenerator?
+    /// The index of the next planned arrival in the global plan.
     private var arrivalIndex = 0
-    private var pieceHint = 0
     private var nextIntended: UInt64?
 
     private var connections: [ObjectIdentifier: LoadConnection] = [:]
@@ -74,6 +77,15 @@ final class LoadWorker: @unchecked Sendable {
         self.address = address
         self.request = request
         self.random = RandomStream(seed: configuration.seed, replication: 0, key: "load/\(index)")
+        if case .open(let schedule) = configuration.mode {
+            let keys = ArrivalGenerator.streamKeys(client: configuration.client)
+            generator = ArrivalGenerator(
+                schedule: schedule,
+                end: configuration.duration,
+                arrivals: RandomStream(seed: configuration.seed, replication: 0, key: keys.arrivals),
+                thinning: RandomStream(seed: configuration.seed, replication: 0, key: keys.thinning)
+            )
+        }
         func share(_ n: Int) -> Int { n / loopCount + (index < n % loopCount ? 1 : 0) }
         minConnections = share(configuration.connections)
         maxConnections = max(1, share(configuration.maxConnections))
@@ -122,20 +134,19 @@ final class LoadWorker: @unchecked Sendable {
     // MARK: Pacing
 
     /// Computes the next intended time of this loop's share of the plan.
+    ///
+    /// - Complexity: O(loops) generator steps per arrival of this loop.
     private func advance() {
-        guard case .open(let schedule, let arrival) = configuration.mode else { return }
-        switch arrival {
-        case .constant:
-            lambda = Double(arrivalIndex * loopCount + index)
-        case .poisson:
-            lambda += Double(loopCount) * -log(random.uniformPositive())
+        while generator != nil {
+            guard let t = generator!.next() else { break }
+            let k = arrivalIndex
+            arrivalIndex += 1
+            if k % loopCount == index {
+                nextIntended = t0 + UInt64(t)
+                return
+            }
         }
-        arrivalIndex += 1
-        if let t = schedule.inverse(lambda, hint: &pieceHint), t < configuration.duration {
-            nextIntended = t0 + UInt64(t)
-        } else {
-            nextIntended = nil
-        }
+        nextIntended = nil
     }
 
     private func schedulePacing() {

@@ -9,6 +9,7 @@ import Health
 import Limiters
 import Reports
 import Retries
+import SharedModel
 import SimCore
 import SimKernel
 import SimRandom
@@ -22,24 +23,19 @@ extension Simulation {
             var view: [EndpointState] = []
             var zoneCounts = Array(repeating: 0, count: spec.zones.count)
             for (i, replica) in service.replicas.enumerated() {
-                let key = "service/\(service.name)/replica/\(i)"
+                let keys = ReplicaStateMachine.streamKeys(service: service.name, index: i)
                 replicas.append(
                     ReplicaState(
                         service: Int32(s),
                         localIndex: Int32(i),
                         zone: Int32(replica.zone),
-                        speed: replica.speed,
-                        workers: Int32(service.workers),
-                        queueCapacity: Int32(clamping: service.queueCapacity),
-                        baseErrorRate: service.errorRate,
-                        serviceTime: service.serviceTime,
-                        baseServiceTime: service.serviceTime,
                         stageCount: Int32(service.calls.count),
-                        active: replica.initiallyActive,
-                        errorRate: service.errorRate,
-                        serviceStream: stream(key + "/service_time"),
-                        errorStream: stream(key + "/errors"),
-                        limiter: ConcurrencyLimiterBox(service.concurrencyLimit)
+                        machine: ReplicaStateMachine(
+                            service: service,
+                            replica: replica,
+                            serviceStream: stream(keys.serviceTime),
+                            errorStream: stream(keys.errors)
+                        )
                     )
                 )
                 if replica.initiallyActive {
@@ -85,9 +81,16 @@ extension Simulation {
                 )
             )
             let key = "client/\(client.name)"
+            let arrivalKeys = ArrivalGenerator.streamKeys(client: client.name)
             var state = ClientState(
-                arrivals: stream(key + "/arrivals"),
-                thinning: stream(key + "/thinning"),
+                generator: ArrivalSchedule(client: clients.count, of: spec).map {
+                    ArrivalGenerator(
+                        schedule: $0,
+                        end: durationNs,
+                        arrivals: stream(arrivalKeys.arrivals),
+                        thinning: stream(arrivalKeys.thinning)
+                    )
+                },
                 think: stream(key + "/think"),
                 zone: Int32(client.zone)
             )
@@ -195,9 +198,7 @@ extension Simulation {
         for (c, client) in spec.clients.enumerated() {
             switch client.load {
             case .open:
-                clients[c].peakRate = peakRate(client: c)
-                clients[c].steadyPoisson = isSteadyPoisson(client: c)
-                if let first = nextArrival(client: c, after: 0) {
+                if let first = nextArrival(client: c) {
                     schedule(.arrival(client: Int32(c), user: -1), at: first)
                 }
             case .closed(let users, let think):

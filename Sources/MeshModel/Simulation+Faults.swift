@@ -5,6 +5,7 @@
 import Balancers
 import DequeModule
 import Reports
+import SharedModel
 import SimCore
 import SimKernel
 import SimRandom
@@ -57,30 +58,25 @@ extension Simulation {
 
     /// Crashes replica `r`: its queued and running requests are reset; callers learn of it after propagation.
     mutating func crash(replica r: Int) {
-        replicas[r].crashes += 1
-        guard replicas[r].crashes == 1 else { return }
+        let busy = Int(replicas[r].busy)
+        guard let queued = replicas[r].machine.crash() else { return }
         if replicas[r].active { capacityTotal -= Int(replicas[r].workers) }
-        replicas[r].epoch &+= 1
-        while let a = replicas[r].waiting.popFirst() {
+        for a in queued {
             queuedTotal -= 1
             answer(Int(a), status: .reset)
         }
         for a in attempts.indices where attempts[a].phase == .working && Int(attempts[a].replica) == r {
             answer(a, status: .reset)
         }
-        busyTotal -= Int(replicas[r].busy)
-        replicas[r].busy = 0
+        busyTotal -= busy
         if replicas[r].active { announce(replica: r, present: false) }
     }
 
     /// Restarts replica `r` once no crash fault holds it down.
     mutating func restart(replica r: Int) {
-        replicas[r].crashes -= 1
-        guard replicas[r].crashes == 0 else { return }
-        if replicas[r].active {
-            capacityTotal += Int(replicas[r].workers)
-            announce(replica: r, present: true)
-        }
+        guard replicas[r].machine.restart() else { return }
+        capacityTotal += Int(replicas[r].workers)
+        announce(replica: r, present: true)
     }
 
     /// Starts spares (`delta` > 0) or stops running replicas (`delta` < 0); returns the replicas changed.
@@ -99,9 +95,8 @@ extension Simulation {
 
     /// Starts or stops a replica; a stopped replica finishes what it holds but refuses new connections.
     mutating func setActive(replica r: Int, _ active: Bool) {
-        guard replicas[r].active != active else { return }
-        replicas[r].active = active
-        if replicas[r].crashes == 0 {
+        guard replicas[r].machine.setActive(active) else { return }
+        if replicas[r].machine.crashes == 0 {
             capacityTotal += active ? Int(replicas[r].workers) : -Int(replicas[r].workers)
             announce(replica: r, present: active)
         }
@@ -132,33 +127,18 @@ extension Simulation {
         for e in edgesByTarget[s] { edges[Int(e)].setView(views[s], at: queue.now) }
     }
 
-    /// Recomputes slowdowns, error rates, pauses and link faults from the set of active faults.
+    /// Recomputes slowdowns, error rates, service times, pauses and link faults from the set of active faults.
     mutating func recomputeModifiers() {
-        for r in replicas.indices {
-            replicas[r].slowdown = 1
-            replicas[r].errorRate = replicas[r].baseErrorRate
-            replicas[r].pauseEvery = 0
-            replicas[r].serviceTime = replicas[r].baseServiceTime
-        }
+        var modifiers = Array(repeating: ReplicaModifiers(), count: replicas.count)
         for l in links.indices {
             links[l].extraDelay = 0
             links[l].partitioned = false
         }
         for (i, fault) in spec.faults.enumerated() where faultActive[i] {
             switch fault.kind {
-            case .slowdown(let selection, let factor):
-                for r in replicaIndices(selection) { replicas[r].slowdown *= factor }
-            case .serviceTime(let selection, let distribution):
-                for r in replicaIndices(selection) { replicas[r].serviceTime = distribution }
-            case .errors(let selection, let rate):
-                for r in replicaIndices(selection) { replicas[r].errorRate = max(replicas[r].errorRate, rate) }
-            case .pause(let selection, let every, let length):
-                for r in replicaIndices(selection) {
-                    replicas[r].pauseEvery = every.nanoseconds
-                    replicas[r].pauseLength = length.nanoseconds
-                    replicas[r].pauseOrigin = fault.at.nanoseconds
-                    replicas[r].pauseUntil = fault.duration.map { fault.at.nanoseconds + $0.nanoseconds } ?? Int64.max
-                }
+            case .slowdown(let selection, _), .serviceTime(let selection, _), .errors(let selection, _),
+                .pause(let selection, _, _):
+                for r in replicaIndices(selection) { modifiers[r].apply(fault) }
             case .latency(let a, let b, let delay):
                 links[link(from: a, to: b)].extraDelay += delay.nanoseconds
                 if a != b { links[link(from: b, to: a)].extraDelay += delay.nanoseconds }
@@ -168,6 +148,9 @@ extension Simulation {
             case .crash, .zoneOutage, .scale, .loadSpike:
                 break
             }
+        }
+        for r in replicas.indices where modifiers[r] != replicas[r].machine.modifiers {
+            replicas[r].machine.setModifiers(modifiers[r])
         }
     }
 }

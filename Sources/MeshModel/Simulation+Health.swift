@@ -5,6 +5,7 @@
 import Balancers
 import Health
 import Reports
+import SharedModel
 import SimCore
 import SimKernel
 import SimRandom
@@ -113,7 +114,7 @@ extension Simulation {
             return refused > timeout ? (2, timeout) : (1, refused)
         }
         let arrival = now + out
-        let pauseWait = finishTime(replica: r, start: arrival, work: 0) - arrival
+        let pauseWait = replicas[r].machine.pauseWait(at: arrival)
         let failed = replicas[r].errorRate > 0 && rng.bernoulli(replicas[r].errorRate)
         let total = out + pauseWait + checkDelay(from: to, to: from, using: rng)
         if total > timeout { return (2, timeout) }

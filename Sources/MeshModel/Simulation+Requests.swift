@@ -9,6 +9,7 @@ import Health
 import Limiters
 import Reports
 import Retries
+import SharedModel
 import SimCore
 import SimKernel
 import SimRandom
@@ -306,106 +307,38 @@ extension Simulation {
 
     // MARK: - Replicas
 
-    /// An attempt reaches its replica: it is refused, rejected, queued or started.
+    /// An attempt reaches its replica: it is refused, limited, rejected, queued or started (the replica state
+    /// machine decides; the simulator schedules what follows).
     mutating func arrive(_ a: Int) {
         let r = Int(attempts[a].replica)
-        guard replicas[r].isServing else {
+        attempts[a].replicaEpoch = replicas[r].epoch
+        switch replicas[r].machine.arrive(Int32(a), now: now) {
+        case .refused:
             attempts[a].phase = .answering
             attempts[a].status = .refused
             schedule(.response(attempt: Int32(a), generation: attempts[a].generation), at: now + refusedCostNs)
-            return
-        }
-        attempts[a].replicaEpoch = replicas[r].epoch
-        if replicas[r].limiter != nil {
-            guard let permit = replicas[r].limiter!.acquire(at: queue.now) else {
-                recorder.count(.limiterRejections, at: now)
-                answer(a, status: .overloaded)
-                return
-            }
-            attempts[a].permit = permit
-        }
-        if replicas[r].busy < replicas[r].workers {
-            replicas[r].busy += 1
-            busyTotal += 1
-            startWork(a, replica: r)
-        } else if replicas[r].waiting.count < Int(replicas[r].queueCapacity) {
-            attempts[a].phase = .queued
-            replicas[r].waiting.append(Int32(a))
-            queuedTotal += 1
-        } else {
+        case .limited:
+            recorder.count(.limiterRejections, at: now)
             answer(a, status: .overloaded)
+        case .rejected(let permit):
+            attempts[a].permit = permit
+            answer(a, status: .overloaded)
+        case .queued(let permit):
+            attempts[a].permit = permit
+            attempts[a].phase = .queued
+            queuedTotal += 1
+        case .started(let finish, let permit):
+            attempts[a].permit = permit
+            busyTotal += 1
+            startWork(a, finish: finish)
         }
     }
 
-    /// Starts the local work of an attempt on a worker slot that the caller has already taken.
-    mutating func startWork(_ a: Int, replica r: Int) {
-        attempts[a].phase = .working
-        var work = replicas[r].drawWork()
-        let factor = replicas[r].slowdown / replicas[r].speed
-        if factor != 1 { work = clampToNanoseconds(Double(work) * factor) }
-        let finish = finishTime(replica: r, start: now, work: work)
-        schedule(.serviceDone(attempt: Int32(a), generation: attempts[a].generation), at: finish)
-    }
-
-    /// When work of length `work` started at `start` ends, given the replica's stop-the-world pauses.
-    ///
-    /// Pauses start at `origin + k × every` for every `k ≥ 0` whose start is before `until`, and each lasts
-    /// `length` in full; work progresses only between them. The answer is computed, not stepped: a request that
-    /// spans a million pauses costs the same as one that spans none. A finish beyond the representable future is
-    /// ``SimInstant/distantFuture`` (it never comes within a run).
-    ///
-    /// - Complexity: O(1).
+    /// An attempt holds a worker from now; its local work ends at `finish`.
     @inline(__always)
-    func finishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
-        let every = replicas[r].pauseEvery
-        guard every > 0 else { return start + work }
-        return pausedFinishTime(replica: r, start: start, work: work)
-    }
-
-    /// ``finishTime(replica:start:work:)`` for a replica under a pause fault (kept out of the common path).
-    @inline(never)
-    func pausedFinishTime(replica r: Int, start: Int64, work: Int64) -> Int64 {
-        let every = replicas[r].pauseEvery
-        return Self.finishTime(
-            start: start,
-            work: work,
-            pauses: (origin: replicas[r].pauseOrigin, every: every, length: replicas[r].pauseLength),
-            until: replicas[r].pauseUntil
-        )
-    }
-
-    /// ``finishTime(replica:start:work:)`` for one pause schedule (`0 < length < every`, all values ≥ 0).
-    public static func finishTime(
-        start: Int64,
-        work: Int64,
-        pauses: (origin: Int64, every: Int64, length: Int64),
-        until: Int64
-    ) -> Int64 {
-        let (origin, every, length) = pauses
-        var t = start
-        var remaining = work
-        if t >= until { return t + remaining }
-        if t < origin {
-            // Before the first pause.
-            if origin >= until || t + remaining <= origin { return t + remaining }
-            remaining -= origin - t
-            t = origin
-        }
-        let pauseStart = origin + (t - origin) / every * every
-        if t < pauseStart + length { t = pauseStart + length }  // inside a pause: wait for it to end
-        let nextPause = pauseStart + every
-        if nextPause >= until || t + remaining <= nextPause { return t + remaining }
-        // From the start of a pause at `nextPause`: pause, then `every - length` of work, and again, until the
-        // pauses stop (the last starts before `until`); after the last one, work runs unbroken.
-        remaining -= nextPause - t
-        let workPerPeriod = every - length
-        let lastPause = (until - 1 - nextPause) / every  // pauses at nextPause + i × every, i = 0…lastPause
-        let periods = min((remaining - 1) / workPerPeriod, lastPause)
-        let (span, overflow) = periods.multipliedReportingOverflow(by: every)
-        let horizon = SimInstant.distantFuture.nanoseconds
-        guard !overflow, span < horizon - nextPause else { return horizon }
-        let finish = nextPause + span + length + (remaining - periods * workPerPeriod)
-        return min(finish, horizon)
+    mutating func startWork(_ a: Int, finish: Int64) {
+        attempts[a].phase = .working
+        schedule(.serviceDone(attempt: Int32(a), generation: attempts[a].generation), at: finish)
     }
 
     /// The local work of an attempt is done: its downstream calls begin.
@@ -442,26 +375,18 @@ extension Simulation {
             }
             return
         }
-        // Done: release the worker, start the next queued request, answer.
-        let status: AttemptStatus
-        if attempts[a].failedChild {
-            status = .error
-        } else if replicas[r].errorRate > 0 && replicas[r].errorStream.bernoulli(replicas[r].errorRate) {
-            status = .error
-        } else {
-            status = .ok
-        }
+        // Done: draw the error, release the worker (the next queued request starts), answer.
+        let status: AttemptStatus = attempts[a].failedChild || replicas[r].machine.drawError() ? .error : .ok
         releaseWorker(replica: r)
         answer(a, status: status)
     }
 
     /// Frees a worker slot of replica `r` and gives it to the next queued attempt, if any.
     mutating func releaseWorker(replica r: Int) {
-        if let next = replicas[r].waiting.popFirst() {
+        if let (next, finish) = replicas[r].machine.releaseWorker(now: now) {
             queuedTotal -= 1
-            startWork(Int(next), replica: r)
+            startWork(Int(next), finish: finish)
         } else {
-            replicas[r].busy -= 1
             busyTotal -= 1
         }
     }
@@ -491,9 +416,8 @@ extension Simulation {
             case .overloaded, .reset, .refused: outcome = .dropped
             case .error: outcome = .ignored
             }
-            var rng = replicas[r].errorStream
-            replicas[r].limiter!.release(permit, at: queue.now, outcome: outcome, using: &rng)
-            recorder.sampleConcurrencyLimit(replicas[r].limiter!.limit, at: now)
+            replicas[r].machine.releasePermit(permit, outcome: outcome, now: now)
+            recorder.sampleConcurrencyLimit(replicas[r].machine.concurrencyLimit, at: now)
         }
         let c = Int(attempts[a].call)
         let from = Int(replicas[Int(attempts[a].replica)].zone)

@@ -9,6 +9,7 @@ import Health
 import Limiters
 import Reports
 import Retries
+import SharedModel
 import SimCore
 import SimKernel
 import SimRandom
@@ -308,48 +309,28 @@ struct EdgeState {
     }
 }
 
-/// A replica's runtime state.
+/// A replica's runtime state: the shared replica state machine and where the replica sits in the model.
 struct ReplicaState {
     var service: Int32
     var localIndex: Int32
     var zone: Int32
-    var speed: Double
-    var workers: Int32
-    var queueCapacity: Int32
-    var baseErrorRate: Double
-    /// The service's local work per request (a `service_time` fault may replace it).
-    var serviceTime: Distribution
-    /// The service's own distribution.
-    var baseServiceTime: Distribution
     /// The number of downstream steps of the service.
     var stageCount: Int32
-    var busy: Int32 = 0
-    var waiting: Deque<Int32> = []
-    var active: Bool
-    var crashes: Int32 = 0
-    var epoch: UInt32 = 0
-    var slowdown: Double = 1
-    var errorRate: Double
-    var pauseEvery: Int64 = 0
-    var pauseLength: Int64 = 0
-    var pauseOrigin: Int64 = 0
-    var pauseUntil: Int64 = 0
-    var serviceStream: RandomStream
-    var errorStream: RandomStream
-    /// The replica's adaptive concurrency limiter, if its service has one.
-    var limiter: ConcurrencyLimiterBox?
+    /// Workers, queue, draws, faults and concurrency limit (shared with `serve`).
+    var machine: ReplicaStateMachine
 
-    var isServing: Bool { active && crashes == 0 }
-
-    /// Draws the local work of one request, before slowdowns and speed.
-    @inline(__always)
-    mutating func drawWork() -> Int64 { serviceTime.sample(using: serviceStream) }
+    var isServing: Bool { machine.isServing }
+    var active: Bool { machine.active }
+    var workers: Int32 { machine.workers }
+    var busy: Int32 { machine.busy }
+    var epoch: UInt32 { machine.epoch }
+    var errorRate: Double { machine.errorRate }
 }
 
 /// A client's runtime state.
 struct ClientState {
-    var arrivals: RandomStream
-    var thinning: RandomStream
+    /// Open-loop arrival times (shared with `load`); `nil` for a closed-loop client.
+    var generator: ArrivalGenerator?
     var think: RandomStream
     /// The client's zone.
     var zone: Int32
@@ -358,10 +339,6 @@ struct ClientState {
     var pathIndices: [Int16] = []
     var hostIndex: Int16 = 0
     var paths: RandomStream?
-    /// Poisson at one rate from the start with no spikes: arrivals need no thinning.
-    var steadyPoisson = false
-    /// The highest rate the client reaches (schedule × load spikes), for thinning.
-    var peakRate: Double = 0
 }
 
 /// A one-way link's runtime state.

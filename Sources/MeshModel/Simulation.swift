@@ -6,6 +6,7 @@ import Balancers
 import DequeModule
 public import Reports
 import Retries
+import SharedModel
 public import SimCore
 import SimKernel
 import SimRandom
@@ -160,7 +161,7 @@ public struct Simulation {
         bytes += (freeCalls.capacity + freeAttempts.capacity) * 4
         bytes += queue.storageBytes
         bytes += recorder.timeseries.utf8.count
-        for r in replicas.indices { bytes += replicas[r].waiting.count * 4 }
+        for r in replicas.indices { bytes += replicas[r].machine.waiting.count * 4 }
         return bytes
     }
 
@@ -170,8 +171,8 @@ public struct Simulation {
         var queued = Array(repeating: 0, count: spec.services.count)
         for r in replicas.indices {
             let s = Int(replicas[r].service)
-            queued[s] += replicas[r].waiting.count
-            held[s] += replicas[r].waiting.count + Int(replicas[r].busy)
+            queued[s] += replicas[r].machine.waiting.count
+            held[s] += replicas[r].machine.waiting.count + Int(replicas[r].busy)
         }
         let worst = held.indices.max { held[$0] < held[$1] } ?? 0
         return MemoryOverrun(

@@ -11,6 +11,7 @@ import NIOCore
 import NIOPosix
 import Runner
 import Scenario
+import SharedModel
 import SimCore
 import SimRandom
 import Spec
@@ -237,13 +238,13 @@ extension MeshSim {
                     }
                     services = [index]
                 }
-                // Network faults and load spikes belong to the load side; the backends take the replica faults.
-                spec.faults = spec.faults.filter {
-                    switch $0.kind {
-                    case .latency, .partition, .scale, .loadSpike: return false
-                    default: return true
-                    }
+                // The backends take the faults that act on replicas; say which others they leave out.
+                for (f, fault) in spec.faults.enumerated() where fault.kind.scope != .replicas {
+                    printError(
+                        "note: \(scenario): faults[\(f)] (\(fault.kind.name)) does not act on replicas; serve leaves it out"
+                    )
                 }
+                spec.faults = spec.faults.filter { $0.kind.scope == .replicas }
                 let total = services.reduce(0) { $0 + spec.services[$1].replicas.count }
                 guard total <= 65536 - port else {
                     printError("error: --port: \(total) replicas from port \(port) do not fit below 65536")
@@ -438,9 +439,9 @@ extension MeshSim {
             let mode: LoadConfiguration.Mode
             let process = ArrivalProcess(rawValue: arrival) ?? .constant
             if let schedule {
-                mode = .open(schedule: RateSchedule(points: try Self.parseSchedule(schedule)), arrival: process)
+                mode = .open(ArrivalSchedule(process: process, points: try Self.parseSchedule(schedule)))
             } else if let rate {
-                mode = .open(schedule: RateSchedule(constant: rate), arrival: process)
+                mode = .open(ArrivalSchedule(process: process, rate: rate))
             } else {
                 mode = .closed
             }

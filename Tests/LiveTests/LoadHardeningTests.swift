@@ -4,6 +4,7 @@ import Live
 import NIOCore
 import NIOPosix
 import Reports
+import SharedModel
 import SimCore
 import Spec
 import Testing
@@ -111,7 +112,7 @@ extension LoopbackTests {
             var configuration = LoadConfiguration(
                 host: "127.0.0.1",
                 port: port,
-                mode: .open(schedule: RateSchedule(constant: 2000), arrival: .constant)
+                mode: .open(ArrivalSchedule(process: .constant, rate: 2000))
             )
             configuration.duration = 1_000_000_000
             configuration.connections = 2
@@ -155,7 +156,7 @@ extension LoopbackTests {
         var configuration = LoadConfiguration(
             host: parsed.host,
             port: parsed.port,
-            mode: .open(schedule: RateSchedule(constant: 20), arrival: .constant)
+            mode: .open(ArrivalSchedule(process: .constant, rate: 20))
         )
         configuration.path = parsed.path
         configuration.duration = 200_000_000

@@ -5,6 +5,8 @@ import NIOCore
 import NIOPosix
 import Reports
 import Scenario
+import SharedModel
+import SimCore
 import SimRandom
 import Spec
 import Testing
@@ -16,7 +18,7 @@ import Testing
 /// Starts backends on `ports`, runs `body`, and stops them, whatever happens.
 func withBackends<T>(
     _ replicas: [BackendReplica],
-    faults: [LiveFault] = [],
+    faults: [FaultSpec] = [],
     maxRequestsPerConnection: Int = 0,
     _ body: (BackendServer) async throws -> T
 ) async throws -> T {
@@ -59,7 +61,7 @@ func openLoop(port: Int, rate: Double, seconds: Double, connections: Int = 8) ->
     var configuration = LoadConfiguration(
         host: "127.0.0.1",
         port: port,
-        mode: .open(schedule: RateSchedule(constant: rate), arrival: .constant)
+        mode: .open(ArrivalSchedule(process: .constant, rate: rate))
     )
     configuration.duration = Int64(seconds * 1e9)
     configuration.connections = connections
@@ -133,11 +135,10 @@ struct LoopbackTests {
         // One connection, as a closed-loop tool would have: the stall holds it, and requests wait unsent.
         var configuration = openLoop(port: 20121, rate: 100, seconds: 5, connections: 1)
         configuration.maxConnections = 1
-        let stall = LiveFault(
-            at: 2_000_000_000,
-            duration: 1_000_000_000,
-            replicas: [0],
-            kind: .pause(every: 10_000_000_000, length: 1_000_000_000)
+        let stall = FaultSpec(
+            at: .seconds(2),
+            duration: .seconds(1),
+            kind: .pause(ReplicaSelection(service: 0), every: .seconds(10), length: .seconds(1))
         )
         let result = try await withBackends([replica], faults: [stall]) { _ in try await runLoad(configuration) }
         let corrected = try #require(result.summaryRow.p99Ms)
@@ -150,7 +151,7 @@ struct LoopbackTests {
     @Test("a target that dies mid-run: errors counted by kind, the schedule kept")
     func targetDies() async throws {
         let replica = BackendReplica(service: "s", index: 0, port: 20131, workers: 8, serviceTime: .constant(1_000_000))
-        let crash = LiveFault(at: 1_000_000_000, duration: nil, replicas: [0], kind: .crash)
+        let crash = FaultSpec(at: .seconds(1), duration: nil, kind: .crash(ReplicaSelection(service: 0)))
         let result = try await withBackends([replica], faults: [crash]) { _ in
             try await runLoad(openLoop(port: 20131, rate: 200, seconds: 3))
         }
@@ -228,7 +229,7 @@ struct LoopbackTests {
         var configuration = LoadConfiguration(
             host: "127.0.0.1",
             port: 20181,
-            mode: .open(schedule: RateSchedule(constant: 1000), arrival: .poisson)
+            mode: .open(ArrivalSchedule(process: .poisson, rate: 1000))
         )
         configuration.threads = 2
         configuration.connections = 8

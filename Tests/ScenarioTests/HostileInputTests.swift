@@ -2,6 +2,7 @@ import Foundation
 import MeshModel
 import Reports
 import Scenario
+import SharedModel
 import SimCore
 import Spec
 import Testing
@@ -151,7 +152,7 @@ struct HostileInputTests {
         }
     }
 
-    /// The stepped computation that ``Simulation/finishTime(start:work:pauses:until:)`` replaced: one iteration per
+    /// The stepped computation that ``PauseSchedule/finishTime(start:work:)`` replaced: one iteration per
     /// pause spanned.
     static func steppedFinish(start: Int64, work: Int64, origin: Int64, every: Int64, length: Int64, until: Int64)
         -> Int64
@@ -195,21 +196,13 @@ struct HostileInputTests {
                 length: length,
                 until: until
             )
-            let computed = Simulation.finishTime(
-                start: start,
-                work: work,
-                pauses: (origin, every, length),
-                until: until
-            )
+            let computed = PauseSchedule(origin: origin, every: every, length: length, until: until)
+                .finishTime(start: start, work: work)
             #expect(computed == expected, "start \(start) work \(work) pauses \(origin)/\(every)/\(length) to \(until)")
         }
         // Work that can never finish saturates at the distant future instead of overflowing.
-        let never = Simulation.finishTime(
-            start: 0,
-            work: SimDuration.horizon.nanoseconds,
-            pauses: (0, 1_000_000, 999_999),
-            until: .max
-        )
+        let never = PauseSchedule(origin: 0, every: 1_000_000, length: 999_999)
+            .finishTime(start: 0, work: SimDuration.horizon.nanoseconds)
         #expect(never == SimInstant.distantFuture.nanoseconds)
     }
 
