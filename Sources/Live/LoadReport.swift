@@ -19,6 +19,9 @@ public struct LiveRun: Sendable {
     /// What was measured.
     public var result: LoadResult
 
+    /// The row key of its CSV rows.
+    public var key: RowKey { RowKey(scenario: scenario, variant: variant, seed: seed, mode: .live) }
+
     /// Creates a run record.
     public init(scenario: String, variant: String, seed: UInt64, result: LoadResult) {
         self.scenario = scenario
@@ -30,41 +33,38 @@ public struct LiveRun: Sendable {
 
 /// Writes live runs in the simulator's file formats (`mode` = `live`), plus HdrHistogram percentile files.
 public enum LoadReport {
-    /// The header of `summary.csv` (the same as `meshsim run`'s).
-    public static let summaryHeader =
-        (["scenario", "variant", "seed", "mode"] + MetricRow.columns + [
-            "unfinished", "events", "mean_in_flight", "utilization",
-        ] + PolicyCounters.columns).joined(separator: ",")
-
     /// The text of `summary.csv`: one row per run. Columns the live half cannot know (`events`, `utilization`, the
     /// policy counters of a proxy it does not control) are empty, which means undefined.
     public static func summaryCSV(_ runs: [LiveRun]) -> String {
-        var text = summaryHeader + "\n"
+        var text = ReportCSV.summaryHeader + "\n"
         for run in runs {
-            let row = run.result.summaryRow
-            let cells =
-                [CSVFormat.field(run.scenario), CSVFormat.field(run.variant), String(run.seed), "live"] + row.cells
-                + [String(run.result.unfinished), "", CSVFormat.fixed(row.meanInFlight, digits: 4), ""]
-                + Array(repeating: "", count: PolicyCounters.columns.count)
-            text += cells.joined(separator: ",") + "\n"
+            text += ReportCSV.summaryRow(
+                run.key,
+                metrics: run.result.summaryRow,
+                events: nil,
+                utilization: nil,
+                policyCells: nil
+            )
         }
         return text
     }
 
     /// The text of `timeseries.csv`: one row per run and window.
     public static func timeseriesCSV(_ runs: [LiveRun]) -> String {
-        var text = ReplicationRecorder.timeseriesHeader + "\n"
+        var text = ReportCSV.timeseriesHeader + "\n"
         for run in runs {
             let width = Double(run.result.configuration.window) / 1e9
+            let prefix = run.key.prefix
             for window in run.result.windows {
-                let row = window.row
-                let cells =
-                    [
-                        CSVFormat.field(run.scenario), CSVFormat.field(run.variant), String(run.seed), "live",
-                        CSVFormat.fixed(Double(window.index) * width, digits: 3),
-                    ] + row.cells + [String(window.inFlight), String(window.waiting)]
-                    + Array(repeating: "", count: PolicyCounters.columns.count)
-                text += cells.joined(separator: ",") + "\n"
+                ReportCSV.appendTimeseriesRow(
+                    to: &text,
+                    prefix: prefix,
+                    windowStart: Double(window.index) * width,
+                    metrics: window.row,
+                    inFlight: window.inFlight,
+                    queueDepth: window.waiting,
+                    policyCells: nil
+                )
             }
         }
         return text

@@ -99,7 +99,7 @@ public struct Simulation {
             warmup: spec.warmup.nanoseconds,
             duration: spec.duration.nanoseconds,
             window: spec.window.nanoseconds,
-            rowPrefix: CSVFormat.field(spec.name) + "," + CSVFormat.field(variant) + ",\(seed),sim,"
+            rowPrefix: RowKey(scenario: spec.name, variant: variant, seed: seed, mode: .simulated).prefix
         )
         build()
     }

@@ -35,7 +35,7 @@ public struct ReplicationRecorder {
     private var windowArrivals: UInt64 = 0
     private var windowStart: Int64 = 0
 
-    /// Creates a recorder whose rows start with `rowPrefix` (e.g. `"scenario,variant,42,"`).
+    /// Creates a recorder whose rows start with `rowPrefix` (``RowKey/prefix``, e.g. `"scenario,variant,42,sim,"`).
     public init(warmup: Int64, duration: Int64, window: Int64, rowPrefix: String) {
         self.warmup = warmup
         self.measureEnd = duration
@@ -99,19 +99,16 @@ public struct ReplicationRecorder {
                 unfinished: 0,
                 seconds: Double(window) / 1e9
             )
-            timeseries += rowPrefix
-            timeseries += CSVFormat.fixed(Double(windowStart) / 1e9, digits: 3)
-            for cell in row.cells {
-                timeseries += ","
-                timeseries += cell
-            }
-            timeseries += ",\(inFlight),\(queueDepth)"
             let limit = windowLimit.count == 0 ? nil : windowLimit.sum / Double(windowLimit.count)
-            for cell in windowCounters.cells(concurrencyLimit: limit) {
-                timeseries += ","
-                timeseries += cell
-            }
-            timeseries += "\n"
+            ReportCSV.appendTimeseriesRow(
+                to: &timeseries,
+                prefix: rowPrefix,
+                windowStart: Double(windowStart) / 1e9,
+                metrics: row,
+                inFlight: inFlight,
+                queueDepth: queueDepth,
+                policyCells: windowCounters.cells(concurrencyLimit: limit)
+            )
             windowCounters = PolicyCounters()
             windowLimit = (0, 0)
             windowStats.reset()
@@ -130,11 +127,4 @@ public struct ReplicationRecorder {
             seconds: Double(measureEnd - warmup) / 1e9
         )
     }
-
-    /// The header of `timeseries.csv`.
-    public static let timeseriesHeader =
-        (["scenario", "variant", "seed", "mode", "t_s"] + MetricRow.columns + ["in_flight", "queue_depth"]
-        + PolicyCounters.columns).joined(
-            separator: ","
-        )
 }

@@ -10,37 +10,25 @@ import SimCore
 import Spec
 
 extension Experiment {
-    /// The header of `summary.csv`.
-    public static let summaryHeader =
-        (["scenario", "variant", "seed", "mode"] + MetricRow.columns + [
-            "unfinished", "events", "mean_in_flight", "utilization",
-        ]
-        + PolicyCounters.columns).joined(separator: ",")
-
     /// The text of `summary.csv`: one row per (variant, seed).
     public var summaryCSV: String {
-        var text = Experiment.summaryHeader + "\n"
+        var text = ReportCSV.summaryHeader + "\n"
         for replication in replications {
-            let cells =
-                [
-                    CSVFormat.field(scenario.name), CSVFormat.field(replication.variant), String(replication.seed),
-                    "sim",
-                ]
-                + replication.result.summary.cells
-                + [
-                    String(replication.result.summary.unfinished), String(replication.result.events),
-                    CSVFormat.fixed(replication.result.summary.meanInFlight, digits: 4),
-                    CSVFormat.fixed(replication.result.summary.utilization, digits: 6),
-                ]
-                + replication.result.counters.cells(concurrencyLimit: replication.result.concurrencyLimit)
-            text += cells.joined(separator: ",") + "\n"
+            let result = replication.result
+            text += ReportCSV.summaryRow(
+                RowKey(scenario: scenario.name, variant: replication.variant, seed: replication.seed, mode: .simulated),
+                metrics: result.summary,
+                events: UInt64(result.events),
+                utilization: result.summary.utilization,
+                policyCells: result.counters.cells(concurrencyLimit: result.concurrencyLimit)
+            )
         }
         return text
     }
 
     /// The text of `timeseries.csv`: one row per (variant, seed, window).
     public var timeseriesCSV: String {
-        var text = ReplicationRecorder.timeseriesHeader + "\n"
+        var text = ReportCSV.timeseriesHeader + "\n"
         for replication in replications { text += replication.result.timeseries }
         return text
     }

@@ -26,7 +26,7 @@ struct MeshBehaviourTests {
 
     /// Column `name` of a time-series row.
     static func column(_ row: [String], _ name: String) -> Double {
-        let header = ReplicationRecorder.timeseriesHeader.split(separator: ",").map(String.init)
+        let header = ReportCSV.timeseriesHeader.split(separator: ",").map(String.init)
         return Double(row[header.firstIndex(of: name)!]) ?? .nan
     }
 
