@@ -63,12 +63,12 @@ let package = Package(
             name: "Spec",
             dependencies: ["SimCore", "SimRandom", "Balancers", "Retries", "Health", "Breakers", "Limiters"]
         ),
-        // What a replica, an arrival schedule and a fault do, free of any clock: driven by the simulator in virtual
-        // nanoseconds and by the live half on event loops.
+        // What a replica, an arrival schedule, a fault and a call edge's policies do, free of any clock: driven by the
+        // simulator in virtual nanoseconds and by the live half on event loops.
         .target(
             name: "SharedModel",
             dependencies: [
-                "SimCore", "SimRandom", "Spec", "Limiters",
+                "SimCore", "SimRandom", "Spec", "Balancers", "Breakers", "Health", "Limiters", "Retries",
                 .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),

@@ -9,7 +9,7 @@ public import SimCore
 // referenced and is never copied.
 
 /// Where an attempt stands in an Envoy breaker's connection pool.
-public enum PoolState: UInt8 {
+public enum PoolState: UInt8, Sendable {
     /// No pool (no Envoy breaker on the edge, or not admitted).
     case none
     /// It holds a connection and a request (`max_connections`, `max_requests`).

@@ -158,39 +158,26 @@ extension Simulation {
     }
 
     private mutating func addEdge(target: Int, policy: CallPolicy, key: String, caller: Caller) -> Int32 {
-        let replicaCount = spec.services[target].replicas.count
-        var edge = EdgeState(
-            target: Int32(target),
+        var edge = CallEdge(
+            target: target,
             policy: policy,
-            timeoutNs: policy.timeout?.nanoseconds ?? 0,
-            balancer: BalancerBox(policy.balancer, endpointCapacity: replicaCount),
-            rng: stream(key + "/balancer"),
-            policyRng: stream(key + "/policies"),
-            endpoints: [],
-            activeByReplica: Array(repeating: 0, count: replicaCount),
-            positionOf: Array(repeating: -1, count: replicaCount),
-            budget: RetryBudgetBox(policy.budget),
-            retryPolicy: Self.retryPolicy(policy),
-            breaker: BreakerBox(policy.breaker),
-            rateLimiter: RateLimiterBox(policy.rateLimit)
+            replicaZones: spec.services[target].replicas.map(\.zone),
+            zoneCount: spec.zones.count,
+            stream: { stream($0) },
+            key: key
         )
-        edge.throttle = policy.adaptiveThrottle.flatMap { try? AdaptiveThrottle($0) }
-        if let configuration = policy.outlierDetection {
-            edge.outlier = try? OutlierDetectorStateMachine(hostCount: replicaCount, configuration: configuration)
-            edge.ejected = Array(repeating: false, count: replicaCount)
+        edge.checkZone = caller.zone
+        if edge.zoneAware != nil {
+            edge.originService = caller.service
+            if caller.service < 0 {
+                edge.originByZone = Array(repeating: 0, count: spec.zones.count)
+                for client in spec.clients { edge.originByZone[client.zone] += 1 }
+            }
         }
-        addHealthAndZones(&edge, target: target, key: key, caller: caller)
         edge.setView(views[target], at: .zero)
         edges.append(edge)
         edgesByTarget[target].append(Int32(edges.count - 1))
         return Int32(edges.count - 1)
-    }
-
-    /// The retry rules of a call policy (validated by the loader, so they cannot throw).
-    static func retryPolicy(_ policy: CallPolicy) -> RetryPolicy {
-        let immediate = try! Backoff(kind: .none, base: .zero, cap: .zero)
-        return (try? RetryPolicy(maxAttempts: policy.retries + 1, retryOn: policy.retryOn, backoff: immediate))
-            ?? (try! RetryPolicy(maxAttempts: 1, backoff: immediate))
     }
 
     /// Schedules the first arrivals and the fault timeline.

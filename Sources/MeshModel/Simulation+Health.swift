@@ -21,47 +21,6 @@ import Spec
 // check's timeout or a partition loses it.
 
 extension Simulation {
-    /// Sets up an edge's health checks, passive health and zone-aware routing from its policy.
-    mutating func addHealthAndZones(_ edge: inout EdgeState, target: Int, key: String, caller: Caller) {
-        let policy = edge.policy
-        let count = spec.services[target].replicas.count
-        edge.checkZone = caller.zone
-        if let configuration = policy.healthCheck {
-            edge.activeCheck = try? ActiveHealthCheckStateMachine(hostCount: count, configuration: configuration)
-        }
-        switch policy.passiveHealth {
-        case .nginx(let configuration)?:
-            edge.nginx = try? NginxPassiveHealthStateMachine(hostCount: count, configuration: configuration)
-            edge.passiveDownUntil = Array(repeating: .zero, count: count)
-        case .haproxy(let configuration)?:
-            edge.haproxy = try? HAProxyServerHealthStateMachine(hostCount: count, configuration: configuration)
-        case nil:
-            break
-        }
-        if edge.activeCheck != nil || edge.haproxy != nil {
-            edge.checking = Array(repeating: 0, count: count)
-            edge.healthRng = stream(key + "/health_checks")
-        }
-        guard let zoneAware = policy.zoneAware else { return }
-        let zones = spec.zones.count
-        edge.zoneAware = zoneAware
-        edge.zoneRng = stream(key + "/zones")
-        edge.replicaZone = spec.services[target].replicas.map { Int32($0.zone) }
-        edge.zoneEndpoints = (0..<zones).map { _ in
-            var list: [EndpointState] = []
-            list.reserveCapacity(count)
-            return list
-        }
-        edge.zoneBalancers = (0..<zones).map { _ in BalancerBox(policy.balancer, endpointCapacity: count) }
-        edge.zonePositionOf = Array(repeating: -1, count: count)
-        edge.upstreamByZone = Array(repeating: 0, count: zones)
-        edge.originService = caller.service
-        if caller.service < 0 {
-            edge.originByZone = Array(repeating: 0, count: zones)
-            for client in spec.clients { edge.originByZone[client.zone] += 1 }
-        }
-    }
-
     /// Schedules the first health check of every replica of the edge's target (each is due at the start).
     mutating func scheduleFirstHealthChecks(edge e: Int) {
         for host in edges[e].checking.indices {

@@ -101,8 +101,7 @@ extension Simulation {
         }
         calls[c].deadline = deadline
         calls[c].backoff = policy.backoff
-        if edges[Int(edge)].budget != nil { edges[Int(edge)].budget!.requestStarted(at: queue.now) }
-        if edges[Int(edge)].rateLimiter != nil && !edges[Int(edge)].rateLimiter!.admit(at: queue.now) {
+        if !edges[Int(edge)].admitCall(at: queue.now) {
             recorder.count(.limiterRejections, at: now)
             finishCall(c, outcome: .rejected)
             return
@@ -123,32 +122,19 @@ extension Simulation {
         let isRetry = calls[c].attemptsMade > 1 && !hedge
         if isRetry { recorder.count(.retries, at: now) }
         if hedge { recorder.count(.hedgesSent, at: now) }
-        if edges[edge].throttle != nil {
-            var rng = edges[edge].policyRng
-            if edges[edge].throttle!.shouldReject(at: queue.now, using: &rng) {
-                // SRE client-side throttling: rejected locally, like an open breaker, and not retried.
-                recorder.count(.limiterRejections, at: now)
-                releaseRetry(c, edge: edge)
-                if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
-                return
-            }
-        }
-        var pool = PoolState.none
-        if edges[edge].breaker != nil {
-            let (admitted, opened) = edges[edge].breaker!.acquire(isRetry: isRetry, at: queue.now)
-            var permitted = admitted
-            if opened { recorder.count(.breakerOpens, at: now) }
-            if permitted {
-                (pool, permitted) = edges[edge].breaker!.connect()
-                if !permitted { edges[edge].breaker!.cancel(isRetry: isRetry, pool: .none, at: queue.now) }
-            }
-            if !permitted {
-                // The breaker is open (or an Envoy threshold overflowed): the attempt fails locally, not retried.
-                recorder.count(.breakerRejections, at: now)
-                releaseRetry(c, edge: edge)
-                if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
-                return
-            }
+        let (admission, opened) = edges[edge].admitAttempt(isRetry: isRetry, at: queue.now)
+        if opened { recorder.count(.breakerOpens, at: now) }
+        let pool: PoolState
+        switch admission {
+        case .admitted(let place):
+            pool = place
+        case .throttled, .breakerRejected:
+            // SRE client-side throttling, an open breaker or an Envoy threshold overflow: the attempt fails
+            // locally, and is not retried.
+            recorder.count(admission == .throttled ? .limiterRejections : .breakerRejections, at: now)
+            releaseRetry(c, edge: edge)
+            if calls[c].outstanding == 0 { finishCall(c, outcome: .rejected) }
+            return
         }
         let a = allocateAttempt()
         attempts[a].call = Int32(c)
@@ -469,11 +455,8 @@ extension Simulation {
         case .reset?, .refused?, .none: result = .gatewayFailure
         }
         let host = Int(replicas[Int(attempt.replica)].localIndex)
-        if edges[edge].outlier != nil {
-            var rng = edges[edge].policyRng
-            if let event = edges[edge].outlier!.record(host: host, result: result, at: queue.now, using: &rng) {
-                applyOutlierEvent(event, edge: edge)
-            }
+        if let event = edges[edge].recordOutlier(host: host, result: result, at: queue.now) {
+            applyOutlierEvent(event, edge: edge)
         }
         if edges[edge].nginx != nil || edges[edge].haproxy != nil {
             observePassive(edge: edge, host: host, result: result)
@@ -482,24 +465,13 @@ extension Simulation {
 
     /// Applies an ejection or unejection to the edge's view.
     mutating func applyOutlierEvent(_ event: OutlierEvent, edge: Int) {
-        switch event {
-        case .ejected(let host, _, _):
-            recorder.count(.ejections, at: now)
-            edges[edge].ejected[host] = true
-        case .unejected(let host):
-            edges[edge].ejected[host] = false
-        case .notEnforced, .overflow:
-            return
-        }
-        edges[edge].setView(edges[edge].fullView, at: queue.now)
+        if edges[edge].applyOutlierEvent(event, at: queue.now) { recorder.count(.ejections, at: now) }
     }
 
     /// The periodic outlier-detection sweep of an edge: success-rate and failure-percentage detectors, unejection.
     mutating func sweepOutliers(edge: Int) {
         guard edges[edge].outlier != nil, let interval = edges[edge].policy.outlierDetection?.interval else { return }
-        var rng = edges[edge].policyRng
-        let events = edges[edge].outlier!.sweep(at: queue.now, using: &rng)
-        for event in events { applyOutlierEvent(event, edge: edge) }
+        for event in edges[edge].sweepOutliers(at: queue.now) { applyOutlierEvent(event, edge: edge) }
         schedule(.outlierSweep(edge: Int32(edge)), at: now + interval.nanoseconds)
     }
 
@@ -557,9 +529,9 @@ extension Simulation {
     /// After a hedged attempt failed with `status` while others are out: the next hedge, if allowed.
     mutating func sendHedgeIfAllowed(call c: Int, status: AttemptStatus?) {
         let edge = Int(calls[c].edge)
-        guard let hedging = edges[edge].policy.hedging, Int(calls[c].attemptsMade) < hedging.maxAttempts,
-            edges[edge].retryPolicy.isRetryable(Self.failure(status))
-        else { return }
+        guard edges[edge].hedgesAfter(attemptsMade: Int(calls[c].attemptsMade), failure: Self.failure(status)) else {
+            return
+        }
         sendAttempt(call: c, hedge: true)
     }
 
@@ -628,38 +600,30 @@ extension Simulation {
     mutating func attemptFailed(_ c: Int, outcome: RequestOutcome, status: AttemptStatus? = nil) {
         let edge = Int(calls[c].edge)
         releaseRetry(c, edge: edge)
-        if edges[edge].budget != nil { edges[edge].budget!.attemptFailed(at: queue.now) }
-        let failure = Self.failure(status)
-        if let hedging = edges[edge].policy.hedging, Int(calls[c].attemptsMade) < hedging.maxAttempts,
-            edges[edge].retryPolicy.isRetryable(failure)
-        {
+        let decision = edges[edge].afterFailure(
+            attemptsMade: Int(calls[c].attemptsMade),
+            failure: Self.failure(status),
+            deadline: calls[c].deadline,
+            backoff: &calls[c].backoff,
+            at: queue.now
+        )
+        switch decision {
+        case .hedge:
             // Hedging: every attempt has failed and more are allowed — the next goes out at once.
             sendAttempt(call: c, hedge: true)
-            return
-        }
-        guard edges[edge].retryPolicy.shouldRetry(attempt: Int(calls[c].attemptsMade), failure: failure),
-            !calls[c].deadline.isExpired(at: queue.now)
-        else {
+        case .finish:
             finishCall(c, outcome: outcome)
-            return
-        }
-        if edges[edge].budget != nil {
-            guard edges[edge].budget!.tryRetry(at: queue.now) else {
-                recorder.count(.retriesDenied, at: now)
-                finishCall(c, outcome: outcome)
-                return
-            }
-            calls[c].retryHeld = true
-        }
-        if calls[c].backoff != nil {
-            var rng = edges[edge].policyRng
-            let wait = calls[c].backoff!.next(attempt: Int(calls[c].attemptsMade), using: &rng)
+        case .budgetDenied:
+            recorder.count(.retriesDenied, at: now)
+            finishCall(c, outcome: outcome)
+        case .retry(let wait, let holdsBudget):
+            calls[c].retryHeld = holdsBudget
             if wait > .zero {
                 schedule(.retry(call: Int32(c), generation: calls[c].generation), at: now + wait.nanoseconds)
-                return
+            } else {
+                sendAttempt(call: c)
             }
         }
-        sendAttempt(call: c)
     }
 
     /// Tells the edge's budget that the call's admitted retry has ended.
@@ -667,15 +631,13 @@ extension Simulation {
     mutating func releaseRetry(_ c: Int, edge: Int) {
         guard calls[c].retryHeld else { return }
         calls[c].retryHeld = false
-        edges[edge].budget!.retryFinished(at: queue.now)
+        edges[edge].retryFinished(at: queue.now)
     }
 
     /// Call `c` has ended: report it to the parent attempt, or record the client request.
     mutating func finishCall(_ c: Int, outcome: RequestOutcome) {
         let edge = Int(calls[c].edge)
-        if edge >= 0, edges[edge].budget != nil {
-            edges[edge].budget!.requestFinished(success: outcome == .ok, at: queue.now)
-        }
+        if edge >= 0 { edges[edge].callFinished(success: outcome == .ok, at: queue.now) }
         let parent = Int(calls[c].parent)
         if parent >= 0 {
             let generation = calls[c].parentGeneration

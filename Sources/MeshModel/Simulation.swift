@@ -48,7 +48,7 @@ public struct Simulation {
     var views: [[EndpointState]] = []
     /// The replicas in each service's endpoint list per zone (the originating cluster of zone-aware routing).
     var viewZoneCounts: [[Int]] = []
-    var edges: [EdgeState] = []
+    var edges: [CallEdge] = []
     /// The edges that call each service (to update their views on discovery changes).
     var edgesByTarget: [[Int32]] = []
     var clientSites: [CallSite] = []
