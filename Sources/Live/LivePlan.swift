@@ -15,6 +15,37 @@ public enum ProxyKind: String, Sendable, CaseIterable {
     case haproxy
 }
 
+extension LivePlan {
+    /// The client's policies that `proxy` cannot carry, each as `clients.NAME.KEY: reason`: a scenario that sets
+    /// one is refused rather than run without it (nothing a scenario says is dropped).
+    ///
+    /// nginx and HAProxy carry the balancer (those with an equivalent), the per-attempt timeout and `retries` with
+    /// the default `retry_on`; every other policy of a call edge is meshsim's own.
+    public static func refusals(for proxy: ProxyKind, spec: MeshSpec) -> [String] {
+        guard let client = spec.clients.first else { return [] }
+        let policy = client.policy
+        let defaults = CallPolicy()
+        let path = "clients.\(client.name)."
+        var keys: [String] = []
+        if policy.retryOn != defaults.retryOn { keys.append("retry_on") }
+        if policy.backoff != nil { keys.append("backoff") }
+        if policy.budget != nil { keys.append("budget") }
+        if policy.outlierDetection != nil { keys.append("outlier_detection") }
+        if policy.panicThreshold != defaults.panicThreshold { keys.append("panic_threshold") }
+        if policy.breaker != nil { keys.append("circuit_breaker") }
+        if policy.rateLimit != nil { keys.append("rate_limit") }
+        if policy.hedging != nil { keys.append("hedging") }
+        if policy.adaptiveThrottle != nil { keys.append("adaptive_throttle") }
+        if policy.deadline != nil { keys.append("deadline") }
+        if policy.zoneAware != nil { keys.append("zone_aware") }
+        if policy.healthCheck != nil { keys.append("health_check") }
+        if policy.passiveHealth != nil { keys.append("passive_health") }
+        if policy.releaseOnTimeout != defaults.releaseOnTimeout { keys.append("release_on_timeout") }
+        if policy.balancer.slowStart != nil { keys.append("balancer.slow_start") }
+        return keys.map { path + $0 + ": \(proxy.rawValue) has no equivalent in meshsim live" }
+    }
+}
+
 /// What one scenario variant becomes on real sockets: backends, load, and the proxy's balancing and retries.
 public struct LivePlan: Sendable {
     /// The emulated backends (the replicas of the service the client calls).

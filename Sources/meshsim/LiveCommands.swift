@@ -573,6 +573,14 @@ extension MeshSim {
                     } catch let error as LiveError {
                         throw LiveError.invalid("variant \(variant.name): \(error)")
                     }
+                    let refused = LivePlan.refusals(for: kind, spec: variant.spec)
+                    if !refused.isEmpty {
+                        throw LiveError.invalid(
+                            "variant \(variant.name): "
+                                + refused.joined(separator: "; ")
+                                + " (remove the keys, or compare them by simulation)"
+                        )
+                    }
                 }
                 for variant in loaded.variants {
                     for i in 0..<seeds {

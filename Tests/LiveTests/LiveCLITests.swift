@@ -158,6 +158,31 @@ struct LiveCLITests {
         #expect(outcome.stderr.contains("--backend-port 65534"), "\(outcome.stderr)")
     }
 
+    @Test("policies nginx cannot carry are refused with their key paths (exit 64), never dropped")
+    func refusedPolicies() throws {
+        let text =
+            proxyScenario
+                + """
+
+                  - name: guarded
+                    set:
+                      clients.users.circuit_breaker: {kind: envoy, max_requests: 10}
+                      clients.users.outlier_detection: {interval: 1s, consecutive_5xx: 3}
+                """
+        let scenario = try LiveCLI.file(text, name: "refused.yaml")
+        let out = NSTemporaryDirectory() + "meshsim-live-cli-refused-\(getpid())"
+        defer {
+            try? FileManager.default.removeItem(atPath: scenario)
+            try? FileManager.default.removeItem(atPath: out)
+        }
+        let outcome = try LiveCLI.run(["live", scenario, "--proxy", "nginx", "--out", out])
+        #expect(outcome.status == 64, "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("variant guarded"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("clients.users.circuit_breaker"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("clients.users.outlier_detection"), "\(outcome.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/summary.csv"))
+    }
+
     @Test("a duration override that gives too many windows is refused before anything starts")
     func liveWindowRows() throws {
         let scenario = try LiveCLI.file(proxyScenario, name: "rows.yaml")
