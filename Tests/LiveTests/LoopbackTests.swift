@@ -56,6 +56,19 @@ func runLoad(_ configuration: LoadConfiguration) async throws -> LoadResult {
     return result
 }
 
+/// The port the system gave the server's first replica.
+func boundPort(_ server: BackendServer) async throws -> Int {
+    try #require(await server.listeningPorts().first ?? nil)
+}
+
+/// Runs the generator against the server's first replica, on the port the system gave it.
+func runLoad(_ configuration: LoadConfiguration, against server: BackendServer) async throws -> LoadResult {
+    var configuration = configuration
+    configuration.port = try await boundPort(server)
+    configuration.hostHeader = "127.0.0.1:\(configuration.port)"
+    return try await runLoad(configuration)
+}
+
 /// An open-loop configuration at `rate` for `seconds`.
 func openLoop(port: Int, rate: Double, seconds: Double, connections: Int = 8) -> LoadConfiguration {
     var configuration = LoadConfiguration(
@@ -98,12 +111,12 @@ struct LoopbackTests {
         let replica = BackendReplica(
             service: "s",
             index: 0,
-            port: 20101,
+            port: 0,
             workers: 16,
             serviceTime: .constant(10_000_000)
         )
-        let result = try await withBackends([replica]) { _ in
-            try await runLoad(openLoop(port: 20101, rate: 100, seconds: 3))
+        let result = try await withBackends([replica]) { server in
+            try await runLoad(openLoop(port: 0, rate: 100, seconds: 3), against: server)
         }
         let p50 = try #require(result.summaryRow.p50Ms)
         #expect(p50 >= 10.0 && p50 <= 10.6, "p50 \(p50) ms")
@@ -115,13 +128,13 @@ struct LoopbackTests {
         let replica = BackendReplica(
             service: "s",
             index: 0,
-            port: 20111,
+            port: 0,
             workers: 64,
             serviceTime: .constant(1_000_000)
         )
-        var configuration = openLoop(port: 20111, rate: 1000, seconds: 3)
+        var configuration = openLoop(port: 0, rate: 1000, seconds: 3)
         configuration.warmup = 500_000_000
-        let result = try await withBackends([replica]) { _ in try await runLoad(configuration) }
+        let result = try await withBackends([replica]) { server in try await runLoad(configuration, against: server) }
         let planned = try #require(result.plannedRequests)
         #expect(abs(Double(result.total.arrivals) - planned) <= 1, "arrivals \(result.total.arrivals) vs \(planned)")
         #expect(abs(result.achievedRate - 1000) / 1000 < 0.005, "achieved \(result.achievedRate)")
@@ -131,16 +144,18 @@ struct LoopbackTests {
 
     @Test("coordinated omission: a 1 s backend stall is in the corrected p99, not in the service-time p99")
     func coordinatedOmission() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20121, workers: 1, serviceTime: .constant(2_000_000))
+        let replica = BackendReplica(service: "s", index: 0, port: 0, workers: 1, serviceTime: .constant(2_000_000))
         // One connection, as a closed-loop tool would have: the stall holds it, and requests wait unsent.
-        var configuration = openLoop(port: 20121, rate: 100, seconds: 5, connections: 1)
+        var configuration = openLoop(port: 0, rate: 100, seconds: 5, connections: 1)
         configuration.maxConnections = 1
         let stall = FaultSpec(
             at: .seconds(2),
             duration: .seconds(1),
             kind: .pause(ReplicaSelection(service: 0), every: .seconds(10), length: .seconds(1))
         )
-        let result = try await withBackends([replica], faults: [stall]) { _ in try await runLoad(configuration) }
+        let result = try await withBackends([replica], faults: [stall]) { server in
+            try await runLoad(configuration, against: server)
+        }
         let corrected = try #require(result.summaryRow.p99Ms)
         let service = Double(result.total.service.valueAtPercentile(99)) / 1e6
         #expect(corrected > 800, "corrected p99 \(corrected) ms")
@@ -150,10 +165,10 @@ struct LoopbackTests {
 
     @Test("a target that dies mid-run: errors counted by kind, the schedule kept")
     func targetDies() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20131, workers: 8, serviceTime: .constant(1_000_000))
+        let replica = BackendReplica(service: "s", index: 0, port: 0, workers: 8, serviceTime: .constant(1_000_000))
         let crash = FaultSpec(at: .seconds(1), duration: nil, kind: .crash(ReplicaSelection(service: 0)))
-        let result = try await withBackends([replica], faults: [crash]) { _ in
-            try await runLoad(openLoop(port: 20131, rate: 200, seconds: 3))
+        let result = try await withBackends([replica], faults: [crash]) { server in
+            try await runLoad(openLoop(port: 0, rate: 200, seconds: 3), against: server)
         }
         #expect(result.total.arrivals == 600)
         let refused = result.total.count(.refused)
@@ -166,17 +181,18 @@ struct LoopbackTests {
 
     @Test("malformed requests get 400, oversized heads 431, and the server keeps serving")
     func malformed() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20141, serviceTime: .constant(0))
+        let replica = BackendReplica(service: "s", index: 0, port: 0, serviceTime: .constant(0))
         try await withBackends([replica]) { server in
-            let bad = try exchange(port: 20141, Array("NOT HTTP AT ALL\r\n\r\n".utf8))
+            let port = try await boundPort(server)
+            let bad = try exchange(port: port, Array("NOT HTTP AT ALL\r\n\r\n".utf8))
             #expect(bad.hasPrefix("HTTP/1.1 400 "), "\(bad)")
             let big = try exchange(
-                port: 20141,
+                port: port,
                 Array(("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 20_000) + "\r\n\r\n").utf8)
             )
             #expect(big.hasPrefix("HTTP/1.1 431 "), "\(big)")
             let pipelined = try exchange(
-                port: 20141,
+                port: port,
                 Array(
                     ("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n"
                         + "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").utf8
@@ -193,23 +209,23 @@ struct LoopbackTests {
         let replica = BackendReplica(
             service: "s",
             index: 0,
-            port: 20151,
+            port: 0,
             workers: 1,
             queueCapacity: 2,
             serviceTime: .constant(50_000_000)
         )
-        var configuration = openLoop(port: 20151, rate: 200, seconds: 1, connections: 16)
+        var configuration = openLoop(port: 0, rate: 200, seconds: 1, connections: 16)
         configuration.maxConnections = 64
-        let result = try await withBackends([replica]) { _ in try await runLoad(configuration) }
+        let result = try await withBackends([replica]) { server in try await runLoad(configuration, against: server) }
         #expect(result.total.count(.status5xx) > 100)
         #expect(result.summaryRow.rejected == result.total.count(.status5xx))
     }
 
     @Test("connections the server closes after N requests are reopened and counted, and no request is lost")
     func serverCloses() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20171, workers: 8, serviceTime: .constant(1_000_000))
-        let result = try await withBackends([replica], maxRequestsPerConnection: 50) { _ in
-            try await runLoad(openLoop(port: 20171, rate: 500, seconds: 2, connections: 4))
+        let replica = BackendReplica(service: "s", index: 0, port: 0, workers: 8, serviceTime: .constant(1_000_000))
+        let result = try await withBackends([replica], maxRequestsPerConnection: 50) { server in
+            try await runLoad(openLoop(port: 0, rate: 500, seconds: 2, connections: 4), against: server)
         }
         #expect(result.total.response.count(.ok) == 1000, "ok \(result.total.response.count(.ok))")
         #expect(result.connections.closedByPeer >= 15, "closed by peer \(result.connections.closedByPeer)")
@@ -222,19 +238,19 @@ struct LoopbackTests {
         let replica = BackendReplica(
             service: "s",
             index: 0,
-            port: 20181,
+            port: 0,
             workers: 64,
             serviceTime: .constant(1_000_000)
         )
         var configuration = LoadConfiguration(
             host: "127.0.0.1",
-            port: 20181,
+            port: 0,
             mode: .open(ArrivalSchedule(process: .poisson, rate: 1000))
         )
         configuration.threads = 2
         configuration.connections = 8
         configuration.duration = 2_000_000_000
-        let result = try await withBackends([replica]) { _ in try await runLoad(configuration) }
+        let result = try await withBackends([replica]) { server in try await runLoad(configuration, against: server) }
         // 2,000 expected; a Poisson count has σ ≈ 45.
         #expect(abs(Double(result.total.arrivals) - 2000) < 225, "arrivals \(result.total.arrivals)")
         #expect(result.total.response.count(.ok) == result.total.arrivals)
@@ -245,13 +261,13 @@ struct LoopbackTests {
 
     @Test("closed-loop users think between an answer and their next request")
     func thinkTime() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20191, workers: 8, serviceTime: .constant(5_000_000))
-        var configuration = LoadConfiguration(host: "127.0.0.1", port: 20191, mode: .closed)
+        let replica = BackendReplica(service: "s", index: 0, port: 0, workers: 8, serviceTime: .constant(5_000_000))
+        var configuration = LoadConfiguration(host: "127.0.0.1", port: 0, mode: .closed)
         configuration.connections = 4
         configuration.maxConnections = 4
         configuration.duration = 1_000_000_000
         configuration.thinkTime = .constant(20_000_000)
-        let result = try await withBackends([replica]) { _ in try await runLoad(configuration) }
+        let result = try await withBackends([replica]) { server in try await runLoad(configuration, against: server) }
         // 4 users × 1 s / (5 ms + 20 ms) ≈ 160.
         let ok = result.total.response.count(.ok)
         #expect(ok >= 120 && ok <= 170, "ok \(ok)")
@@ -262,16 +278,16 @@ struct LoopbackTests {
         let replica = BackendReplica(
             service: "s",
             index: 0,
-            port: 20195,
+            port: 0,
             workers: 1,
             queueCapacity: 0,
             serviceTime: .constant(20_000_000)
         )
-        try await withBackends([replica]) { _ in
+        try await withBackends([replica]) { server in
             var text = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
             text += String(repeating: "GET /health HTTP/1.1\r\nHost: a\r\n\r\n", count: 20_000)
             text += "GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
-            let answer = try exchange(port: 20195, Array(text.utf8))
+            let answer = try exchange(port: try await boundPort(server), Array(text.utf8))
             #expect(answer.hasPrefix("HTTP/1.1 200 OK"))
             #expect(answer.components(separatedBy: "HTTP/1.1 200 OK").count - 1 == 20_002)
             // Nothing is answered after the Connection: close answer.
@@ -281,12 +297,12 @@ struct LoopbackTests {
 
     @Test("closed loop keeps every connection busy and reports the same columns")
     func closedLoop() async throws {
-        let replica = BackendReplica(service: "s", index: 0, port: 20161, workers: 4, serviceTime: .constant(5_000_000))
-        var configuration = LoadConfiguration(host: "127.0.0.1", port: 20161, mode: .closed)
+        let replica = BackendReplica(service: "s", index: 0, port: 0, workers: 4, serviceTime: .constant(5_000_000))
+        var configuration = LoadConfiguration(host: "127.0.0.1", port: 0, mode: .closed)
         configuration.connections = 4
         configuration.maxConnections = 4
         configuration.duration = 1_000_000_000
-        let result = try await withBackends([replica]) { _ in try await runLoad(configuration) }
+        let result = try await withBackends([replica]) { server in try await runLoad(configuration, against: server) }
         // 4 connections × 1 s / ~5 ms.
         #expect(result.total.response.count(.ok) > 500 && result.total.response.count(.ok) < 820)
         let csv = LoadReport.summaryCSV([LiveRun(scenario: "t", variant: "closed", seed: 1, result: result)])
