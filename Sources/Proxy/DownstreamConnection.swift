@@ -120,7 +120,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         } else {
             buffer.writeBuffer(&incoming)
         }
-        process()
+        process(flushing: false)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -153,7 +153,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Handles the buffered bytes: heads, then body bytes, until more must arrive or a response is awaited.
     ///
     /// - Complexity: O(bytes consumed).
-    private func process() {
+    /// `flushing`: flush what was written upstream (a read flushes once at its end instead).
+    private func process(flushing: Bool = true) {
         guard !processing else { return }
         processing = true
         defer { processing = false }
@@ -196,6 +197,9 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 break loop
             }
         }
+        // Body bytes taken outside a read (a pipelined request started when the previous response ended) must not
+        // wait for the client's next read to be flushed.
+        if flushing { upstream?.flush() }
         if buffer.readableBytes == 0 {
             buffer.clear()
         } else if buffer.readerIndex > 4096 {

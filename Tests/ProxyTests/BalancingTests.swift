@@ -89,12 +89,12 @@ struct BalancingTests {
         }
     }
 
-    /// Sends `total` requests from 6 concurrent clients to three backends, the third five times slower, and
+    /// Sends 540 requests from 9 concurrent clients to three backends, the third ten times slower, and
     /// returns how many each backend got.
     private func loadWithASlowBackend(_ kind: BalancerKind) async throws -> [Int] {
-        try await withBackends(replicas(3, serviceTime: "constant:2ms", speeds: [1, 1, 0.2])) { addresses, _ in
+        try await withBackends(replicas(3, serviceTime: "constant:2ms", speeds: [1, 1, 0.1])) { addresses, _ in
             try await withProxy(oneCluster(addresses, kind)) { server, port in
-                await concurrently(6) { _ in
+                await concurrently(9) { _ in
                     guard let client = try? RawClient(port: port) else { return }
                     for _ in 0..<60 {
                         client.send(get())
@@ -112,7 +112,7 @@ struct BalancingTests {
     )
     func slowBackend(_ kind: BalancerKind) async throws {
         let counts = try await loadWithASlowBackend(kind)
-        #expect(counts.reduce(0, +) == 360)
+        #expect(counts.reduce(0, +) == 540)
         let statistic = chiSquare(counts, expected: [1.0 / 3, 1.0 / 3, 1.0 / 3])
         if kind == .roundRobin {
             #expect(statistic < chiSquareCritical001[1], "\(counts)")
