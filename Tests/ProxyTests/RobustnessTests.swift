@@ -191,6 +191,56 @@ struct RobustnessTests {
         }
     }
 
+    @Test("a client that does not read stops the upstream (backpressure): the proxy buffers a bounded amount")
+    func responseBackpressure() async throws {
+        let total = 256 << 20
+        let backend = StreamingBackend(total: total)
+        let address = try await backend.start()
+        do {
+            try await withProxy(oneCluster([address])) { _, port in
+                let client = try RawClient(port: port)
+                client.send(get())
+                // The client reads nothing: after the socket buffers fill, the backend must stall.
+                var last = -1
+                let deadline = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(300))
+                    let now = backend.written
+                    if now == last { break }
+                    last = now
+                }
+                #expect(backend.written == last, "the backend never stalled")
+                #expect(backend.written < 64 << 20, "\(backend.written) bytes written of \(total)")
+                // Reading resumes the flow: the first megabytes arrive.
+                let response = try #require(client.readHead())
+                #expect(response.hasPrefix("HTTP/1.1 200 OK"))
+            }
+        } catch {
+            await backend.stop()
+            throw error
+        }
+        await backend.stop()
+    }
+
+    @Test("an upstream that does not read stops the client (backpressure): the proxy buffers a bounded amount")
+    func requestBackpressure() async throws {
+        let backend = SilentBackend()
+        let address = try await backend.start()
+        do {
+            try await withProxy(oneCluster([address])) { _, port in
+                let client = try RawClient(port: port)
+                client.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000\r\n\r\n")
+                let limit = 256 << 20
+                let sent = client.sendUntilBlocked(limit: limit)
+                #expect(sent < 64 << 20, "\(sent) bytes accepted")
+            }
+        } catch {
+            await backend.stop()
+            throw error
+        }
+        await backend.stop()
+    }
+
     @Test("a large body streams through in both directions")
     func largeBody() async throws {
         let size = 1 << 20

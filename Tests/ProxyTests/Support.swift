@@ -117,6 +117,20 @@ final class RawClient {
         }
     }
 
+    /// Sends zeros until a send blocks for `stall` ms or `limit` bytes went; returns the bytes sent.
+    func sendUntilBlocked(limit: Int, stall: Int = 500) -> Int {
+        var tv = timeval(tv_sec: 0, tv_usec: stall * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let block = [UInt8](repeating: 0x7A, count: 65536)
+        var sent = 0
+        while sent < limit {
+            let n = block.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }
+            sent += n
+        }
+        return sent
+    }
+
     /// Reads more bytes into the pending buffer; `false` at the end of the stream or a timeout.
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -139,6 +153,14 @@ final class RawClient {
         let n = recv(fd, &byte, 1, 0)
         if n > 0 { pending.append(byte) }
         return n == 0 || (n < 0 && errno == ECONNRESET)
+    }
+
+    /// Reads a response head only.
+    func readHead() -> String? {
+        while true {
+            if let end = findCRLFCRLF() { return String(decoding: pending[0..<end], as: UTF8.self) }
+            if !fill() { return nil }
+        }
     }
 
     /// Reads one response: status, head text and decoded body (Content-Length, chunked, or to the close).
@@ -394,3 +416,102 @@ func chiSquare(_ observed: [Int], expected proportions: [Double]) -> Double {
 
 /// The chi-square critical values at p = 0.001 for 1...5 degrees of freedom.
 let chiSquareCritical001: [Double] = [10.828, 13.816, 16.266, 18.467, 20.515]
+
+// MARK: - A backend that never reads
+
+/// Accepts connections and never reads from them.
+final class SilentBackend: @unchecked Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private var channel: (any Channel)?
+
+    func start() async throws -> ProxyAddress {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.autoRead, value: false)
+            .bind(host: "127.0.0.1", port: 0).get()
+        self.channel = channel
+        return ProxyAddress(host: "127.0.0.1", port: channel.localAddress!.port!)
+    }
+
+    func stop() async {
+        try? await channel?.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+// MARK: - A streaming backend
+
+/// A backend that answers each request with a `total`-byte chunked body, written only while its socket takes more,
+/// and counts the bytes it managed to write: a proxy that buffers without bound lets it write everything.
+final class StreamingBackend: @unchecked Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let total: Int
+    private let lock = NSLock()
+    private var _written = 0
+    private var channel: (any Channel)?
+
+    init(total: Int) { self.total = total }
+
+    /// Body bytes written to the socket so far.
+    var written: Int { lock.withLock { _written } }
+
+    fileprivate func add(_ n: Int) { lock.withLock { _written += n } }
+
+    func start() async throws -> ProxyAddress {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(StreamingHandler(backend: self))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        self.channel = channel
+        return ProxyAddress(host: "127.0.0.1", port: channel.localAddress!.port!)
+    }
+
+    func stop() async {
+        try? await channel?.close()
+        try? await group.shutdownGracefully()
+    }
+}
+
+private final class StreamingHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let backend: StreamingBackend
+    var received = ""
+    var remaining = -1
+    static let chunk = ByteBuffer(string: "10000\r\n" + String(repeating: "s", count: 65536) + "\r\n")
+
+    init(backend: StreamingBackend) { self.backend = backend }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        received += buffer.readString(length: buffer.readableBytes) ?? ""
+        guard remaining < 0, requestComplete(received) else { return }
+        remaining = backend.total
+        context.write(
+            wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")),
+            promise: nil
+        )
+        pump(context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) { pump(context) }
+
+    private func pump(_ context: ChannelHandlerContext) {
+        while remaining > 0 && context.channel.isWritable {
+            context.write(wrapOutboundOut(Self.chunk), promise: nil)
+            remaining -= 65536
+            backend.add(65536)
+        }
+        if remaining == 0 {
+            remaining = -2
+            context.write(wrapOutboundOut(ByteBuffer(string: "0\r\n\r\n")), promise: nil)
+        }
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
