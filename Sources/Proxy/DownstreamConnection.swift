@@ -270,12 +270,20 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 }
             )
         }
-        if let pooled = loop.pools[backend].checkout() {
+        // The newest idle connection, unless it idled past the pool's limit (the backend may be closing it).
+        let uptime = NIODeadline.now().uptimeNanoseconds
+        let limit = UInt64(max(0, configuration.upstreamIdleTimeout.nanoseconds))
+        let oldest = uptime > limit ? uptime - limit : 0
+        while let pooled = loop.pools[backend].checkout() {
+            guard pooled.idleSince >= oldest else {
+                pooled.close()
+                continue
+            }
             shared.metrics.reused[backend].increment()
             attach(pooled)
-        } else {
-            connect()
+            return
         }
+        connect()
     }
 
     /// Opens a new upstream connection for the current exchange.

@@ -108,6 +108,10 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var maxPendingPerLoop = 10_000
     /// Idle upstream connections kept per backend per event loop.
     public var maxIdlePerBackend = 64
+    /// A pooled upstream connection idle longer than this is closed instead of reused (below the usual backend
+    /// keep-alive timeouts: nginx 75 s, meshsim serve 75 s), so that a request rarely meets a connection the backend
+    /// is closing.
+    public var upstreamIdleTimeout = SimDuration.seconds(30)
     /// The most bytes buffered on one side before reading from the other stops.
     public var maxBufferedBytes = 64 * 1024
 

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Proxy
+import SimCore
 import Spec
 import Testing
 
@@ -34,6 +35,27 @@ struct ForwardingTests {
                 let metrics = server.metricsText()
                 #expect(metrics.contains("meshsim_proxy_upstream_connections_opened_total{upstream=\"\(address)\"} 1"))
                 #expect(metrics.contains("meshsim_proxy_upstream_connections_reused_total{upstream=\"\(address)\"} 5"))
+            }
+        }
+    }
+
+    @Test("a pooled connection idle past the pool's limit is closed, not reused")
+    func idleUpstreamExpires() async throws {
+        try await withScripted({ text in requestComplete(text) ? .respond(ok()) : .wait }) { backend, address in
+            var configuration = oneCluster([address])
+            configuration.upstreamIdleTimeout = .milliseconds(100)
+            try await withProxy(configuration) { _, port in
+                let client = try RawClient(port: port)
+                client.send(get())
+                #expect(client.readResponse()?.status == 200)
+                client.send(get())
+                #expect(client.readResponse()?.status == 200)
+                #expect(backend.opened == 1)
+                try await Task.sleep(for: .milliseconds(250))
+                client.send(get())
+                #expect(client.readResponse()?.status == 200)
+                #expect(backend.opened == 2)
+                #expect(await backend.wait { backend.closed == 1 })
             }
         }
     }
