@@ -135,6 +135,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Asks for a read when the client's bytes have somewhere to go: a head is awaited, the upstream takes the body,
     /// or (while waiting for the response) little is buffered, so that a client that leaves is noticed.
+    ///
+    /// - Complexity: O(1).
     func readIfWanted() {
         guard let context else { return }
         let cap = configuration.maxBufferedBytes
@@ -208,6 +210,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Routes and balances a request whose head has arrived, and sends it upstream.
+    ///
+    /// - Complexity: O(routes + head length) plus the balancer's pick; one head buffer, no strings.
     private func startExchange(_ head: HTTPForwardHead) {
         let shared = loop.shared
         let route = head.bytes.withUnsafeReadableBytes { bytes in
@@ -331,6 +335,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     // MARK: - Responses (called by the upstream connection)
 
     /// The response head arrived: pass it on, hop-by-hop lines dropped, saying whether the connection stays open.
+    ///
+    /// - Complexity: O(head length), one buffer.
     func responseHead(_ head: HTTPForwardHead) {
         guard let context else { return }
         responseStarted = true
@@ -355,6 +361,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Response body bytes arrived: pass them on.
+    ///
+    /// - Complexity: O(1); the bytes are not copied.
     func responseBody(_ bytes: ByteBuffer) {
         context?.write(wrapOutboundOut(bytes), promise: nil)
     }
@@ -363,6 +371,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     func flushResponse() { context?.flush() }
 
     /// The response ended; `reusable`: the upstream connection may carry another request.
+    ///
+    /// - Complexity: O(1) plus the cluster's end-of-attempt hook and any pipelined bytes.
     func responseEnded(from connection: UpstreamConnection, reusable: Bool) {
         guard connection === upstream else { return }
         upstream = nil

@@ -117,6 +117,8 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Asks for a read while the client takes bytes, or while idle (to see the backend close).
+    ///
+    /// - Complexity: O(1).
     func readIfWanted() {
         guard let context, isOpen else { return }
         if pooled || (owner?.isWritable ?? false) { context.read() }
@@ -137,6 +139,9 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         process(owner)
     }
 
+    /// Passes on what the buffer holds of the response: the head once, then body bytes, then the end.
+    ///
+    /// - Complexity: O(bytes consumed); body bytes are passed as slices, not copied.
     private func process(_ owner: DownstreamConnection) {
         if !headRead {
             let head: HTTPForwardHead?
