@@ -112,6 +112,39 @@ struct RobustnessTests {
         }
     }
 
+    @Test("an ambiguous or malformed upstream response: 502, the upstream connection closed")
+    func badUpstreamResponse() async throws {
+        try await withScripted({ text in
+            guard requestComplete(text) else { return .wait }
+            return .respond("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        }) { backend, address in
+            try await withProxy(oneCluster([address])) { server, port in
+                let response = try #require(try fetch(port: port, get()))
+                #expect(response.status == 502)
+                #expect(await backend.wait { backend.closed == 1 })
+                #expect(await server.idleUpstreamConnections() == 0)
+            }
+        }
+    }
+
+    @Test("an upstream that sends more than it framed is not reused")
+    func upstreamOverrun() async throws {
+        try await withScripted({ text in
+            guard requestComplete(text) else { return .wait }
+            return .respond(ok("hi") + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra")
+        }) { backend, address in
+            try await withProxy(oneCluster([address])) { _, port in
+                let client = try RawClient(port: port)
+                client.send(get())
+                #expect(client.readResponse()?.body == "hi")
+                #expect(await backend.wait { backend.closed == 1 })
+                client.send(get())
+                #expect(client.readResponse()?.body == "hi")
+                #expect(backend.opened == 2)
+            }
+        }
+    }
+
     @Test("an upstream that dies mid-response: the client connection is closed, the response cut short")
     func upstreamDiesMidResponse() async throws {
         try await withScripted({ text in
