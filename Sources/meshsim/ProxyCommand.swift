@@ -17,18 +17,21 @@ extension MeshSim {
             commandName: "proxy",
             abstract: "Run an HTTP/1.1 reverse proxy that balances with meshsim's own balancer modules.",
             discussion: """
-                Forwards every request to one of --backends, picked by --balancer (a scenario balancer name:
-                \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", "))), on keep-alive upstream
+                Forwards every request to one of --backends, picked by --balancer, on keep-alive upstream
                 connections pooled per event loop. Each event loop balances on its own (its own active counts and
-                seeded random stream). Malformed or ambiguous requests (both Content-Length and Transfer-Encoding,
-                bad chunks, bare LF, obsolete folding, NUL) are answered 400 and the connection closed; a head over
-                --max-header-bytes or 100 lines 431; a head not complete within --header-timeout 408. An upstream
-                that cannot be reached or breaks is answered 502, one slower than --upstream-timeout 504.
+                seeded random stream).
+
+                Balancers (the scenario names): \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", ")).
+
+                Malformed or ambiguous requests (both Content-Length and Transfer-Encoding, bad chunks, bare LF,
+                obsolete folding, NUL) are answered 400 and the connection closed; a head over --max-header-bytes
+                or 100 lines 431; a head not complete within --header-timeout 408. An upstream that cannot be
+                reached or breaks is answered 502, one slower than --upstream-timeout 504.
 
                 With --admin, GET /metrics (Prometheus text) and GET /endpoints (JSON) are served there.
 
-                Runs until SIGINT/SIGTERM, then stops accepting, lets requests in flight finish (up to 5 s) and exits
-                0. Exit codes: 0, 64 usage error, 69 a port cannot be bound.
+                Runs until SIGINT/SIGTERM, then stops accepting, lets requests in flight finish (up to 5 s) and
+                exits 0. Exit codes: 0, 64 usage error, 69 a port cannot be bound.
                 """
         )
 

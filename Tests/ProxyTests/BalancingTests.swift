@@ -71,6 +71,27 @@ struct BalancingTests {
         }
     }
 
+    @Test("with several event loops each balances on its own; /endpoints sums them")
+    func severalLoops() async throws {
+        try await withBackends(replicas(3)) { addresses, _ in
+            var configuration = oneCluster(addresses, .leastRequest)
+            configuration.threads = 3
+            try await withProxy(configuration) { server, port in
+                await concurrently(6) { _ in
+                    guard let client = try? RawClient(port: port) else { return }
+                    for _ in 0..<20 {
+                        client.send(get())
+                        _ = client.readResponse()
+                    }
+                }
+                let endpoints = try await server.endpoints().get().clusters[0].endpoints
+                #expect(endpoints.map(\.requests).reduce(0, +) == 120)
+                #expect(endpoints.allSatisfy { $0.active == 0 && $0.failures == 0 && $0.requests > 0 })
+                #expect(await server.pendingRequests() == 0)
+            }
+        }
+    }
+
     @Test("weighted round robin splits by weight (chi-square against the weights)")
     func weightedRoundRobinProportions() async throws {
         try await withBackends(replicas(3)) { addresses, _ in
