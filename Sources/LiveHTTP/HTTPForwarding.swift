@@ -75,7 +75,8 @@ public struct HTTPForwardHead: Sendable {
     /// `Keep-Alive`, `Proxy-Connection`, `TE`, `Upgrade`, and those the `Connection` header names).
     ///
     /// `Transfer-Encoding` and `Content-Length` are always kept: the body is passed on with its framing unchanged,
-    /// and a `Connection` header naming them cannot make the next hop read the body differently.
+    /// and a `Connection` header naming them cannot make the next hop read the body differently. In a request,
+    /// `Expect: 100-continue` is left out too (see ``expectsContinue``).
     public var forwardedLines: [Range<Int>]
     /// HTTP/1.0 rather than HTTP/1.1.
     public var isHTTP10: Bool
@@ -85,6 +86,9 @@ public struct HTTPForwardHead: Sendable {
     public var framing: HTTPBodyFraming
     /// A request: its method is `HEAD`.
     public var isHeadMethod: Bool
+    /// A request: it sent `Expect: 100-continue` (RFC 9110 §10.1.1); that line is not among ``forwardedLines``, so
+    /// that the proxy answers the expectation itself, as Envoy does by default.
+    public var expectsContinue = false
     /// A request: the target's path (up to any `?`).
     public var path: Range<Int>
     /// A request: the `Host` value, if sent.
@@ -207,7 +211,13 @@ public struct HTTPHeadReader: Sendable {
         if fields.hasTransferEncoding && (fields.transferEncodingLines != 1 || !fields.chunkedOnly) {
             throw .unsupportedTransferEncoding
         }
-        let lines = try forwardableLines(bytes, from: line.headersStart, to: end, maxHeaderCount: maxHeaderCount)
+        let lines = try forwardableLines(
+            bytes,
+            from: line.headersStart,
+            to: end,
+            maxHeaderCount: maxHeaderCount,
+            isRequest: true
+        )
         var lineStart = 0
         while lineStart + 1 < end && bytes[lineStart] == ASCII.cr && bytes[lineStart + 1] == ASCII.lf {
             lineStart += 2
@@ -223,7 +233,7 @@ public struct HTTPHeadReader: Sendable {
         } else {
             framing = .none
         }
-        return HTTPForwardHead(
+        var head = HTTPForwardHead(
             bytes: ByteBuffer(),
             startLine: lineStart..<(line.headersStart - 2),
             forwardedLines: lines.kept,
@@ -235,6 +245,8 @@ public struct HTTPHeadReader: Sendable {
             host: lines.host,
             status: 0
         )
+        head.expectsContinue = lines.expectsContinue
+        return head
     }
 
     private static func parseResponse(
@@ -258,7 +270,13 @@ public struct HTTPHeadReader: Sendable {
         var lineEnd = 12
         while lineEnd + 1 < end && !(bytes[lineEnd] == ASCII.cr && bytes[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
         let fields = try parseHeaderLines(bytes, from: lineEnd + 2, to: end)
-        let lines = try forwardableLines(bytes, from: lineEnd + 2, to: end, maxHeaderCount: maxHeaderCount)
+        let lines = try forwardableLines(
+            bytes,
+            from: lineEnd + 2,
+            to: end,
+            maxHeaderCount: maxHeaderCount,
+            isRequest: false
+        )
         var keepAlive = minor == ASCII.zero ? (fields.keepAlive && !fields.close) : !fields.close
         let framing: HTTPBodyFraming
         if isHead || status < 200 || status == 204 || status == 304 {
@@ -286,14 +304,18 @@ public struct HTTPHeadReader: Sendable {
     }
 }
 
-/// The header lines of a head that a proxy passes on, and the `Host` value, from lines already checked by
-/// ``parseHeaderLines(_:from:to:)``.
+/// The header lines of a head that a proxy passes on, the `Host` value, and (in a request) whether it expects
+/// `100-continue`, from lines already checked by ``parseHeaderLines(_:from:to:)``.
 ///
 /// - Throws: ``HTTPParseError/headerTooLarge`` past `maxHeaderCount` lines.
 /// - Complexity: O(head length × names listed in `Connection`), one array.
-func forwardableLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, maxHeaderCount: Int)
-    throws(HTTPParseError) -> (kept: [Range<Int>], host: Range<Int>?)
-{
+func forwardableLines(
+    _ bytes: UnsafeRawBufferPointer,
+    from start: Int,
+    to end: Int,
+    maxHeaderCount: Int,
+    isRequest: Bool
+) throws(HTTPParseError) -> (kept: [Range<Int>], host: Range<Int>?, expectsContinue: Bool) {
     /// One header line: the whole line with CRLF, its name, its trimmed value.
     struct Line {
         var line: Range<Int>
@@ -336,9 +358,16 @@ func forwardableLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: 
         }
     }
     var kept: [Range<Int>] = []
+    var expectsContinue = false
     kept.reserveCapacity(lines.count)
     for line in lines {
         let name = line.name
+        if isRequest && equalsIgnoringCase(bytes, name, "expect")
+            && equalsIgnoringCase(bytes, line.value, "100-continue")
+        {
+            expectsContinue = true
+            continue
+        }
         if equalsIgnoringCase(bytes, name, "content-length") || equalsIgnoringCase(bytes, name, "transfer-encoding")
             || equalsIgnoringCase(bytes, name, "host")
         {
@@ -354,7 +383,7 @@ func forwardableLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: 
         if listed.contains(where: { sameBytesIgnoringCase(bytes, $0, name) }) { continue }
         kept.append(line.line)
     }
-    return (kept, host)
+    return (kept, host, expectsContinue)
 }
 
 /// Whether `bytes[a]` and `bytes[b]` hold the same ASCII text, ignoring case.

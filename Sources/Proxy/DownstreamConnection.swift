@@ -251,6 +251,11 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         closeAfterResponse = false
         status = 0
         phase = requestComplete ? .waiting : .body
+        if head.expectsContinue && !requestComplete && !head.isHTTP10, let context {
+            // RFC 9110 §10.1.1: the proxy answers the expectation itself (and did not pass it on), so the client
+            // sends its body at once instead of waiting for a backend that may never send 100.
+            context.writeAndFlush(wrapOutboundOut(LocalAnswer.continueInterim), promise: nil)
+        }
 
         // The head as the backend sees it: the start line, the end-to-end lines, X-Forwarded-For.
         outgoing.clear()
@@ -532,6 +537,9 @@ enum LocalAnswer {
         case .gatewayTimeout: return Self.table[6]
         }
     }
+
+    /// `100 Continue`, an interim answer to `Expect: 100-continue`.
+    static let continueInterim = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
 
     private static let table: [ByteBuffer] = [
         ("400 Bad Request", "bad request\n"),

@@ -43,6 +43,17 @@ struct ForwardingParserTests {
         #expect(lines(head) == ["Host: a\r\n", "Content-Length: 2\r\n"])
     }
 
+    @Test("Expect: 100-continue is flagged and left out of the forwarded lines")
+    func expectContinue() throws {
+        var reader = HTTPHeadReader()
+        var buffer = ByteBuffer(
+            string: "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\nx"
+        )
+        let head = try #require(try reader.readRequestHead(&buffer))
+        #expect(head.expectsContinue)
+        #expect(lines(head) == ["Host: a\r\n", "Content-Length: 1\r\n"])
+    }
+
     @Test("more header lines than the cap is headerTooLarge")
     func headerCount() {
         var reader = HTTPHeadReader(maxHeadBytes: 8192, maxHeaderCount: 3)

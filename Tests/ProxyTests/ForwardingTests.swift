@@ -147,6 +147,23 @@ struct ForwardingTests {
         }
     }
 
+    @Test("Expect: 100-continue is answered by the proxy and not passed on")
+    func expectContinue() async throws {
+        try await withScripted({ text in requestComplete(text) ? .respond(ok("got it")) : .wait }) { backend, address in
+            try await withProxy(oneCluster([address])) { _, port in
+                let client = try RawClient(port: port)
+                client.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+                #expect(client.readHead() == "HTTP/1.1 100 Continue\r\n\r\n")
+                client.send("hello")
+                let response = try #require(client.readResponse())
+                #expect(response.body == "got it")
+                let request = try #require(backend.requests.first)
+                #expect(!request.lowercased().contains("expect"))
+                #expect(request.hasSuffix("\r\n\r\nhello"))
+            }
+        }
+    }
+
     @Test("HEAD responses have no body; Connection: close and HTTP/1.0 are honoured")
     func headAndClose() async throws {
         try await withScripted({ text in

@@ -155,10 +155,13 @@ final class RawClient {
         return n == 0 || (n < 0 && errno == ECONNRESET)
     }
 
-    /// Reads a response head only.
+    /// Reads a response head only (consuming it).
     func readHead() -> String? {
         while true {
-            if let end = findCRLFCRLF() { return String(decoding: pending[0..<end], as: UTF8.self) }
+            if let end = findCRLFCRLF() {
+                defer { pending.removeFirst(end) }
+                return String(decoding: pending[0..<end], as: UTF8.self)
+            }
             if !fill() { return nil }
         }
     }
