@@ -63,6 +63,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private var closeAfterResponse = false
     private var status = 0
     private var upstreamTimer: NIOScheduledCallback?
+    /// When the request body last had bytes (uptime ns), for the body timeout.
+    private var lastBodyRead: UInt64 = 0
 
     init(loop: ProxyLoop) {
         self.loop = loop
@@ -114,6 +116,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         if phase == .idle {
             phase = .head
             armTimer(configuration.headerTimeout)
+        } else if phase == .body {
+            lastBodyRead = NIODeadline.now().uptimeNanoseconds
         }
         if buffer.readableBytes == 0 {
             buffer = incoming
@@ -152,10 +156,10 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: - Requests
 
-    /// Handles the buffered bytes: heads, then body bytes, until more must arrive or a response is awaited.
+    /// Handles the buffered bytes: heads, then body bytes, until more must arrive or a response is awaited;
+    /// `flushing`: flush what was written upstream (a read flushes once at its end instead).
     ///
     /// - Complexity: O(bytes consumed).
-    /// `flushing`: flush what was written upstream (a read flushes once at its end instead).
     private func process(flushing: Bool = true) {
         guard !processing else { return }
         processing = true
@@ -195,6 +199,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 guard requestBody.isComplete else { break loop }
                 requestComplete = true
                 phase = .waiting
+                cancelTimer()
             case .waiting, .closing:
                 break loop
             }
@@ -251,6 +256,11 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         closeAfterResponse = false
         status = 0
         phase = requestComplete ? .waiting : .body
+        if !requestComplete {
+            // The body may pause at most the body timeout between reads (one timer, re-armed lazily).
+            lastBodyRead = NIODeadline.now().uptimeNanoseconds
+            armTimer(configuration.bodyTimeout)
+        }
         if head.expectsContinue && !requestComplete && !head.isHTTP10, let context {
             // RFC 9110 §10.1.1: the proxy answers the expectation itself (and did not pass it on), so the client
             // sends its body at once instead of waiting for a backend that may never send 100.
@@ -466,7 +476,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         switch rejection {
         case .badRequest: answer = .badRequest
         case .headerTooLarge: answer = .headerTooLarge
-        case .headerTimeout: answer = .requestTimeout
+        case .headerTimeout, .bodyTimeout: answer = .requestTimeout
         case .noRoute: answer = .notFound
         case .overload, .noEndpoint: answer = .unavailable
         }
@@ -502,8 +512,33 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             context.close(promise: nil)
         case .head:
             respondLocally(.headerTimeout)
-        case .body, .waiting, .closing:
+        case .body:
+            let now = NIODeadline.now().uptimeNanoseconds
+            let limit = UInt64(max(0, configuration.bodyTimeout.nanoseconds))
+            let due = lastBodyRead &+ limit
+            if now < due {
+                armTimer(.nanoseconds(Int64(due - now)))
+            } else {
+                bodyTimedOut()
+            }
+        case .waiting, .closing:
             break
+        }
+    }
+
+    /// The request body paused longer than the body timeout: 408 if nothing was answered yet, else close; the
+    /// upstream connection is dropped.
+    private func bodyTimedOut() {
+        let connection = upstream
+        upstream = nil
+        if cluster != nil { endExchange(.cancelled) }
+        connection?.close()
+        if responseStarted {
+            loop.shared.metrics.rejections[Rejection.bodyTimeout.rawValue].increment()
+            phase = .closing
+            context?.close(promise: nil)
+        } else {
+            respondLocally(.bodyTimeout)
         }
     }
 

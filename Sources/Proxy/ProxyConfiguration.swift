@@ -102,6 +102,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var maxHeaderCount = 100
     /// A request head must arrive whole within this, from its first byte (or the accept): then 408 and close.
     public var headerTimeout = SimDuration.seconds(10)
+    /// A request body may pause at most this long between reads: then 408 (or close) and the upstream dropped.
+    public var bodyTimeout = SimDuration.seconds(60)
     /// A keep-alive client connection idle this long between requests is closed.
     public var idleTimeout = SimDuration.seconds(60)
     /// Requests in flight per event loop beyond which new ones are answered 503.

@@ -12,6 +12,8 @@ enum Rejection: Int, CaseIterable {
     case headerTooLarge
     /// Head not complete within the header timeout (408).
     case headerTimeout
+    /// Request body paused longer than the body timeout (408).
+    case bodyTimeout
     /// No route took the request (404).
     case noRoute
     /// Too many requests in flight on the event loop (503).
@@ -25,6 +27,7 @@ enum Rejection: Int, CaseIterable {
         case .badRequest: return "bad_request"
         case .headerTooLarge: return "header_too_large"
         case .headerTimeout: return "header_timeout"
+        case .bodyTimeout: return "body_timeout"
         case .noRoute: return "no_route"
         case .overload: return "overload"
         case .noEndpoint: return "no_endpoint"

@@ -25,7 +25,8 @@ extension MeshSim {
 
                 Malformed or ambiguous requests (both Content-Length and Transfer-Encoding, bad chunks, bare LF,
                 obsolete folding, NUL) are answered 400 and the connection closed; a head over --max-header-bytes
-                or 100 lines 431; a head not complete within --header-timeout 408. An upstream that cannot be
+                or 100 lines 431; a head not complete within --header-timeout, or a body pausing longer than
+                --body-timeout, 408. An upstream that cannot be
                 reached or breaks is answered 502, one slower than --upstream-timeout 504.
 
                 With --admin, GET /metrics (Prometheus text) and GET /endpoints (JSON) are served there.
@@ -51,6 +52,11 @@ extension MeshSim {
             parsing: .unconditional,
             help: "A request head must arrive whole within this; then 408 and close."
         ) var headerTimeout = "10s"
+        @Option(
+            name: .customLong("body-timeout"),
+            parsing: .unconditional,
+            help: "Longest pause between reads of a request body; then 408 and close."
+        ) var bodyTimeout = "60s"
         @Option(name: .customLong("max-header-bytes"), parsing: .unconditional, help: "Largest request head accepted.")
         var maxHeaderBytes = 16 * 1024
         @Option(
@@ -100,6 +106,7 @@ extension MeshSim {
                 )
             }
             configuration.headerTimeout = .nanoseconds(try parseDuration(headerTimeout, flag: "--header-timeout"))
+            configuration.bodyTimeout = .nanoseconds(try parseDuration(bodyTimeout, flag: "--body-timeout"))
             configuration.maxHeadBytes = maxHeaderBytes
             configuration.maxPendingPerLoop = maxPending
             return configuration

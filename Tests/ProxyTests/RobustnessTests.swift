@@ -5,6 +5,10 @@ import SimCore
 import Spec
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A backend that answers every complete request with 200.
 private let answerAll: @Sendable (String) -> ScriptedBackend.Action = { text in
     requestComplete(text) ? .respond(ok()) : .wait
@@ -92,6 +96,30 @@ struct RobustnessTests {
             let response = client.readToClose()
             #expect(response.hasPrefix("HTTP/1.1 408 "))
             #expect(ContinuousClock.now - start < .seconds(2))
+        }
+    }
+
+    @Test("a body that pauses longer than the body timeout: 408, closed, the upstream connection dropped")
+    func bodyTimeout() async throws {
+        try await withScripted(answerAll) { backend, address in
+            var configuration = oneCluster([address])
+            configuration.bodyTimeout = .milliseconds(300)
+            try await withProxy(configuration) { server, port in
+                let client = try RawClient(port: port)
+                let start = ContinuousClock.now
+                client.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab")
+                // A blocking pause on this thread: the second piece goes at 200 ms, before the first deadline,
+                // however busy the test's executor is.
+                usleep(200_000)
+                client.send("cd")
+                let response = client.readToClose()
+                #expect(response.hasPrefix("HTTP/1.1 408 "))
+                // The pause is measured from the last read, not from the head.
+                #expect(ContinuousClock.now - start >= .milliseconds(450))
+                #expect(await backend.wait { backend.closed == 1 })
+                #expect(await server.pendingRequests() == 0)
+                #expect(server.metricsText().contains("reason=\"body_timeout\"} 1"))
+            }
         }
     }
 
