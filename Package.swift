@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Runner", targets: ["Runner"]),
         .library(name: "LiveHTTP", targets: ["LiveHTTP"]),
         .library(name: "Live", targets: ["Live"]),
+        .library(name: "Proxy", targets: ["Proxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The GNU Scientific Library, found with pkg-config (Debian: libgsl-dev).
@@ -117,10 +119,23 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        // The reverse proxy: HTTP/1.1 on SwiftNIO, routing and balancing with the policy modules, on the event
+        // loops' clock.
+        .target(
+            name: "Proxy",
+            dependencies: [
+                "LiveHTTP", "SimCore", "SimRandom", "Spec", "Balancers",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: hotPathSettings
+        ),
         .executableTarget(
             name: "meshsim",
             dependencies: [
-                "Runner", "Scenario", "SimCore", "SimRandom", "Spec", "SharedModel", "MeshModel", "Live",
+                "Runner", "Scenario", "SimCore", "SimRandom", "Spec", "SharedModel", "MeshModel", "Live", "Proxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -154,6 +169,14 @@ let package = Package(
                 "Live", "LiveHTTP", "SimCore", "Reports", "Spec", "SharedModel", "MeshModel", "Scenario", "SimRandom",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ProxyTests",
+            dependencies: [
+                "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "Balancers",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

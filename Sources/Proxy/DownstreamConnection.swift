@@ -1,0 +1,593 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Proxy
+//===----------------------------------------------------------------------===//
+
+import LiveHTTP
+import NIOCore
+import NIOPosix
+import Prometheus
+import SimCore
+
+/// One client connection: reads a request head, routes it to a cluster, lets the cluster's balancer pick an endpoint,
+/// passes the request to it on a pooled keep-alive connection and the response back, one request at a time.
+///
+/// Framing is checked on the way in both directions (RFC 9112 §6: a head with both `Content-Length` and
+/// `Transfer-Encoding`, two differing lengths, a malformed chunk, obsolete line folding, a bare LF or a NUL is
+/// answered 400 and the connection closed), so the proxy and the backend always agree on where a message ends.
+/// Hop-by-hop headers are dropped in both directions (RFC 9110 §7.6.1) and `X-Forwarded-For` is added.
+///
+/// `autoRead` is off: the client is read only while the upstream can take its bytes, or while a head is awaited.
+final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum Phase {
+        /// Between requests (or just accepted), nothing buffered.
+        case idle
+        /// Part of a request head has arrived.
+        case head
+        /// The request body is passing upstream.
+        case body
+        /// The request has passed; the response is awaited or passing back.
+        case waiting
+        /// The connection is being closed.
+        case closing
+    }
+
+    let loop: ProxyLoop
+    private var context: ChannelHandlerContext?
+    private var buffer = ByteBuffer()
+    private var reader: HTTPHeadReader
+    private var phase = Phase.idle
+    private var processing = false
+    private var timer: NIOScheduledCallback?
+    /// `X-Forwarded-For: <client>\r\n`.
+    private var forwardedFor = ByteBuffer()
+
+    // The current exchange.
+    /// Bumped per exchange, so that late connects and timers of an earlier one are ignored.
+    private var exchangeID = 0
+    private var cluster: ClusterState?
+    private var endpoint = 0
+    private var backend = 0
+    private var started: UInt64 = 0
+    private var requestBody = HTTPBodyForwarder(.none)
+    private var requestComplete = false
+    private var clientKeepAlive = true
+    private var clientHTTP10 = false
+    private var isHeadMethod = false
+    private var upstream: UpstreamConnection?
+    /// Request bytes waiting for the upstream connection.
+    private var outgoing = ByteBuffer()
+    private var responseStarted = false
+    private var closeAfterResponse = false
+    private var status = 0
+    private var upstreamTimer: NIOScheduledCallback?
+    /// When the request body last had bytes (uptime ns), for the body timeout.
+    private var lastBodyRead: UInt64 = 0
+
+    init(loop: ProxyLoop) {
+        self.loop = loop
+        reader = HTTPHeadReader(
+            maxHeadBytes: loop.shared.configuration.maxHeadBytes,
+            maxHeaderCount: loop.shared.configuration.maxHeaderCount
+        )
+    }
+
+    private var configuration: ProxyConfiguration { loop.shared.configuration }
+
+    /// Whether the client takes more bytes without unbounded buffering.
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        loop.downstream[ObjectIdentifier(self)] = self
+        let client = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        forwardedFor = ByteBuffer(string: "X-Forwarded-For: \(client)\r\n")
+        loop.shared.metrics.accepted.increment()
+        armTimer(configuration.headerTimeout)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.read()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimer()
+        loop.downstream[ObjectIdentifier(self)] = nil
+        if cluster != nil {
+            // The client left first: its upstream work is cancelled, the connection closed, not pooled.
+            endExchange(.cancelled)
+            upstream?.close()
+            upstream = nil
+        }
+        phase = .closing
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if phase == .idle {
+            phase = .head
+            armTimer(configuration.headerTimeout)
+        } else if phase == .body {
+            lastBodyRead = NIODeadline.now().uptimeNanoseconds
+        }
+        if buffer.readableBytes == 0 {
+            buffer = incoming
+        } else {
+            buffer.writeBuffer(&incoming)
+        }
+        process(flushing: false)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        upstream?.flush()
+        readIfWanted()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        upstream?.readIfWanted()
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Asks for a read when the client's bytes have somewhere to go: a head is awaited, the upstream takes the body,
+    /// or (while waiting for the response) little is buffered, so that a client that leaves is noticed.
+    ///
+    /// - Complexity: O(1).
+    func readIfWanted() {
+        guard let context else { return }
+        let cap = configuration.maxBufferedBytes
+        let wanted: Bool
+        switch phase {
+        case .idle, .head: wanted = true
+        case .body: wanted = upstream.map { $0.isWritable } ?? (outgoing.readableBytes < cap)
+        case .waiting: wanted = buffer.readableBytes < cap
+        case .closing: wanted = false
+        }
+        if wanted { context.read() }
+    }
+
+    // MARK: - Requests
+
+    /// Handles the buffered bytes: heads, then body bytes, until more must arrive or a response is awaited;
+    /// `flushing`: flush what was written upstream (a read flushes once at its end instead).
+    ///
+    /// - Complexity: O(bytes consumed).
+    private func process(flushing: Bool = true) {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        loop: while context != nil {
+            switch phase {
+            case .idle, .head:
+                guard buffer.readableBytes > 0 else { break loop }
+                if phase == .idle {
+                    phase = .head
+                    armTimer(configuration.headerTimeout)
+                }
+                let head: HTTPForwardHead?
+                do {
+                    head = try reader.readRequestHead(&buffer)
+                } catch .headerTooLarge {
+                    reject(.headerTooLarge)
+                    return
+                } catch {
+                    reject(.badRequest)
+                    return
+                }
+                guard let head else { break loop }
+                cancelTimer()
+                startExchange(head)
+            case .body:
+                let slice: ByteBuffer
+                do {
+                    slice = try requestBody.take(&buffer)
+                } catch {
+                    requestFailed()
+                    return
+                }
+                if slice.readableBytes > 0 {
+                    if let upstream { upstream.write(slice) } else { outgoing.writeImmutableBuffer(slice) }
+                }
+                guard requestBody.isComplete else { break loop }
+                requestComplete = true
+                phase = .waiting
+                cancelTimer()
+            case .waiting, .closing:
+                break loop
+            }
+        }
+        // Body bytes taken outside a read (a pipelined request started when the previous response ended) must not
+        // wait for the client's next read to be flushed.
+        if flushing { upstream?.flush() }
+        if buffer.readableBytes == 0 {
+            buffer.clear()
+        } else if buffer.readerIndex > 4096 {
+            buffer.discardReadBytes()
+        }
+    }
+
+    /// Routes and balances a request whose head has arrived, and sends it upstream.
+    ///
+    /// - Complexity: O(routes + head length) plus the balancer's pick; one head buffer, no strings.
+    private func startExchange(_ head: HTTPForwardHead) {
+        let shared = loop.shared
+        let route = head.bytes.withUnsafeReadableBytes { bytes in
+            let host =
+                head.host.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }
+                ?? UnsafeRawBufferPointer(start: nil, count: 0)
+            return shared.routes.match(host: host, path: UnsafeRawBufferPointer(rebasing: bytes[head.path]))
+        }
+        guard let route else {
+            respondLocally(.noRoute)
+            return
+        }
+        let clusterIndex = shared.routes.cluster(route: route, using: &loop.routeRandom)
+        let cluster = loop.clusters[clusterIndex]
+        let now = loop.now()
+        guard !loop.stopping, loop.pending < configuration.maxPendingPerLoop, cluster.admit(at: now) else {
+            respondLocally(.overload)
+            return
+        }
+        guard let endpoint = cluster.pick(at: now) else {
+            respondLocally(.noEndpoint)
+            return
+        }
+        cluster.attemptStarted(endpoint: endpoint, at: now)
+        loop.pending += 1
+        exchangeID &+= 1
+        self.cluster = cluster
+        self.endpoint = endpoint
+        backend = cluster.backendOfEndpoint[endpoint]
+        started = UInt64(now.nanoseconds) &+ shared.startUptime
+        requestBody = HTTPBodyForwarder(head.framing)
+        requestComplete = requestBody.isComplete
+        clientKeepAlive = head.keepAlive
+        clientHTTP10 = head.isHTTP10
+        isHeadMethod = head.isHeadMethod
+        responseStarted = false
+        closeAfterResponse = false
+        status = 0
+        phase = requestComplete ? .waiting : .body
+        if !requestComplete {
+            // The body may pause at most the body timeout between reads (one timer, re-armed lazily).
+            lastBodyRead = NIODeadline.now().uptimeNanoseconds
+            armTimer(configuration.bodyTimeout)
+        }
+        if head.expectsContinue && !requestComplete && !head.isHTTP10, let context {
+            // RFC 9110 §10.1.1: the proxy answers the expectation itself (and did not pass it on), so the client
+            // sends its body at once instead of waiting for a backend that may never send 100.
+            context.writeAndFlush(wrapOutboundOut(LocalAnswer.continueInterim), promise: nil)
+        }
+
+        // The head as the backend sees it: the start line, the end-to-end lines, X-Forwarded-For.
+        outgoing.clear()
+        outgoing.reserveCapacity(head.bytes.readableBytes + forwardedFor.readableBytes)
+        outgoing.writeImmutableBuffer(head.bytes.getSlice(at: head.startLine.lowerBound, length: head.startLine.count)!)
+        outgoing.writeStaticString("\r\n")
+        for line in head.forwardedLines {
+            outgoing.writeImmutableBuffer(head.bytes.getSlice(at: line.lowerBound, length: line.count)!)
+        }
+        outgoing.writeImmutableBuffer(forwardedFor)
+        outgoing.writeStaticString("\r\n")
+
+        if let timeout = configuration.upstreamTimeout, let context {
+            let id = exchangeID
+            upstreamTimer = try? context.eventLoop.scheduleCallback(
+                in: .nanoseconds(timeout.nanoseconds),
+                handler: LoopTimer { [self] in
+                    upstreamTimer = nil
+                    guard id == exchangeID, self.cluster != nil else { return }
+                    upstreamFailed(from: upstream, .timeout)
+                }
+            )
+        }
+        // The newest idle connection, unless it idled past the pool's limit (the backend may be closing it).
+        let uptime = NIODeadline.now().uptimeNanoseconds
+        let limit = UInt64(max(0, configuration.upstreamIdleTimeout.nanoseconds))
+        let oldest = uptime > limit ? uptime - limit : 0
+        while let pooled = loop.pools[backend].checkout() {
+            guard pooled.idleSince >= oldest else {
+                pooled.close()
+                continue
+            }
+            shared.metrics.reused[backend].increment()
+            attach(pooled)
+            return
+        }
+        connect()
+    }
+
+    /// Opens a new upstream connection for the current exchange.
+    private func connect() {
+        guard let context else { return }
+        let id = exchangeID
+        let backend = self.backend
+        let loop = self.loop
+        let connection = UpstreamConnection(loop: loop, backend: backend)
+        loop.shared.metrics.opened[backend].increment()
+        let timeout = configuration.upstreamTimeout.map { TimeAmount.nanoseconds($0.nanoseconds) } ?? .seconds(10)
+        ClientBootstrap(group: context.eventLoop)
+            .channelOption(.autoRead, value: false)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(connection)
+                }
+            }
+            .connect(to: loop.shared.backendAddresses[backend])
+            .whenComplete { [self] result in
+                switch result {
+                case .success:
+                    if id == exchangeID, cluster != nil, upstream == nil, connection.isOpen {
+                        attach(connection)
+                    } else {
+                        connection.close()
+                    }
+                case .failure:
+                    if id == exchangeID, cluster != nil, upstream == nil { upstreamFailed(from: nil, .connectFailure) }
+                }
+            }
+    }
+
+    /// Sends the current request on `connection`.
+    private func attach(_ connection: UpstreamConnection) {
+        upstream = connection
+        connection.begin(for: self, requestIsHead: isHeadMethod)
+        connection.write(outgoing)
+        outgoing = ByteBuffer()
+        connection.flush()
+        readIfWanted()
+    }
+
+    // MARK: - Responses (called by the upstream connection)
+
+    /// The response head arrived: pass it on, hop-by-hop lines dropped, saying whether the connection stays open.
+    ///
+    /// - Complexity: O(head length), one buffer.
+    func responseHead(_ head: HTTPForwardHead) {
+        guard let context else { return }
+        responseStarted = true
+        status = head.status
+        // The client's connection closes after this response when it asked so, when the response runs to the
+        // upstream's close, or when its request body has not fully arrived (it cannot be told from the next request).
+        closeAfterResponse = !clientKeepAlive || head.framing == .untilClose || !requestComplete || loop.stopping
+        var out = ByteBuffer()
+        out.reserveCapacity(head.bytes.readableBytes + 32)
+        out.writeImmutableBuffer(head.bytes.getSlice(at: head.startLine.lowerBound, length: head.startLine.count)!)
+        out.writeStaticString("\r\n")
+        for line in head.forwardedLines {
+            out.writeImmutableBuffer(head.bytes.getSlice(at: line.lowerBound, length: line.count)!)
+        }
+        if closeAfterResponse {
+            out.writeStaticString("Connection: close\r\n")
+        } else if clientHTTP10 {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
+        out.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(out), promise: nil)
+    }
+
+    /// Response body bytes arrived: pass them on.
+    ///
+    /// - Complexity: O(1); the bytes are not copied.
+    func responseBody(_ bytes: ByteBuffer) {
+        context?.write(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    /// Flushes what was written to the client.
+    func flushResponse() { context?.flush() }
+
+    /// The response ended; `reusable`: the upstream connection may carry another request.
+    ///
+    /// - Complexity: O(1) plus the cluster's end-of-attempt hook and any pipelined bytes.
+    func responseEnded(from connection: UpstreamConnection, reusable: Bool) {
+        guard connection === upstream else { return }
+        upstream = nil
+        endExchange(.response(status: status))
+        connection.release(reusable: reusable && requestComplete)
+        guard let context else { return }
+        if closeAfterResponse {
+            phase = .closing
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { [channel = context.channel] _ in
+                channel.close(promise: nil)
+            }
+            return
+        }
+        context.flush()
+        phase = .idle
+        reader.reset()
+        armTimer(configuration.idleTimeout)
+        process()
+        readIfWanted()
+    }
+
+    /// The upstream failed (no connection, broken, malformed, or timed out): 502 or 504 if nothing was sent yet,
+    /// else the client connection is closed.
+    func upstreamFailed(from connection: UpstreamConnection?, _ outcome: AttemptOutcome) {
+        guard cluster != nil else { return }
+        if let connection, connection !== upstream { return }
+        let connection = upstream
+        upstream = nil
+        endExchange(outcome)
+        connection?.close()
+        guard let context else { return }
+        phase = .closing
+        if responseStarted {
+            context.flush()
+            context.close(promise: nil)
+        } else {
+            let answer: LocalAnswer = outcome == .timeout ? .gatewayTimeout : .badGateway
+            context.writeAndFlush(wrapOutboundOut(answer.encoded)).whenComplete { [channel = context.channel] _ in
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// The request body was malformed mid-way: the upstream connection is dropped; 400 if nothing was answered yet.
+    private func requestFailed() {
+        let connection = upstream
+        upstream = nil
+        if cluster != nil { endExchange(.cancelled) }
+        connection?.close()
+        if responseStarted {
+            phase = .closing
+            context?.close(promise: nil)
+        } else {
+            reject(.badRequest)
+        }
+    }
+
+    /// Counts the end of the current exchange on its cluster and the metrics, and forgets it.
+    private func endExchange(_ outcome: AttemptOutcome) {
+        guard let cluster else { return }
+        let now = loop.now()
+        let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- started)))
+        cluster.attemptEnded(endpoint: endpoint, outcome: outcome, latency: latency, at: now)
+        let metrics = loop.shared.metrics
+        metrics.requests[cluster.index][endpoint][outcome.label].increment()
+        if case .response = outcome { metrics.latency[cluster.index][endpoint].recordNanoseconds(latency.nanoseconds) }
+        loop.pending -= 1
+        self.cluster = nil
+        upstreamTimer?.cancel()
+        upstreamTimer = nil
+    }
+
+    // MARK: - Local answers
+
+    /// Answers a request the proxy refuses itself, then closes.
+    private func reject(_ rejection: Rejection) {
+        respondLocally(rejection)
+    }
+
+    private func respondLocally(_ rejection: Rejection) {
+        loop.shared.metrics.rejections[rejection.rawValue].increment()
+        cancelTimer()
+        guard let context else { return }
+        phase = .closing
+        let answer: LocalAnswer
+        switch rejection {
+        case .badRequest: answer = .badRequest
+        case .headerTooLarge: answer = .headerTooLarge
+        case .headerTimeout, .bodyTimeout: answer = .requestTimeout
+        case .noRoute: answer = .notFound
+        case .overload, .noEndpoint: answer = .unavailable
+        }
+        context.writeAndFlush(wrapOutboundOut(answer.encoded)).whenComplete { [channel = context.channel] _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    // MARK: - Timers
+
+    /// Arms the connection's timer: the header timeout while a head is awaited, the idle timeout between requests.
+    private func armTimer(_ duration: SimDuration) {
+        cancelTimer()
+        guard let context else { return }
+        timer = try? context.eventLoop.scheduleCallback(
+            in: .nanoseconds(duration.nanoseconds),
+            handler: LoopTimer { [self] in timerFired() }
+        )
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func timerFired() {
+        timer = nil
+        guard let context else { return }
+        switch phase {
+        case .idle:
+            // An idle keep-alive connection (or one that never sent a byte) is closed silently, as nginx does.
+            phase = .closing
+            context.close(promise: nil)
+        case .head:
+            respondLocally(.headerTimeout)
+        case .body:
+            let now = NIODeadline.now().uptimeNanoseconds
+            let limit = UInt64(max(0, configuration.bodyTimeout.nanoseconds))
+            let due = lastBodyRead &+ limit
+            if now < due {
+                armTimer(.nanoseconds(Int64(due - now)))
+            } else {
+                bodyTimedOut()
+            }
+        case .waiting, .closing:
+            break
+        }
+    }
+
+    /// The request body paused longer than the body timeout: 408 if nothing was answered yet, else close; the
+    /// upstream connection is dropped.
+    private func bodyTimedOut() {
+        let connection = upstream
+        upstream = nil
+        if cluster != nil { endExchange(.cancelled) }
+        connection?.close()
+        if responseStarted {
+            loop.shared.metrics.rejections[Rejection.bodyTimeout.rawValue].increment()
+            phase = .closing
+            context?.close(promise: nil)
+        } else {
+            respondLocally(.bodyTimeout)
+        }
+    }
+
+    /// Closes the connection once its current exchange, if any, has ended (shutdown).
+    func closeWhenIdle() {
+        guard let context else { return }
+        if cluster == nil {
+            phase = .closing
+            context.close(promise: nil)
+        }
+    }
+
+    /// Closes the connection now (shutdown past the drain time).
+    func closeNow() {
+        context?.close(promise: nil)
+    }
+}
+
+/// The answers the proxy gives itself, encoded once.
+enum LocalAnswer {
+    case badRequest, headerTooLarge, requestTimeout, notFound, unavailable, badGateway, gatewayTimeout
+
+    var encoded: ByteBuffer {
+        switch self {
+        case .badRequest: return Self.table[0]
+        case .headerTooLarge: return Self.table[1]
+        case .requestTimeout: return Self.table[2]
+        case .notFound: return Self.table[3]
+        case .unavailable: return Self.table[4]
+        case .badGateway: return Self.table[5]
+        case .gatewayTimeout: return Self.table[6]
+        }
+    }
+
+    /// `100 Continue`, an interim answer to `Expect: 100-continue`.
+    static let continueInterim = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
+
+    private static let table: [ByteBuffer] = [
+        ("400 Bad Request", "bad request\n"),
+        ("431 Request Header Fields Too Large", "header too large\n"),
+        ("408 Request Timeout", "request timeout\n"),
+        ("404 Not Found", "no route\n"),
+        ("503 Service Unavailable", "no upstream available\n"),
+        ("502 Bad Gateway", "upstream failed\n"),
+        ("504 Gateway Timeout", "upstream timed out\n"),
+    ].map { status, body in
+        ByteBuffer(
+            string: "HTTP/1.1 \(status)\r\nServer: meshsim-proxy\r\nContent-Type: text/plain\r\nContent-Length: "
+                + "\(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        )
+    }
+}

@@ -1,0 +1,164 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Proxy
+//===----------------------------------------------------------------------===//
+
+public import SimCore
+public import Spec
+
+/// A host and port to listen on or connect to.
+public struct ProxyAddress: Sendable, Hashable, CustomStringConvertible {
+    /// An IPv4 or IPv6 literal, or a name.
+    public var host: String
+    /// The port (0: one the system chooses, for listeners).
+    public var port: Int
+
+    /// Creates an address.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` (`[v6]:port` for IPv6); `nil` when malformed or the port is outside 0...65535.
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// One upstream cluster: its backends and the balancer that spreads requests over them.
+public struct ProxyCluster: Sendable, Equatable {
+    /// The cluster's name (a metrics label).
+    public var name: String
+    /// The backends, in order (an endpoint's index is its position here).
+    public var backends: [ProxyAddress]
+    /// Static weights of the backends (all 1 when empty), for weighted balancers.
+    public var weights: [Int32]
+    /// The balancer and its parameters.
+    public var balancer: BalancerSpec
+
+    /// Creates a cluster.
+    public init(name: String, backends: [ProxyAddress], weights: [Int32] = [], balancer: BalancerSpec) {
+        self.name = name
+        self.backends = backends
+        self.weights = weights
+        self.balancer = balancer
+    }
+
+    /// The weight of backend `i`.
+    func weight(_ i: Int) -> Int32 { i < weights.count ? weights[i] : 1 }
+}
+
+/// A route: which requests it takes (host and path prefix) and the clusters it splits them over, by weight.
+public struct ProxyRoute: Sendable, Equatable {
+    /// The host it takes (without port, case-insensitive), or `nil` for any.
+    public var host: String?
+    /// The path prefix it takes, or `nil` for any.
+    public var pathPrefix: String?
+    /// The clusters (indices into ``ProxyConfiguration/clusters``) and their weights; one entry for a plain route.
+    public var targets: [(cluster: Int, weight: Double)]
+
+    /// Creates a route.
+    public init(host: String? = nil, pathPrefix: String? = nil, targets: [(cluster: Int, weight: Double)]) {
+        self.host = host
+        self.pathPrefix = pathPrefix
+        self.targets = targets
+    }
+
+    public static func == (lhs: ProxyRoute, rhs: ProxyRoute) -> Bool {
+        lhs.host == rhs.host && lhs.pathPrefix == rhs.pathPrefix
+            && lhs.targets.map(\.cluster) == rhs.targets.map(\.cluster)
+            && lhs.targets.map(\.weight) == rhs.targets.map(\.weight)
+    }
+}
+
+/// Everything a proxy runs with: listeners, clusters, routes and limits.
+///
+/// Plain values, so a scenario's call edges can be turned into one as well as command-line flags.
+public struct ProxyConfiguration: Sendable, Equatable {
+    /// Where proxied traffic is accepted.
+    public var listen: ProxyAddress
+    /// Where `/metrics` and `/endpoints` are served, if anywhere.
+    public var admin: ProxyAddress?
+    /// The upstream clusters.
+    public var clusters: [ProxyCluster]
+    /// The routes, first match wins; a request no route takes is answered 404.
+    public var routes: [ProxyRoute]
+    /// Seed of the balancers' and the splits' random streams.
+    public var seed: UInt64 = 1
+    /// Event-loop threads.
+    public var threads = 1
+    /// A request's exchange with its upstream (connect, send, whole response) may take at most this long; then 504.
+    public var upstreamTimeout: SimDuration?
+    /// The largest request or response head.
+    public var maxHeadBytes = 16 * 1024
+    /// The most header lines in a head.
+    public var maxHeaderCount = 100
+    /// A request head must arrive whole within this, from its first byte (or the accept): then 408 and close.
+    public var headerTimeout = SimDuration.seconds(10)
+    /// A request body may pause at most this long between reads: then 408 (or close) and the upstream dropped.
+    public var bodyTimeout = SimDuration.seconds(60)
+    /// A keep-alive client connection idle this long between requests is closed.
+    public var idleTimeout = SimDuration.seconds(60)
+    /// Requests in flight per event loop beyond which new ones are answered 503.
+    public var maxPendingPerLoop = 10_000
+    /// Idle upstream connections kept per backend per event loop.
+    public var maxIdlePerBackend = 64
+    /// A pooled upstream connection idle longer than this is closed instead of reused (below the usual backend
+    /// keep-alive timeouts: nginx 75 s, meshsim serve 75 s), so that a request rarely meets a connection the backend
+    /// is closing.
+    public var upstreamIdleTimeout = SimDuration.seconds(30)
+    /// The most bytes buffered on one side before reading from the other stops.
+    public var maxBufferedBytes = 64 * 1024
+
+    /// Creates a configuration.
+    public init(listen: ProxyAddress, admin: ProxyAddress? = nil, clusters: [ProxyCluster], routes: [ProxyRoute]) {
+        self.listen = listen
+        self.admin = admin
+        self.clusters = clusters
+        self.routes = routes
+    }
+
+    /// One cluster named `default` that takes every request.
+    public static func singleCluster(
+        listen: ProxyAddress,
+        backends: [ProxyAddress],
+        balancer: BalancerSpec,
+        admin: ProxyAddress? = nil
+    ) -> ProxyConfiguration {
+        ProxyConfiguration(
+            listen: listen,
+            admin: admin,
+            clusters: [ProxyCluster(name: "default", backends: backends, balancer: balancer)],
+            routes: [ProxyRoute(targets: [(cluster: 0, weight: 1)])]
+        )
+    }
+
+    /// The problems that make it unusable, if any (empty clusters, routes to missing clusters, bad weights).
+    public func validate() -> [String] {
+        var problems: [String] = []
+        if clusters.isEmpty { problems.append("no clusters") }
+        for cluster in clusters where cluster.backends.isEmpty {
+            problems.append("cluster \(cluster.name) has no backends")
+        }
+        for (i, route) in routes.enumerated() {
+            if route.targets.isEmpty { problems.append("route \(i) has no target") }
+            for target in route.targets {
+                if !clusters.indices.contains(target.cluster) {
+                    problems.append("route \(i) names cluster \(target.cluster), which does not exist")
+                }
+                if !(target.weight > 0) || !target.weight.isFinite {
+                    problems.append("route \(i): weights must be positive")
+                }
+            }
+        }
+        if threads < 1 { problems.append("threads must be at least 1") }
+        return problems
+    }
+}

@@ -1,0 +1,100 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Proxy
+//===----------------------------------------------------------------------===//
+
+import NIOCore
+import SimCore
+import SimRandom
+
+/// Everything one event loop of the proxy owns: its view of each cluster, its upstream pools, its counts.
+///
+/// Only its event loop touches it, so the request path takes no locks; loops share nothing but the immutable
+/// configuration and the metrics' atomic counters.
+final class ProxyLoop: @unchecked Sendable {
+    /// The loop.
+    let loop: any EventLoop
+    /// The loop's position in the group.
+    let index: Int
+    /// The shared, immutable setup.
+    let shared: ProxyShared
+    /// Each cluster as this loop balances it.
+    let clusters: [ClusterState]
+    /// Idle upstream connections, by backend.
+    var pools: [IdlePool<UpstreamConnection>]
+    /// The stream of weighted split draws.
+    var routeRandom: RandomStream
+    /// Requests in flight on this loop (from head to the end of the upstream response).
+    var pending = 0
+    /// Open client connections.
+    var downstream: [ObjectIdentifier: DownstreamConnection] = [:]
+    /// Open upstream connections.
+    var upstream: [ObjectIdentifier: UpstreamConnection] = [:]
+    /// No new work after shutdown began.
+    var stopping = false
+
+    init(loop: any EventLoop, index: Int, shared: ProxyShared) {
+        self.loop = loop
+        self.index = index
+        self.shared = shared
+        let seed = shared.configuration.seed
+        clusters = shared.configuration.clusters.enumerated().map { i, cluster in
+            ClusterState(
+                index: i,
+                spec: cluster,
+                backendOfEndpoint: shared.backendOfEndpoint[i],
+                random: RandomStream(seed: seed, replication: 0, key: "proxy/\(index)/\(cluster.name)")
+            )
+        }
+        pools = shared.backends.map { _ in IdlePool(capacity: shared.configuration.maxIdlePerBackend) }
+        routeRandom = RandomStream(seed: seed, replication: 0, key: "proxy/\(index)/routes")
+    }
+
+    /// The policies' clock: nanoseconds since the proxy started, from the monotonic clock the event loop uses.
+    ///
+    /// - Complexity: O(1), one clock read.
+    func now() -> SimInstant {
+        SimInstant(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds &- shared.startUptime))
+    }
+}
+
+/// What every loop shares, immutable after start.
+final class ProxyShared: Sendable {
+    let configuration: ProxyConfiguration
+    let routes: RouteTable
+    /// The distinct backend addresses of all clusters.
+    let backends: [ProxyAddress]
+    /// Resolved addresses of ``backends``.
+    let backendAddresses: [SocketAddress]
+    /// `[cluster][endpoint]` → backend index.
+    let backendOfEndpoint: [[Int]]
+    let metrics: ProxyMetrics
+    /// The uptime (ns) the policies' clock counts from.
+    let startUptime: UInt64
+
+    init(configuration: ProxyConfiguration) throws {
+        self.configuration = configuration
+        routes = RouteTable(configuration.routes)
+        var backends: [ProxyAddress] = []
+        var map: [[Int]] = []
+        for cluster in configuration.clusters {
+            map.append(
+                cluster.backends.map { address in
+                    if let i = backends.firstIndex(of: address) { return i }
+                    backends.append(address)
+                    return backends.count - 1
+                }
+            )
+        }
+        self.backends = backends
+        backendOfEndpoint = map
+        backendAddresses = try backends.map { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
+        metrics = ProxyMetrics(configuration: configuration, backends: backends)
+        startUptime = NIODeadline.now().uptimeNanoseconds
+    }
+}
+
+/// A timer callback that runs a closure on its event loop.
+struct LoopTimer: NIOScheduledCallbackHandler, @unchecked Sendable {
+    let action: () -> Void
+    func handleScheduledCallback(eventLoop: some EventLoop) { action() }
+}

@@ -1,0 +1,135 @@
+//===----------------------------------------------------------------------===//
+// meshsim — Proxy
+//===----------------------------------------------------------------------===//
+
+import Prometheus
+
+/// Why the proxy answered a request itself, without an upstream.
+enum Rejection: Int, CaseIterable {
+    /// Malformed request (400).
+    case badRequest
+    /// Head over the size or header-count cap (431).
+    case headerTooLarge
+    /// Head not complete within the header timeout (408).
+    case headerTimeout
+    /// Request body paused longer than the body timeout (408).
+    case bodyTimeout
+    /// No route took the request (404).
+    case noRoute
+    /// Too many requests in flight on the event loop (503).
+    case overload
+    /// The balancer found no endpoint (503).
+    case noEndpoint
+
+    /// The `reason` label.
+    var label: String {
+        switch self {
+        case .badRequest: return "bad_request"
+        case .headerTooLarge: return "header_too_large"
+        case .headerTimeout: return "header_timeout"
+        case .bodyTimeout: return "body_timeout"
+        case .noRoute: return "no_route"
+        case .overload: return "overload"
+        case .noEndpoint: return "no_endpoint"
+        }
+    }
+}
+
+/// The proxy's Prometheus metrics, every series created up front so the request path only increments.
+///
+/// Counters are atomic (no lock); recording a latency takes the histogram's own short lock (swift-prometheus).
+final class ProxyMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    /// `meshsim_proxy_requests_total{cluster, upstream, outcome}`, indexed `[cluster][endpoint][outcome]`.
+    let requests: [[[Counter]]]
+    /// `meshsim_proxy_upstream_duration_seconds{cluster, upstream}`, indexed `[cluster][endpoint]`.
+    let latency: [[DurationHistogram]]
+    /// `meshsim_proxy_upstream_connections_opened_total{upstream}`, by backend.
+    let opened: [Counter]
+    /// `meshsim_proxy_upstream_connections_reused_total{upstream}`, by backend.
+    let reused: [Counter]
+    /// `meshsim_proxy_rejections_total{reason}`, by ``Rejection``.
+    let rejections: [Counter]
+    /// `meshsim_proxy_downstream_connections_total`.
+    let accepted: Counter
+
+    /// The latency buckets, in seconds: 0.5 ms to 10 s.
+    static let buckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+    ]
+
+    init(configuration: ProxyConfiguration, backends: [ProxyAddress]) {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        let requestsName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "requests",
+            unitName: "total",
+            helpText: "Requests sent upstream, by cluster, upstream and outcome."
+        )
+        let latencyName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "upstream_duration",
+            unitName: "seconds",
+            helpText: "Time from a request's head to the end of its upstream response."
+        )
+        requests = configuration.clusters.map { cluster in
+            cluster.backends.map { backend in
+                AttemptOutcome.labels.map { outcome in
+                    registry.makeCounter(
+                        descriptor: requestsName,
+                        labels: [("cluster", cluster.name), ("upstream", "\(backend)"), ("outcome", outcome)]
+                    )
+                }
+            }
+        }
+        latency = configuration.clusters.map { cluster in
+            cluster.backends.map { backend in
+                registry.makeDurationHistogram(
+                    descriptor: latencyName,
+                    labels: [("cluster", cluster.name), ("upstream", "\(backend)")],
+                    buckets: Self.buckets
+                )
+            }
+        }
+        let openedName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "upstream_connections_opened",
+            unitName: "total",
+            helpText: "Upstream connections opened (connect attempts), by upstream."
+        )
+        let reusedName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "upstream_connections_reused",
+            unitName: "total",
+            helpText: "Requests sent on an idle keep-alive upstream connection, by upstream."
+        )
+        opened = backends.map { registry.makeCounter(descriptor: openedName, labels: [("upstream", "\($0)")]) }
+        reused = backends.map { registry.makeCounter(descriptor: reusedName, labels: [("upstream", "\($0)")]) }
+        let rejectionsName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "rejections",
+            unitName: "total",
+            helpText: "Requests the proxy answered itself (400, 404, 408, 431, 503), by reason."
+        )
+        rejections = Rejection.allCases.map {
+            registry.makeCounter(descriptor: rejectionsName, labels: [("reason", $0.label)])
+        }
+        accepted = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "meshsim",
+                subsystem: "proxy",
+                metricName: "downstream_connections",
+                unitName: "total",
+                helpText: "Client connections accepted."
+            )
+        )
+    }
+}

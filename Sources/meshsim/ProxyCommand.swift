@@ -1,0 +1,162 @@
+//===----------------------------------------------------------------------===//
+// meshsim — command line: the reverse proxy
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Foundation
+import Live
+import NIOCore
+import NIOPosix
+import Proxy
+import SimCore
+import Spec
+
+extension MeshSim {
+    struct ProxyCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "proxy",
+            abstract: "Run an HTTP/1.1 reverse proxy that balances with meshsim's own balancer modules.",
+            discussion: """
+                Forwards every request to one of --backends, picked by --balancer, on keep-alive upstream
+                connections pooled per event loop. Each event loop balances on its own (its own active counts and
+                seeded random stream).
+
+                Balancers (the scenario names): \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", ")).
+
+                Malformed or ambiguous requests (both Content-Length and Transfer-Encoding, bad chunks, bare LF,
+                obsolete folding, NUL) are answered 400 and the connection closed; a head over --max-header-bytes
+                or 100 lines 431; a head not complete within --header-timeout, or a body pausing longer than
+                --body-timeout, 408. An upstream that cannot be
+                reached or breaks is answered 502, one slower than --upstream-timeout 504.
+
+                With --admin, GET /metrics (Prometheus text) and GET /endpoints (JSON) are served there.
+
+                Runs until SIGINT/SIGTERM, then stops accepting, lets requests in flight finish (up to 5 s) and
+                exits 0. Exit codes: 0, 64 usage error, 69 a port cannot be bound.
+                """
+        )
+
+        @Option(help: "Address to accept proxied traffic on (host:port).") var listen = "127.0.0.1:8080"
+        @Option(help: "Comma-separated backend addresses (host:port,…).") var backends: String
+        @Option(help: "Balancer (a scenario balancer name).") var balancer = "round_robin"
+        @Option(help: "Address of the admin listener for /metrics and /endpoints (host:port).") var admin: String?
+        @Option(parsing: .unconditional, help: "Seed of the balancers' random streams.") var seed: UInt64 = 1
+        @Option(parsing: .unconditional, help: "Event-loop threads (default: the number of cores).") var threads: Int?
+        @Option(
+            name: .customLong("upstream-timeout"),
+            parsing: .unconditional,
+            help: "Longest time for a request's upstream exchange (connect, send, whole response); then 504."
+        ) var upstreamTimeout: String?
+        @Option(
+            name: .customLong("header-timeout"),
+            parsing: .unconditional,
+            help: "A request head must arrive whole within this; then 408 and close."
+        ) var headerTimeout = "10s"
+        @Option(
+            name: .customLong("body-timeout"),
+            parsing: .unconditional,
+            help: "Longest pause between reads of a request body; then 408 and close."
+        ) var bodyTimeout = "60s"
+        @Option(name: .customLong("max-header-bytes"), parsing: .unconditional, help: "Largest request head accepted.")
+        var maxHeaderBytes = 16 * 1024
+        @Option(
+            name: .customLong("max-pending"),
+            parsing: .unconditional,
+            help: "Requests in flight per event loop beyond which new ones are answered 503."
+        ) var maxPending = 10_000
+
+        /// The configuration the flags describe (one cluster, one route).
+        func makeConfiguration() throws -> ProxyConfiguration {
+            guard let listenAddress = ProxyAddress(parsing: listen) else {
+                throw ValidationError("--listen must be host:port with a port in 0...65535, got \(listen)")
+            }
+            var adminAddress: ProxyAddress?
+            if let admin {
+                guard let parsed = ProxyAddress(parsing: admin) else {
+                    throw ValidationError("--admin must be host:port with a port in 0...65535, got \(admin)")
+                }
+                adminAddress = parsed
+            }
+            var backendAddresses: [ProxyAddress] = []
+            for item in backends.split(separator: ",", omittingEmptySubsequences: false) {
+                let text = item.trimmingCharacters(in: .whitespaces)
+                guard let address = ProxyAddress(parsing: text), address.port > 0 else {
+                    throw ValidationError("--backends: \"\(text)\" is not host:port with a port in 1...65535")
+                }
+                backendAddresses.append(address)
+            }
+            guard let kind = BalancerKind(rawValue: balancer) else {
+                let names = BalancerKind.allCases.map(\.rawValue)
+                let hint = closestName(to: balancer, among: names).map { " (did you mean \($0)?)" } ?? ""
+                throw ValidationError(
+                    "--balancer: unknown balancer \"\(balancer)\"\(hint); one of \(names.joined(separator: ", "))"
+                )
+            }
+            var configuration = ProxyConfiguration.singleCluster(
+                listen: listenAddress,
+                backends: backendAddresses,
+                balancer: BalancerSpec(kind),
+                admin: adminAddress
+            )
+            configuration.seed = seed
+            configuration.threads = threads ?? System.coreCount
+            if let upstreamTimeout {
+                configuration.upstreamTimeout = .nanoseconds(
+                    try parseDuration(upstreamTimeout, flag: "--upstream-timeout")
+                )
+            }
+            configuration.headerTimeout = .nanoseconds(try parseDuration(headerTimeout, flag: "--header-timeout"))
+            configuration.bodyTimeout = .nanoseconds(try parseDuration(bodyTimeout, flag: "--body-timeout"))
+            configuration.maxHeadBytes = maxHeaderBytes
+            configuration.maxPendingPerLoop = maxPending
+            return configuration
+        }
+
+        func validate() throws {
+            if let threads, threads < 1 || threads > 256 {
+                throw ValidationError("--threads must be in 1...256, got \(threads)")
+            }
+            if maxHeaderBytes < 256 || maxHeaderBytes > 1 << 20 {
+                throw ValidationError("--max-header-bytes must be in 256...1048576, got \(maxHeaderBytes)")
+            }
+            if maxPending < 1 { throw ValidationError("--max-pending must be at least 1, got \(maxPending)") }
+            _ = try makeConfiguration()
+        }
+
+        func run() async throws {
+            raiseFileLimit()
+            let configuration = try makeConfiguration()
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+            let server: ProxyServer
+            do {
+                server = try ProxyServer(configuration: configuration, group: group)
+                try await server.start()
+            } catch let error as ProxyError {
+                if case .bindFailed(let address, _, true) = error, let holder = PortOwner.describe(port: address.port) {
+                    printError("error: cannot listen on \(address): \(holder)")
+                } else {
+                    printError("error: \(error)")
+                }
+                try? await group.shutdownGracefully()
+                switch error {
+                case .bindFailed: throw ExitCode(69)
+                case .invalid: throw ExitCode(64)
+                }
+            }
+            if let address = server.listeningAddress {
+                let line =
+                    "proxying http://\(address.ipAddress ?? configuration.listen.host):\(address.port ?? 0)/ to "
+                    + "\(configuration.clusters[0].backends.map(\.description).joined(separator: ", ")) "
+                    + "(\(configuration.clusters[0].balancer.kind.rawValue), \(configuration.threads) thread(s))\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+            if let address = server.adminAddress {
+                let line = "admin on http://\(address.ipAddress ?? ""):\(address.port ?? 0)/metrics and /endpoints\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+            await waitForSignal()
+            await server.stop()
+            try? await group.shutdownGracefully()
+        }
+    }
+}
