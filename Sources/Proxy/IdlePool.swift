@@ -8,22 +8,23 @@ import DequeModule
 ///
 /// A connection enters only after its response ended cleanly; the newest is reused first (it is the least likely to
 /// have been closed by the backend's idle timeout). At most ``capacity`` wait; a connection beyond that is closed.
-struct IdlePool<Connection: AnyObject> {
+public struct IdlePool<Connection: AnyObject> {
     /// The most idle connections kept.
-    let capacity: Int
+    public let capacity: Int
     private(set) var idle = Deque<Connection>()
 
-    init(capacity: Int) { self.capacity = capacity }
+    /// An empty pool keeping at most `capacity` idle connections.
+    public init(capacity: Int) { self.capacity = capacity }
 
     /// Takes the newest idle connection, if any.
     ///
     /// - Complexity: O(1).
-    mutating func checkout() -> Connection? { idle.popLast() }
+    public mutating func checkout() -> Connection? { idle.popLast() }
 
     /// Puts `connection` back; `false` when the pool is full (the caller closes it).
     ///
     /// - Complexity: O(1).
-    mutating func checkin(_ connection: Connection) -> Bool {
+    public mutating func checkin(_ connection: Connection) -> Bool {
         guard idle.count < capacity else { return false }
         idle.append(connection)
         return true
@@ -33,12 +34,12 @@ struct IdlePool<Connection: AnyObject> {
     ///
     /// - Complexity: O(idle connections).
     @discardableResult
-    mutating func remove(_ connection: Connection) -> Bool {
+    public mutating func remove(_ connection: Connection) -> Bool {
         guard let i = idle.firstIndex(where: { $0 === connection }) else { return false }
         idle.remove(at: i)
         return true
     }
 
     /// The number of idle connections.
-    var count: Int { idle.count }
+    public var count: Int { idle.count }
 }

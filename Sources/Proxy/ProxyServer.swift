@@ -226,6 +226,14 @@ public struct EndpointsReport: Codable, Sendable, Equatable {
         public var requests: Int
         /// Requests that failed (5xx, connect failure, broken connection, timeout).
         public var failures: Int
+
+        /// An endpoint's row.
+        public init(address: String, active: Int, requests: Int, failures: Int) {
+            self.address = address
+            self.active = active
+            self.requests = requests
+            self.failures = failures
+        }
     }
 
     /// One cluster.

@@ -1,9 +1,8 @@
 import Foundation
 import NIOCore
+import Proxy
 import Spec
 import Testing
-
-@testable import Proxy
 
 @Suite("Proxy admin listener and configuration", .timeLimit(.minutes(1)))
 struct AdminAndStateTests {
