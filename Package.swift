@@ -124,7 +124,8 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "LiveHTTP", "SimCore", "SimRandom", "Spec", "Balancers",
+                "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Balancers", "Breakers", "Health",
+                "Limiters",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -175,7 +176,8 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "Balancers",
+                "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "Balancers", "Breakers", "Health",
+                "Limiters",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

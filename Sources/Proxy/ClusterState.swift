@@ -3,6 +3,10 @@
 //===----------------------------------------------------------------------===//
 
 import Balancers
+import Breakers
+import Health
+import Limiters
+import SharedModel
 import SimCore
 import SimRandom
 import Spec
@@ -49,11 +53,13 @@ public enum AttemptOutcome: Sendable, Equatable {
     static let labels = ["2xx", "3xx", "4xx", "5xx", "502", "504", "cancelled"]
 }
 
-/// One cluster as one event loop sees it: the balancer, the endpoints with this loop's active counts, and counters.
+/// One cluster as one event loop sees it: the shared call edge (balancer over this loop's view of the endpoints,
+/// rate limit, adaptive throttle, circuit breaker, outlier detection) and counters.
 ///
-/// Every request routed to the cluster goes through its hooks in order: ``admit(at:)``, ``pick(at:)``,
-/// ``attemptStarted(endpoint:at:)`` and ``attemptEnded(endpoint:outcome:latency:at:)``; the resilience policies
-/// (limiters, breakers, outlier detection, retries) plug in there. Confined to its event loop: no locks.
+/// The edge is the simulator's own `CallEdge`, driven with the loop's clock: every request meets the same policy
+/// calls in the same order as a simulated call (``admit(at:)``, then ``admitAttempt(at:)``, ``pick(at:)``,
+/// ``attemptStarted(endpoint:at:)`` and ``attemptEnded(endpoint:outcome:latency:at:)``). Confined to its event
+/// loop: no locks.
 final class ClusterState {
     /// The cluster's position in the configuration.
     let index: Int
@@ -61,57 +67,122 @@ final class ClusterState {
     let spec: ProxyCluster
     /// The backend (pool) index of each endpoint.
     let backendOfEndpoint: [Int]
-    /// The balancer, fed the way the simulator feeds it (`Simulation+State.swift`'s `EdgeState`).
-    var balancer: BalancerBox
-    /// Each endpoint with this loop's outstanding requests on it (Envoy `rq_active`).
-    var endpoints: [EndpointState]
+    /// The policies of the cluster's call edge and its view of the endpoints (with this loop's active counts).
+    var edge: CallEdge
     /// Attempts sent, per endpoint.
     var sent: [Int]
     /// Attempts that failed (5xx or no response), per endpoint.
     var failures: [Int]
-    /// The balancer's random stream (seeded, one per loop and cluster).
-    var random: RandomStream
 
-    init(index: Int, spec: ProxyCluster, backendOfEndpoint: [Int], random: RandomStream) {
+    /// The cluster `spec` on event loop `loop`, its streams keyed `proxy/LOOP/CLUSTER/…` from `seed`.
+    init(index: Int, spec: ProxyCluster, backendOfEndpoint: [Int], seed: UInt64, loop: Int) {
         self.index = index
         self.spec = spec
         self.backendOfEndpoint = backendOfEndpoint
-        self.random = random
         let count = spec.backends.count
-        balancer = BalancerBox(spec.balancer, endpointCapacity: count)
-        endpoints = (0..<count).map { EndpointState(index: Int32($0), weight: spec.weight($0)) }
+        edge = CallEdge(
+            target: index,
+            policy: spec.policy,
+            replicaZones: Array(repeating: 0, count: count),
+            zoneCount: 1,
+            stream: { RandomStream(seed: seed, replication: 0, key: $0) },
+            key: "proxy/\(loop)/\(spec.name)"
+        )
+        edge.setView((0..<count).map { EndpointState(index: Int32($0), weight: spec.weight($0)) }, at: .zero)
         sent = Array(repeating: 0, count: count)
         failures = Array(repeating: 0, count: count)
-        balancer.endpointsChanged()
     }
 
-    /// Whether a new request may go to the cluster now (the hook for limiters and breakers; today: always).
-    func admit(at now: SimInstant) -> Bool { true }
+    /// Whether a new request may go to the cluster now: the retry budget counts it and the rate limiter admits it.
+    func admit(at now: SimInstant) -> Bool { edge.admitCall(at: now) }
 
-    /// The endpoint for the next attempt, or `nil` when there is none.
+    /// Whether the request's attempt may go out: the adaptive throttle, then the circuit breaker (and Envoy's pool
+    /// limits). Returns the admission and counts a breaker that opened.
+    func admitAttempt(at now: SimInstant) -> (AttemptAdmission, breakerOpened: Bool) {
+        edge.admitAttempt(isRetry: false, at: now)
+    }
+
+    /// The endpoint for the next attempt, or `nil` when the view is empty.
     ///
     /// - Complexity: that of the balancer.
     func pick(at now: SimInstant) -> Int? {
-        endpoints.withUnsafeBufferPointer { buffer in
-            balancer.pick(from: buffer, at: now, using: &random)
-        }
+        edge.pick(at: now, callerZone: 0, origin: [1]).map { Int($0) }
     }
 
     /// Counts an attempt started on `endpoint`.
     ///
     /// - Complexity: O(1).
     func attemptStarted(endpoint: Int, at now: SimInstant) {
-        endpoints[endpoint].active += 1
+        edge.started(replica: Int32(endpoint), at: now)
         sent[endpoint] += 1
-        if balancer.learns { balancer.requestStarted(endpoint: Int32(endpoint), at: now) }
     }
 
-    /// Counts an attempt on `endpoint` ended with `outcome` after `latency`, releasing its active count.
+    /// Counts an attempt on `endpoint` ended with `outcome` after `latency`: the balancer lets go of it, the breaker
+    /// (admitted with `pool`) and the throttle learn the result, and outlier detection records it.
     ///
-    /// - Complexity: O(1).
-    func attemptEnded(endpoint: Int, outcome: AttemptOutcome, latency: SimDuration, at now: SimInstant) {
-        endpoints[endpoint].active -= 1
+    /// - Returns: the ejections and breaker openings it caused, for the metrics.
+    /// - Complexity: O(1) plus the policies' own costs (an ejection rebuilds the view).
+    @discardableResult
+    func attemptEnded(
+        endpoint: Int,
+        outcome: AttemptOutcome,
+        latency: SimDuration,
+        pool: PoolState,
+        at now: SimInstant
+    ) -> (ejections: Int, breakerOpened: Bool) {
+        edge.finished(replica: Int32(endpoint), latency: latency, at: now)
         if outcome.isFailure { failures[endpoint] += 1 }
-        if balancer.learns { balancer.requestFinished(endpoint: Int32(endpoint), latency: latency, at: now) }
+        if case .cancelled = outcome {
+            // The client left: the breaker takes its permission back without an outcome.
+            if edge.breaker != nil { edge.breaker!.cancel(isRetry: false, pool: pool, at: now) }
+            return (0, false)
+        }
+        var opened = false
+        if edge.breaker != nil {
+            opened = edge.breaker!.finish(
+                isRetry: false,
+                pool: pool,
+                success: !outcome.isFailure,
+                duration: latency,
+                at: now
+            )
+        }
+        if edge.throttle != nil {
+            // The backend accepted the request unless it refused it (connection) or shed it (503).
+            let accepted: Bool
+            switch outcome {
+            case .connectFailure: accepted = false
+            case .response(let status): accepted = status != 503
+            default: accepted = true
+            }
+            edge.throttle!.record(accepted: accepted, at: now)
+        }
+        var ejections = 0
+        if let event = edge.recordOutlier(host: endpoint, result: outcome.requestResult, at: now),
+            edge.applyOutlierEvent(event, at: now)
+        {
+            ejections += 1
+        }
+        return (ejections, opened)
+    }
+
+    /// The periodic outlier-detection sweep; returns the number of ejections.
+    func sweepOutliers(at now: SimInstant) -> Int {
+        var ejections = 0
+        for event in edge.sweepOutliers(at: now) where edge.applyOutlierEvent(event, at: now) { ejections += 1 }
+        return ejections
+    }
+
+    /// Whether endpoint `i` is ejected by outlier detection now.
+    func isEjected(_ i: Int) -> Bool { !edge.ejected.isEmpty && edge.ejected[i] }
+}
+
+extension AttemptOutcome {
+    /// The result as outlier detection sees it (Envoy: 5xx responses, and local-origin gateway failures).
+    var requestResult: RequestResult {
+        switch self {
+        case .response(let status): return status >= 500 ? .httpError(status: status) : .success
+        case .connectFailure, .upstreamError, .timeout, .cancelled: return .gatewayFailure
+        }
     }
 }

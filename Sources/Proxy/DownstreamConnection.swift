@@ -2,11 +2,14 @@
 // meshsim — Proxy
 //===----------------------------------------------------------------------===//
 
+import Breakers
 import LiveHTTP
 import NIOCore
 import NIOPosix
 import Prometheus
+import SharedModel
 import SimCore
+import Spec
 
 /// One client connection: reads a request head, routes it to a cluster, lets the cluster's balancer pick an endpoint,
 /// passes the request to it on a pooled keep-alive connection and the response back, one request at a time.
@@ -40,7 +43,12 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private var reader: HTTPHeadReader
     private var phase = Phase.idle
     private var processing = false
+    /// The connection's one timer, while armed, and when it fires (uptime ns). It is re-armed lazily: a phase that
+    /// ends before it fires only clears ``deadline``, so a keep-alive request costs no timer operation.
     private var timer: NIOScheduledCallback?
+    private var timerAt: UInt64 = 0
+    /// When the current phase's timeout expires (uptime ns), if one runs.
+    private var deadline: UInt64?
     /// `X-Forwarded-For: <client>\r\n`.
     private var forwardedFor = ByteBuffer()
 
@@ -48,6 +56,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Bumped per exchange, so that late connects and timers of an earlier one are ignored.
     private var exchangeID = 0
     private var cluster: ClusterState?
+    /// The attempt's place in an Envoy breaker's pool (returned when it ends).
+    private var pool = PoolState.none
     private var endpoint = 0
     private var backend = 0
     private var started: UInt64 = 0
@@ -94,7 +104,9 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        cancelTimer()
+        deadline = nil
+        timer?.cancel()
+        timer = nil
         loop.downstream[ObjectIdentifier(self)] = nil
         if cluster != nil {
             // The client left first: its upstream work is cancelled, the connection closed, not pooled.
@@ -232,14 +244,38 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         let clusterIndex = shared.routes.cluster(route: route, using: &loop.routeRandom)
         let cluster = loop.clusters[clusterIndex]
         let now = loop.now()
-        guard !loop.stopping, loop.pending < configuration.maxPendingPerLoop, cluster.admit(at: now) else {
+        guard !loop.stopping, loop.pending < configuration.maxPendingPerLoop else {
             respondLocally(.overload)
             return
         }
+        // The call edge's decisions, in the simulator's order: the call (budget, rate limit), the attempt
+        // (throttle, breaker and its pool), the endpoint.
+        guard cluster.admit(at: now) else {
+            cluster.edge.callFinished(success: false, at: now)
+            respondLocally(.rateLimited)
+            return
+        }
+        let (admission, opened) = cluster.admitAttempt(at: now)
+        if opened { loop.shared.metrics.breakerOpens[clusterIndex].increment() }
+        let pool: PoolState
+        switch admission {
+        case .admitted(let place): pool = place
+        case .throttled:
+            cluster.edge.callFinished(success: false, at: now)
+            respondLocally(.throttled)
+            return
+        case .breakerRejected:
+            cluster.edge.callFinished(success: false, at: now)
+            respondLocally(.breakerOpen)
+            return
+        }
         guard let endpoint = cluster.pick(at: now) else {
+            if cluster.edge.breaker != nil { cluster.edge.breaker!.cancel(isRetry: false, pool: pool, at: now) }
+            cluster.edge.callFinished(success: false, at: now)
             respondLocally(.noEndpoint)
             return
         }
+        self.pool = pool
         cluster.attemptStarted(endpoint: endpoint, at: now)
         loop.pending += 1
         exchangeID &+= 1
@@ -278,7 +314,10 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         outgoing.writeImmutableBuffer(forwardedFor)
         outgoing.writeStaticString("\r\n")
 
-        if let timeout = configuration.upstreamTimeout, let context {
+        // The attempt's timeout: the cluster's per-try `timeout`, within the proxy's overall upstream timeout.
+        let perTry = cluster.spec.policy.timeout
+        let attemptTimeout = [configuration.upstreamTimeout, perTry].compactMap { $0 }.min()
+        if let timeout = attemptTimeout, let context {
             let id = exchangeID
             upstreamTimer = try? context.eventLoop.scheduleCallback(
                 in: .nanoseconds(timeout.nanoseconds),
@@ -450,8 +489,18 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let cluster else { return }
         let now = loop.now()
         let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- started)))
-        cluster.attemptEnded(endpoint: endpoint, outcome: outcome, latency: latency, at: now)
+        let (ejections, opened) = cluster.attemptEnded(
+            endpoint: endpoint,
+            outcome: outcome,
+            latency: latency,
+            pool: pool,
+            at: now
+        )
+        cluster.edge.callFinished(success: !outcome.isFailure, at: now)
+        pool = .none
         let metrics = loop.shared.metrics
+        if ejections > 0 { metrics.ejections[cluster.index].increment(by: Int64(ejections)) }
+        if opened { metrics.breakerOpens[cluster.index].increment() }
         metrics.requests[cluster.index][endpoint][outcome.label].increment()
         if case .response = outcome { metrics.latency[cluster.index][endpoint].recordNanoseconds(latency.nanoseconds) }
         loop.pending -= 1
@@ -478,7 +527,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         case .headerTooLarge: answer = .headerTooLarge
         case .headerTimeout, .bodyTimeout: answer = .requestTimeout
         case .noRoute: answer = .notFound
-        case .overload, .noEndpoint: answer = .unavailable
+        case .overload, .noEndpoint, .rateLimited, .throttled, .breakerOpen: answer = .unavailable
         }
         context.writeAndFlush(wrapOutboundOut(answer.encoded)).whenComplete { [channel = context.channel] _ in
             channel.close(promise: nil)
@@ -487,24 +536,42 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: - Timers
 
-    /// Arms the connection's timer: the header timeout while a head is awaited, the idle timeout between requests.
+    /// Starts the current phase's timeout: the header timeout while a head is awaited, the idle timeout between
+    /// requests, the body timeout between body reads.
+    ///
+    /// - Complexity: O(1); schedules a callback only when none is armed early enough.
     private func armTimer(_ duration: SimDuration) {
-        cancelTimer()
         guard let context else { return }
-        timer = try? context.eventLoop.scheduleCallback(
-            in: .nanoseconds(duration.nanoseconds),
+        let due = NIODeadline.now().uptimeNanoseconds &+ UInt64(max(0, duration.nanoseconds))
+        deadline = due
+        if timer != nil && timerAt <= due { return }
+        timer?.cancel()
+        schedule(at: due, on: context.eventLoop)
+    }
+
+    private func schedule(at due: UInt64, on eventLoop: any EventLoop) {
+        timerAt = due
+        timer = try? eventLoop.scheduleCallback(
+            at: .uptimeNanoseconds(due),
             handler: LoopTimer { [self] in timerFired() }
         )
     }
 
+    /// Ends the current phase's timeout (the armed callback, if any, finds nothing due and stops).
     private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
+        deadline = nil
     }
 
     private func timerFired() {
         timer = nil
-        guard let context else { return }
+        guard let context, let due = deadline else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        if now < due {
+            // The phase changed since the callback was armed: wait for the current deadline.
+            schedule(at: due, on: context.eventLoop)
+            return
+        }
+        deadline = nil
         switch phase {
         case .idle:
             // An idle keep-alive connection (or one that never sent a byte) is closed silently, as nginx does.
@@ -513,11 +580,10 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         case .head:
             respondLocally(.headerTimeout)
         case .body:
-            let now = NIODeadline.now().uptimeNanoseconds
             let limit = UInt64(max(0, configuration.bodyTimeout.nanoseconds))
-            let due = lastBodyRead &+ limit
-            if now < due {
-                armTimer(.nanoseconds(Int64(due - now)))
+            let bodyDue = lastBodyRead &+ limit
+            if now < bodyDue {
+                armTimer(.nanoseconds(Int64(bodyDue - now)))
             } else {
                 bodyTimedOut()
             }

@@ -32,7 +32,9 @@ public struct ProxyAddress: Sendable, Hashable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
-/// One upstream cluster: its backends and the balancer that spreads requests over them.
+/// One upstream cluster: its backends and the call policy of the edge to them (the balancer that spreads requests
+/// over them, the per-attempt timeout, rate limit, adaptive throttle, circuit breaker, outlier detection), with the
+/// scenario's key names and defaults.
 public struct ProxyCluster: Sendable, Equatable {
     /// The cluster's name (a metrics label).
     public var name: String
@@ -40,15 +42,27 @@ public struct ProxyCluster: Sendable, Equatable {
     public var backends: [ProxyAddress]
     /// Static weights of the backends (all 1 when empty), for weighted balancers.
     public var weights: [Int32]
-    /// The balancer and its parameters.
-    public var balancer: BalancerSpec
+    /// The call policy: the balancer and the resilience policies (``ProxyConfiguration/unsupported(_:)`` lists
+    /// those the proxy does not run yet).
+    public var policy: CallPolicy
 
-    /// Creates a cluster.
+    /// The balancer and its parameters.
+    public var balancer: BalancerSpec {
+        get { policy.balancer }
+        set { policy.balancer = newValue }
+    }
+
+    /// Creates a cluster with the default policy and `balancer`.
     public init(name: String, backends: [ProxyAddress], weights: [Int32] = [], balancer: BalancerSpec) {
+        self.init(name: name, backends: backends, weights: weights, policy: CallPolicy(balancer: balancer))
+    }
+
+    /// Creates a cluster with `policy`.
+    public init(name: String, backends: [ProxyAddress], weights: [Int32] = [], policy: CallPolicy) {
         self.name = name
         self.backends = backends
         self.weights = weights
-        self.balancer = balancer
+        self.policy = policy
     }
 
     /// The weight of backend `i`.
@@ -140,12 +154,36 @@ public struct ProxyConfiguration: Sendable, Equatable {
         )
     }
 
-    /// The problems that make it unusable, if any (empty clusters, routes to missing clusters, bad weights).
+    /// The keys of `policy` the proxy does not run yet, as scenario key names: a configuration that sets one is
+    /// refused rather than run without it.
+    public static func unsupported(_ policy: CallPolicy) -> [String] {
+        let defaults = CallPolicy()
+        var keys: [String] = []
+        if policy.retries > 0 { keys.append("retries") }
+        if policy.retryOn != defaults.retryOn { keys.append("retry_on") }
+        if policy.backoff != nil { keys.append("backoff") }
+        if policy.budget != nil { keys.append("budget") }
+        if policy.hedging != nil { keys.append("hedging") }
+        if policy.deadline != nil { keys.append("deadline") }
+        if policy.healthCheck != nil { keys.append("health_check") }
+        if policy.passiveHealth != nil { keys.append("passive_health") }
+        if policy.zoneAware != nil { keys.append("zone_aware") }
+        if policy.releaseOnTimeout != defaults.releaseOnTimeout { keys.append("release_on_timeout") }
+        return keys
+    }
+
+    /// The problems that make it unusable, if any (empty clusters, routes to missing clusters, bad weights, policies
+    /// the proxy does not run yet).
     public func validate() -> [String] {
         var problems: [String] = []
         if clusters.isEmpty { problems.append("no clusters") }
         for cluster in clusters where cluster.backends.isEmpty {
             problems.append("cluster \(cluster.name) has no backends")
+        }
+        for cluster in clusters {
+            for key in Self.unsupported(cluster.policy) {
+                problems.append("cluster \(cluster.name): \(key) is not run by meshsim proxy yet")
+            }
         }
         for (i, route) in routes.enumerated() {
             if route.targets.isEmpty { problems.append("route \(i) has no target") }

@@ -2,9 +2,12 @@
 // meshsim — Proxy
 //===----------------------------------------------------------------------===//
 
+import Health
 import NIOCore
+import Prometheus
 import SimCore
 import SimRandom
+import Spec
 
 /// Everything one event loop of the proxy owns: its view of each cluster, its upstream pools, its counts.
 ///
@@ -31,6 +34,8 @@ final class ProxyLoop: @unchecked Sendable {
     var upstream: [ObjectIdentifier: UpstreamConnection] = [:]
     /// No new work after shutdown began.
     var stopping = false
+    /// The clusters' periodic outlier-detection sweeps.
+    private var sweeps: [RepeatedTask] = []
 
     init(loop: any EventLoop, index: Int, shared: ProxyShared) {
         self.loop = loop
@@ -42,11 +47,32 @@ final class ProxyLoop: @unchecked Sendable {
                 index: i,
                 spec: cluster,
                 backendOfEndpoint: shared.backendOfEndpoint[i],
-                random: RandomStream(seed: seed, replication: 0, key: "proxy/\(index)/\(cluster.name)")
+                seed: seed,
+                loop: index
             )
         }
         pools = shared.backends.map { _ in IdlePool(capacity: shared.configuration.maxIdlePerBackend) }
         routeRandom = RandomStream(seed: seed, replication: 0, key: "proxy/\(index)/routes")
+    }
+
+    /// Starts each cluster's outlier-detection sweep every `interval` (Envoy's `interval`), on this loop.
+    func startSweeps() {
+        for cluster in clusters {
+            guard let interval = cluster.spec.policy.outlierDetection?.interval else { continue }
+            let every = TimeAmount.nanoseconds(interval.nanoseconds)
+            sweeps.append(
+                loop.scheduleRepeatedTask(initialDelay: every, delay: every) { [self] _ in
+                    let ejections = cluster.sweepOutliers(at: now())
+                    if ejections > 0 { shared.metrics.ejections[cluster.index].increment(by: Int64(ejections)) }
+                }
+            )
+        }
+    }
+
+    /// Stops the sweeps (shutdown).
+    func stopSweeps() {
+        for sweep in sweeps { sweep.cancel() }
+        sweeps.removeAll()
     }
 
     /// The policies' clock: nanoseconds since the proxy started, from the monotonic clock the event loop uses.

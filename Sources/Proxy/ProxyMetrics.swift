@@ -20,6 +20,12 @@ enum Rejection: Int, CaseIterable {
     case overload
     /// The balancer found no endpoint (503).
     case noEndpoint
+    /// The cluster's rate limiter refused the request (503).
+    case rateLimited
+    /// The cluster's SRE adaptive throttle refused the request locally (503).
+    case throttled
+    /// The cluster's circuit breaker is open, or an Envoy threshold overflowed (503).
+    case breakerOpen
 
     /// The `reason` label.
     var label: String {
@@ -31,6 +37,9 @@ enum Rejection: Int, CaseIterable {
         case .noRoute: return "no_route"
         case .overload: return "overload"
         case .noEndpoint: return "no_endpoint"
+        case .rateLimited: return "rate_limited"
+        case .throttled: return "throttled"
+        case .breakerOpen: return "breaker_open"
         }
     }
 }
@@ -52,6 +61,10 @@ final class ProxyMetrics: Sendable {
     let rejections: [Counter]
     /// `meshsim_proxy_downstream_connections_total`.
     let accepted: Counter
+    /// Outlier-detection ejections, by cluster.
+    let ejections: [Counter]
+    /// Circuit-breaker openings, by cluster.
+    let breakerOpens: [Counter]
 
     /// The latency buckets, in seconds: 0.5 ms to 10 s.
     static let buckets: [Duration] = [
@@ -121,6 +134,26 @@ final class ProxyMetrics: Sendable {
         )
         rejections = Rejection.allCases.map {
             registry.makeCounter(descriptor: rejectionsName, labels: [("reason", $0.label)])
+        }
+        let ejectionsName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "outlier_ejections",
+            unitName: "total",
+            helpText: "Endpoints ejected by outlier detection, by cluster."
+        )
+        ejections = configuration.clusters.map {
+            registry.makeCounter(descriptor: ejectionsName, labels: [("cluster", $0.name)])
+        }
+        let opensName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "breaker_opens",
+            unitName: "total",
+            helpText: "Times the cluster's circuit breaker opened, by cluster."
+        )
+        breakerOpens = configuration.clusters.map {
+            registry.makeCounter(descriptor: opensName, labels: [("cluster", $0.name)])
         }
         accepted = registry.makeCounter(
             descriptor: MetricNameDescriptor(

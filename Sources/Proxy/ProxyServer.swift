@@ -6,6 +6,7 @@ import Foundation
 public import NIOCore
 import NIOPosix
 import Prometheus
+import SharedModel
 import SimCore
 import Spec
 
@@ -83,6 +84,7 @@ public final class ProxyServer: Sendable {
             }
         let channel = try await bind(bootstrap, configuration.listen)
         listeners.withLock { $0.append(channel) }
+        for state in loops { try await state.loop.submit { state.startSweeps() }.get() }
         if let admin = configuration.admin {
             let server = self
             let adminBootstrap = ServerBootstrap(group: loops[0].loop)
@@ -133,6 +135,7 @@ public final class ProxyServer: Sendable {
         for state in loops {
             try? await state.loop.submit {
                 state.stopping = true
+                state.stopSweeps()
                 for connection in state.downstream.values { connection.closeWhenIdle() }
             }.get()
         }
@@ -180,8 +183,11 @@ public final class ProxyServer: Sendable {
         let futures = loops.map { state in
             state.loop.submit {
                 state.clusters.map { cluster in
-                    cluster.endpoints.indices.map {
-                        (Int(cluster.endpoints[$0].active), cluster.sent[$0], cluster.failures[$0])
+                    cluster.sent.indices.map {
+                        (
+                            Int(cluster.edge.activeByReplica[$0]), cluster.sent[$0], cluster.failures[$0],
+                            cluster.isEjected($0)
+                        )
                     }
                 }
             }
@@ -204,6 +210,7 @@ public final class ProxyServer: Sendable {
                                 report.active += counts[c][e].0
                                 report.requests += counts[c][e].1
                                 report.failures += counts[c][e].2
+                                report.ejectedOnLoops += counts[c][e].3 ? 1 : 0
                             }
                             return report
                         }
@@ -226,6 +233,13 @@ public struct EndpointsReport: Codable, Sendable, Equatable {
         public var requests: Int
         /// Requests that failed (5xx, connect failure, broken connection, timeout).
         public var failures: Int
+        /// On how many event loops outlier detection has it ejected now (each loop keeps its own view).
+        public var ejectedOnLoops = 0
+
+        enum CodingKeys: String, CodingKey {
+            case address, active, requests, failures
+            case ejectedOnLoops = "ejected_on_loops"
+        }
 
         /// An endpoint's row.
         public init(address: String, active: Int, requests: Int, failures: Int) {

@@ -8,6 +8,7 @@ import Live
 import NIOCore
 import NIOPosix
 import Proxy
+import Scenario
 import SimCore
 import Spec
 
@@ -21,6 +22,15 @@ extension MeshSim {
                 connections pooled per event loop. Each event loop balances on its own (its own active counts and
                 seeded random stream).
 
+                With --scenario, the proxy is the one a scenario's client calls through (--client, default the
+                first; --variant, default the first): its call edge becomes the routes (direct, weighted split, or
+                routes by host and path prefix) and each route's policies with the scenario's key names and
+                defaults: the balancer, the per-try timeout, rate_limit, adaptive_throttle, circuit_breaker and
+                outlier_detection run on the simulator's own state machines. The backends are the target
+                services' running replicas at the ports `meshsim serve --scenario FILE --port BASE` gives them
+                (--backend-port BASE). A policy the proxy does not run yet (retries, hedging, backoff, budget,
+                deadline, health checks, zone-aware routing) is refused with its key path (exit 64).
+
                 Balancers (the scenario names): \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", ")).
 
                 Malformed or ambiguous requests (both Content-Length and Transfer-Encoding, bad chunks, bare LF,
@@ -32,13 +42,23 @@ extension MeshSim {
                 With --admin, GET /metrics (Prometheus text) and GET /endpoints (JSON) are served there.
 
                 Runs until SIGINT/SIGTERM, then stops accepting, lets requests in flight finish (up to 5 s) and
-                exits 0. Exit codes: 0, 64 usage error, 69 a port cannot be bound.
+                exits 0. Exit codes: 0, 64 usage error, 65 bad scenario, 69 a port cannot be bound.
                 """
         )
 
         @Option(help: "Address to accept proxied traffic on (host:port).") var listen = "127.0.0.1:8080"
-        @Option(help: "Comma-separated backend addresses (host:port,…).") var backends: String
-        @Option(help: "Balancer (a scenario balancer name).") var balancer = "round_robin"
+        @Option(help: "Comma-separated backend addresses (host:port,…).") var backends: String?
+        @Option(help: "Balancer (a scenario balancer name; default round_robin).") var balancer: String?
+        @Option(help: "Configure from this scenario's client call edge instead of --backends/--balancer.")
+        var scenario: String?
+        @Option(help: "With --scenario: the variant (default: the first).") var variant: String?
+        @Option(help: "With --scenario: the client whose calls pass the proxy (default: the first).") var client:
+            String?
+        @Option(
+            name: .customLong("backend-port"),
+            parsing: .unconditional,
+            help: "With --scenario: the first port of `meshsim serve --scenario` (replicas on consecutive ports)."
+        ) var backendPort: Int?
         @Option(help: "Address of the admin listener for /metrics and /endpoints (host:port).") var admin: String?
         @Option(parsing: .unconditional, help: "Seed of the balancers' random streams.") var seed: UInt64 = 1
         @Option(parsing: .unconditional, help: "Event-loop threads (default: the number of cores).") var threads: Int?
@@ -77,6 +97,78 @@ extension MeshSim {
                 }
                 adminAddress = parsed
             }
+            var configuration: ProxyConfiguration
+            if let scenario {
+                configuration = try scenarioConfiguration(scenario, listen: listenAddress)
+                configuration.admin = adminAddress
+            } else {
+                configuration = try flagConfiguration(listen: listenAddress, admin: adminAddress)
+            }
+            configuration.seed = seed
+            configuration.threads = threads ?? System.coreCount
+            if let upstreamTimeout {
+                configuration.upstreamTimeout = .nanoseconds(
+                    try parseDuration(upstreamTimeout, flag: "--upstream-timeout")
+                )
+            }
+            configuration.headerTimeout = .nanoseconds(try parseDuration(headerTimeout, flag: "--header-timeout"))
+            configuration.bodyTimeout = .nanoseconds(try parseDuration(bodyTimeout, flag: "--body-timeout"))
+            configuration.maxHeadBytes = maxHeaderBytes
+            configuration.maxPendingPerLoop = maxPending
+            return configuration
+        }
+
+        /// The configuration of `--scenario`: the client's call edge, backends from `--backend-port`.
+        func scenarioConfiguration(_ path: String, listen: ProxyAddress) throws -> ProxyConfiguration {
+            if backends != nil || balancer != nil {
+                throw ValidationError(
+                    "--scenario takes its backends and balancer from the scenario: drop --backends and --balancer"
+                )
+            }
+            guard let backendPort else {
+                throw ValidationError("--scenario needs --backend-port, the first port of `meshsim serve --scenario`")
+            }
+            guard (1...65535).contains(backendPort) else {
+                throw ValidationError("--backend-port must be in 1...65535, got \(backendPort)")
+            }
+            let loaded = try loadScenario(path, variants: variant.map { [$0] } ?? [])
+            let spec = loaded.variants[0].spec
+            let index: Int
+            if let client {
+                guard let found = spec.clients.firstIndex(where: { $0.name == client }) else {
+                    let names = spec.clients.map(\.name)
+                    let hint = closestName(to: client, among: names).map { " (did you mean \($0)?)" } ?? ""
+                    throw ValidationError(
+                        "--client: no client \"\(client)\" in \(path)\(hint); one of \(names.joined(separator: ", "))"
+                    )
+                }
+                index = found
+            } else {
+                guard !spec.clients.isEmpty else { throw ValidationError("\(path) has no client") }
+                index = 0
+            }
+            let total = spec.services.reduce(0) { $0 + $1.replicas.count }
+            guard total <= 65536 - backendPort else {
+                throw ValidationError(
+                    "--backend-port \(backendPort): the \(total) replica ports from it must fit in 1...65535"
+                )
+            }
+            do {
+                return try ProxyConfiguration(spec: spec, client: index, backendPort: backendPort, listen: listen)
+            } catch let error as ProxyError {
+                throw ValidationError("\(path): \(error)")
+            }
+        }
+
+        /// The configuration of `--backends` and `--balancer`: one cluster, one route.
+        func flagConfiguration(listen listenAddress: ProxyAddress, admin adminAddress: ProxyAddress?) throws
+            -> ProxyConfiguration
+        {
+            guard let backends else { throw ValidationError("give --backends (or --scenario with --backend-port)") }
+            if variant != nil || client != nil || backendPort != nil {
+                throw ValidationError("--variant, --client and --backend-port go with --scenario")
+            }
+            let balancer = self.balancer ?? "round_robin"
             var backendAddresses: [ProxyAddress] = []
             for item in backends.split(separator: ",", omittingEmptySubsequences: false) {
                 let text = item.trimmingCharacters(in: .whitespaces)
@@ -92,24 +184,12 @@ extension MeshSim {
                     "--balancer: unknown balancer \"\(balancer)\"\(hint); one of \(names.joined(separator: ", "))"
                 )
             }
-            var configuration = ProxyConfiguration.singleCluster(
+            return ProxyConfiguration.singleCluster(
                 listen: listenAddress,
                 backends: backendAddresses,
                 balancer: BalancerSpec(kind),
                 admin: adminAddress
             )
-            configuration.seed = seed
-            configuration.threads = threads ?? System.coreCount
-            if let upstreamTimeout {
-                configuration.upstreamTimeout = .nanoseconds(
-                    try parseDuration(upstreamTimeout, flag: "--upstream-timeout")
-                )
-            }
-            configuration.headerTimeout = .nanoseconds(try parseDuration(headerTimeout, flag: "--header-timeout"))
-            configuration.bodyTimeout = .nanoseconds(try parseDuration(bodyTimeout, flag: "--body-timeout"))
-            configuration.maxHeadBytes = maxHeaderBytes
-            configuration.maxPendingPerLoop = maxPending
-            return configuration
         }
 
         func validate() throws {

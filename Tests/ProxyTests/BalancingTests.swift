@@ -40,7 +40,7 @@ struct BalancingTests {
         var balancer = BalancerBox(spec, endpointCapacity: weights.count)
         var endpoints = weights.enumerated().map { EndpointState(index: Int32($0), weight: $1) }
         balancer.endpointsChanged()
-        var random = RandomStream(seed: 11, replication: 0, key: "proxy/0/default")
+        var random = RandomStream(seed: 11, replication: 0, key: "proxy/0/default/balancer")
         var expected = [0, 0, 0, 0]
         for _ in 0..<requests {
             let choice = endpoints.withUnsafeBufferPointer { buffer in

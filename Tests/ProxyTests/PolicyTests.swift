@@ -1,0 +1,246 @@
+import Breakers
+import Foundation
+import Health
+import Limiters
+import NIOCore
+import Proxy
+import SimCore
+import SimRandom
+import Spec
+import Testing
+
+/// The call-edge policies the proxy runs on the simulator's state machines, over loopback.
+@Suite("Proxy policies on the shared call edge", .timeLimit(.minutes(1)))
+struct PolicyTests {
+    /// A cluster over `backends` with `policy` (the balancer round robin unless the policy says otherwise).
+    func cluster(_ backends: [ProxyAddress], _ policy: CallPolicy) -> ProxyConfiguration {
+        var configuration = oneCluster(backends)
+        configuration.clusters[0].policy = policy
+        configuration.threads = 1
+        return configuration
+    }
+
+    @Test("outlier detection ejects a backend that answers 500 and returns it after the ejection time")
+    func ejection() async throws {
+        try await withScripted({ text in
+            guard requestComplete(text) else { return .wait }
+            return .respond("HTTP/1.1 500 Broken\r\nContent-Length: 0\r\n\r\n")
+        }) { bad, badAddress in
+            try await withBackends(replicas(1)) { good, _ in
+                var policy = CallPolicy()
+                policy.outlierDetection = try OutlierDetectionConfiguration(
+                    interval: .milliseconds(100),
+                    baseEjectionTime: .milliseconds(600),
+                    maxEjectionPercent: 50,
+                    consecutive5xx: 3
+                )
+                var configuration = cluster([badAddress, good[0]], policy)
+                configuration.admin = ProxyAddress(host: "127.0.0.1", port: 0)
+                try await withProxy(configuration) { server, port in
+                    let client = try RawClient(port: port)
+                    // Round robin alternates (from a random start): three of six go to the bad backend, and its
+                    // third consecutive 500 ejects it.
+                    var statuses: [Int] = []
+                    for _ in 0..<6 {
+                        client.send(get("/"))
+                        statuses.append(client.readResponse()?.status ?? 0)
+                    }
+                    #expect(statuses.filter { $0 == 500 }.count == 3, "\(statuses)")
+                    let sentBefore = bad.requests.count
+                    for _ in 0..<20 {
+                        client.send(get("/"))
+                        #expect(client.readResponse()?.status == 200)
+                    }
+                    #expect(bad.requests.count == sentBefore, "an ejected backend got requests")
+                    let report = try await server.endpoints().get()
+                    #expect(report.clusters[0].endpoints[0].ejectedOnLoops == 1)
+                    let adminPort = try #require(server.adminAddress?.port)
+                    let metrics = try #require(try fetch(port: adminPort, get("/metrics")))
+                    #expect(metrics.body.contains("meshsim_proxy_outlier_ejections_total{cluster=\"default\"} 1"))
+                    // After the base ejection time, the next sweep returns it.
+                    try await Task.sleep(for: .milliseconds(900))
+                    for _ in 0..<4 {
+                        client.send(get("/"))
+                        _ = client.readResponse()
+                    }
+                    #expect(bad.requests.count > sentBefore, "the backend did not return")
+                }
+            }
+        }
+    }
+
+    @Test("an Envoy breaker's max_requests answers 503 beyond it and counts the rejection")
+    func envoyBreaker() async throws {
+        try await withBackends(replicas(1, serviceTime: "constant:300ms")) { backends, _ in
+            var policy = CallPolicy()
+            policy.breaker = .envoy(try EnvoyCircuitBreakerThresholds(maxRequests: 2))
+            var configuration = cluster(backends, policy)
+            configuration.admin = ProxyAddress(host: "127.0.0.1", port: 0)
+            try await withProxy(configuration) { server, port in
+                let clients = try (0..<4).map { _ in try RawClient(port: port) }
+                for client in clients { client.send(get("/")) }
+                let statuses = clients.map { $0.readResponse()?.status ?? 0 }.sorted()
+                #expect(statuses == [200, 200, 503, 503], "\(statuses)")
+                let adminPort = try #require(server.adminAddress?.port)
+                let metrics = try #require(try fetch(port: adminPort, get("/metrics")))
+                #expect(metrics.body.contains("meshsim_proxy_rejections_total{reason=\"breaker_open\"} 2"))
+            }
+        }
+    }
+
+    @Test("a resilience4j breaker opens on failures and then rejects without asking the backend")
+    func resilience4jBreaker() async throws {
+        try await withScripted({ text in
+            guard requestComplete(text) else { return .wait }
+            return .respond("HTTP/1.1 500 Broken\r\nContent-Length: 0\r\n\r\n")
+        }) { backend, address in
+            var policy = CallPolicy()
+            policy.breaker = .resilience4j(
+                try Resilience4jCircuitBreakerConfiguration(
+                    failureRateThreshold: 50,
+                    slidingWindowSize: 4,
+                    minimumNumberOfCalls: 4
+                )
+            )
+            var configuration = cluster([address], policy)
+            configuration.admin = ProxyAddress(host: "127.0.0.1", port: 0)
+            try await withProxy(configuration) { server, port in
+                var statuses: [Int] = []
+                for _ in 0..<8 {
+                    let c = try RawClient(port: port)
+                    c.send(get("/"))
+                    statuses.append(c.readResponse()?.status ?? 0)
+                }
+                #expect(statuses == [500, 500, 500, 500, 503, 503, 503, 503], "\(statuses)")
+                #expect(backend.requests.count == 4)
+                let adminPort = try #require(server.adminAddress?.port)
+                let metrics = try #require(try fetch(port: adminPort, get("/metrics")))
+                #expect(metrics.body.contains("meshsim_proxy_breaker_opens_total{cluster=\"default\"} 1"))
+            }
+        }
+    }
+
+    @Test("a token bucket rate limit answers 503 once its tokens are spent")
+    func rateLimit() async throws {
+        try await withBackends(replicas(1)) { backends, _ in
+            var policy = CallPolicy()
+            policy.rateLimit = .tokenBucket(
+                try TokenBucket.Configuration(
+                    maxTokens: 5,
+                    tokensPerFill: 1,
+                    fillInterval: .seconds(60),
+                    refill: .timer
+                )
+            )
+            try await withProxy(cluster(backends, policy)) { _, port in
+                var statuses: [Int] = []
+                for _ in 0..<8 {
+                    let c = try RawClient(port: port)
+                    c.send(get("/"))
+                    statuses.append(c.readResponse()?.status ?? 0)
+                }
+                #expect(statuses == [200, 200, 200, 200, 200, 503, 503, 503], "\(statuses)")
+            }
+        }
+    }
+
+    @Test("the per-try timeout of the cluster's policy answers 504 and releases the endpoint")
+    func perTryTimeout() async throws {
+        try await withBackends(replicas(1, serviceTime: "constant:2s")) { backends, _ in
+            var policy = CallPolicy()
+            policy.timeout = .milliseconds(150)
+            try await withProxy(cluster(backends, policy)) { server, port in
+                let started = Date()
+                let response = try fetch(port: port, get("/"))
+                #expect(response?.status == 504)
+                #expect(Date().timeIntervalSince(started) < 1.5)
+                let report = try await server.endpoints().get()
+                #expect(report.clusters[0].endpoints[0].active == 0)
+            }
+        }
+    }
+}
+
+@Suite("Proxy configuration from a scenario")
+struct ScenarioConfigurationTests {
+    func spec(_ routing: Routing, policy: CallPolicy = CallPolicy()) -> MeshSpec {
+        var spec = MeshSpec(name: "s", duration: .seconds(1))
+        spec.services = [
+            ServiceSpec(name: "a", replicas: [ReplicaSpec(), ReplicaSpec(weight: 3)], serviceTime: .constant(1)),
+            ServiceSpec(
+                name: "b",
+                replicas: [ReplicaSpec(), ReplicaSpec(initiallyActive: false), ReplicaSpec()],
+                serviceTime: .constant(1)
+            ),
+        ]
+        var client = ClientSpec(
+            name: "users",
+            target: 0,
+            load: .open(arrival: .poisson, schedule: [RatePoint(at: .zero, rate: 1)]),
+            policy: policy
+        )
+        client.routing = routing
+        spec.clients = [client]
+        return spec
+    }
+
+    let listen = ProxyAddress(host: "127.0.0.1", port: 0)
+
+    @Test("a direct client: one cluster on its target's running replicas at serve's ports, with its policy")
+    func direct() throws {
+        var policy = CallPolicy(balancer: BalancerSpec(.leastRequest), timeout: .milliseconds(250))
+        policy.rateLimit = .gcra(try GCRALimiter.Configuration(maxBurst: 10, count: 100, period: .seconds(1)))
+        var s = spec(.direct, policy: policy)
+        s.clients[0].target = 1
+        let configuration = try ProxyConfiguration(spec: s, client: 0, backendPort: 9000, listen: listen)
+        #expect(ProxyConfiguration.servePorts(of: s, base: 9000) == [[9000, 9001], [9002, 9003, 9004]])
+        #expect(configuration.clusters.count == 1)
+        #expect(configuration.clusters[0].name == "b")
+        #expect(configuration.clusters[0].backends.map(\.port) == [9002, 9004])  // the spare is left out
+        #expect(configuration.clusters[0].policy == policy)
+        #expect(configuration.routes == [ProxyRoute(targets: [(cluster: 0, weight: 1)])])
+        #expect(configuration.validate().isEmpty)
+    }
+
+    @Test("a split becomes a weighted route over one cluster per side; routes keep host, prefix and order")
+    func splitsAndRoutes() throws {
+        let split = try ProxyConfiguration(
+            spec: spec(.split([RouteSpec(target: 0, weight: 9), RouteSpec(target: 1, weight: 1)])),
+            client: 0,
+            backendPort: 9000,
+            listen: listen
+        )
+        #expect(split.clusters.map(\.name) == ["split0-a", "split1-b"])
+        #expect(split.clusters[0].weights == [1, 3])
+        #expect(split.routes == [ProxyRoute(targets: [(cluster: 0, weight: 9), (cluster: 1, weight: 1)])])
+        let routed = try ProxyConfiguration(
+            spec: spec(.routes([RouteSpec(target: 1, pathPrefix: "/b"), RouteSpec(target: 0, host: "a.example")])),
+            client: 0,
+            backendPort: 9000,
+            listen: listen
+        )
+        #expect(
+            routed.routes == [
+                ProxyRoute(pathPrefix: "/b", targets: [(cluster: 0, weight: 1)]),
+                ProxyRoute(host: "a.example", targets: [(cluster: 1, weight: 1)]),
+            ]
+        )
+    }
+
+    @Test("a policy the proxy does not run yet is refused with its key path")
+    func refused() throws {
+        var policy = CallPolicy(retries: 2)
+        policy.hedging = try HedgingSpec(delay: .milliseconds(10), maxAttempts: 2)
+        #expect {
+            _ = try ProxyConfiguration(
+                spec: spec(.direct, policy: policy),
+                client: 0,
+                backendPort: 9000,
+                listen: listen
+            )
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("clients.users.retries") && text.contains("clients.users.hedging")
+        }
+    }
+}
