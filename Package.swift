@@ -111,7 +111,7 @@ let package = Package(
         .target(
             name: "Live",
             dependencies: [
-                "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Limiters", "Scenario", "Reports",
+                "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Limiters", "Scenario", "Reports", "Proxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -2,6 +2,7 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
+import Proxy
 import SharedModel
 import SimCore
 import SimRandom
@@ -9,6 +10,8 @@ public import Spec
 
 /// A real proxy that `meshsim live` can put in front of the emulated backends.
 public enum ProxyKind: String, Sendable, CaseIterable {
+    /// `meshsim proxy`: the simulator's own call edge (balancer and policies) on real sockets.
+    case meshsim
     /// nginx (Debian's nginx-light).
     case nginx
     /// HAProxy (Debian's haproxy).
@@ -16,6 +19,27 @@ public enum ProxyKind: String, Sendable, CaseIterable {
 }
 
 extension LivePlan {
+    /// The configuration of `meshsim proxy` for this plan on `port`: one cluster (the called service's running
+    /// replicas, with their weights) under the client's whole call policy, one event loop, the plan's seed.
+    public func proxyConfiguration(port: Int) -> ProxyConfiguration {
+        let running = backends.replicas.filter(\.initiallyActive)
+        var configuration = ProxyConfiguration(
+            listen: ProxyAddress(host: "127.0.0.1", port: port),
+            clusters: [
+                ProxyCluster(
+                    name: service,
+                    backends: running.map { ProxyAddress(host: backends.host, port: $0.port) },
+                    weights: running.map { Int32(clamping: $0.weight) },
+                    policy: policy
+                )
+            ],
+            routes: [ProxyRoute(targets: [(cluster: 0, weight: 1)])]
+        )
+        configuration.seed = load.seed
+        configuration.threads = 1
+        return configuration
+    }
+
     /// The client's policies that `proxy` cannot carry, each as `clients.NAME.KEY: reason`: a scenario that sets
     /// one is refused rather than run without it (nothing a scenario says is dropped).
     ///
@@ -26,6 +50,9 @@ extension LivePlan {
         let policy = client.policy
         let defaults = CallPolicy()
         let path = "clients.\(client.name)."
+        if proxy == .meshsim {
+            return ProxyConfiguration.unsupported(policy).map { path + $0 + ": meshsim proxy does not run it yet" }
+        }
         var keys: [String] = []
         if policy.retryOn != defaults.retryOn { keys.append("retry_on") }
         if policy.backoff != nil { keys.append("backoff") }
@@ -60,6 +87,10 @@ public struct LivePlan: Sendable {
     public var retries: Int
     /// The per-attempt timeout the proxy applies, if any (ns).
     public var attemptTimeout: Int64?
+    /// The client's whole call policy (what `meshsim proxy` runs).
+    public var policy: CallPolicy
+    /// The called service's name (the proxy's cluster).
+    public var service: String
 
     /// Builds the plan for `spec`, with backends on ports from `backendPort` and the proxy on `proxyPort`.
     ///
@@ -131,6 +162,8 @@ public struct LivePlan: Sendable {
         self.draws = client.policy.balancer.draws
         self.retries = client.policy.retries
         self.attemptTimeout = client.policy.timeout?.nanoseconds
+        self.policy = client.policy
+        self.service = service.name
     }
 
     /// The emulated replicas of `services` (in that order, on consecutive ports from `basePort`) with the faults

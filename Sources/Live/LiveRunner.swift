@@ -2,8 +2,10 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import NIOCore
 import NIOPosix
+import Proxy
 
 /// Runs one ``LivePlan`` end to end: backends, proxy, load; stops everything it started, whatever happens.
 public enum LiveRunner {
@@ -31,25 +33,62 @@ public enum LiveRunner {
         }
         let backends = BackendServer(configuration: configuration, group: serverGroup)
         var proxyProcess: ProxyProcess?
+        var ownProxy: (server: ProxyServer, group: MultiThreadedEventLoopGroup)?
+        func stopAll() async {
+            proxyProcess?.stop()
+            if let ownProxy {
+                await ownProxy.server.stop(drain: .zero)
+                try? await ownProxy.group.shutdownGracefully()
+            }
+            await backends.stop()
+            try? await clientGroup.shutdownGracefully()
+            try? await serverGroup.shutdownGracefully()
+        }
         do {
             try await backends.start(schedulingFaults: false)
-            proxyProcess = try ProxyProcess(kind: proxy, plan: plan, port: proxyPort, directory: directory)
+            if proxy == .meshsim {
+                // meshsim proxy runs in this process on an event loop of its own (one worker, as nginx and HAProxy
+                // get), with the client's call policy on the simulator's call edge.
+                let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+                do {
+                    let server = try ProxyServer(configuration: plan.proxyConfiguration(port: proxyPort), group: group)
+                    ownProxy = (server, group)
+                    try await server.start()
+                } catch let error as ProxyError {
+                    if ownProxy == nil { try? await group.shutdownGracefully() }
+                    switch error {
+                    case .bindFailed(let address, let reason, let inUse):
+                        throw LiveError.bindFailed(
+                            host: address.host,
+                            port: address.port,
+                            reason: inUse ? PortOwner.describe(port: address.port) ?? reason : reason
+                        )
+                    case .invalid(let message):
+                        throw LiveError.invalid(message)
+                    }
+                }
+            } else {
+                proxyProcess = try ProxyProcess(kind: proxy, plan: plan, port: proxyPort, directory: directory)
+            }
             let generator = LoadGenerator(configuration: plan.load, group: clientGroup)
             // The fault timeline and the load share one time zero.
             let result = try await generator.run(
                 onStart: { start in backends.scheduleFaults(from: start) },
                 onWindow: onWindow
             )
-            proxyProcess?.stop()
-            await backends.stop()
-            try? await clientGroup.shutdownGracefully()
-            try? await serverGroup.shutdownGracefully()
+            if let ownProxy {
+                // The proxy's own counters (requests by outcome, ejections, breaker openings), as Prometheus text.
+                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try? ownProxy.server.metricsText().write(
+                    toFile: directory + "/metrics.prom",
+                    atomically: true,
+                    encoding: .utf8
+                )
+            }
+            await stopAll()
             return result
         } catch {
-            proxyProcess?.stop()
-            await backends.stop()
-            try? await clientGroup.shutdownGracefully()
-            try? await serverGroup.shutdownGracefully()
+            await stopAll()
             throw error
         }
     }

@@ -60,6 +60,8 @@ public final class ProxyProcess: @unchecked Sendable {
         let servers = plan.backends.replicas.filter(\.initiallyActive)
         guard !servers.isEmpty else { throw LiveError.invalid("the called service has no running replica") }
         switch kind {
+        case .meshsim:
+            throw LiveError.invalid("meshsim proxy is configured from the plan's call policy, not from a file")
         case .nginx:
             let upstreams = servers.map { "        server 127.0.0.1:\($0.port) weight=\($0.weight) max_fails=0;" }
                 .joined(separator: "\n")
@@ -176,6 +178,7 @@ public final class ProxyProcess: @unchecked Sendable {
         switch kind {
         case .nginx: process.arguments = ["-e", directory + "/error.log", "-p", directory, "-c", file]
         case .haproxy: process.arguments = ["-db", "-f", file]
+        case .meshsim: throw LiveError.invalid("meshsim proxy runs in process, not as a separate binary")
         }
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice

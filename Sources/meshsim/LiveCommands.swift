@@ -505,14 +505,17 @@ extension MeshSim {
     struct Live: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Run a scenario on real sockets: emulated backends behind nginx or HAProxy, driven by its client.",
+                "Run a scenario on real sockets: emulated backends behind meshsim proxy, nginx or HAProxy.",
             discussion: """
-                Starts the scenario's backends (the replicas of the service its one client calls), writes the
-                proxy's configuration from the client's balancer (nginx: round_robin, least_conn, random two
-                least_conn; HAProxy: roundrobin, leastconn, random(2)), starts the proxy on 127.0.0.1:--proxy-port,
-                drives the client's load with the scenario's faults in wall time, stops everything it started, and
-                writes summary.csv, timeseries.csv (mode = live), run.json and the .hgrm files, one row per variant
-                × seed, to --out (default results/<scenario>-<proxy>/). The files are rewritten as each run finishes,
+                Starts the scenario's backends (the replicas of the service its one client calls), starts the proxy
+                on 127.0.0.1:--proxy-port: meshsim proxy (the default; one event loop in this process) with the
+                client's whole call policy on the simulator's own call edge, or nginx / HAProxy configured from the
+                client's balancer (nginx: round_robin, least_conn, random two least_conn; HAProxy: roundrobin,
+                leastconn, random(2)), timeout and retries. A policy the chosen proxy cannot carry is refused with
+                its key path (exit 64). It drives the client's load with the scenario's faults in wall time, stops
+                everything it started, and writes summary.csv, timeseries.csv (mode = live), run.json and the .hgrm
+                files, one row per variant × seed, to --out (default results/<scenario>-<proxy>/); with meshsim
+                proxy, each run's proxy metrics too (metrics.prom). The files are rewritten as each run finishes,
                 so SIGINT or SIGTERM keeps the finished runs (the message says which).
 
                 Exit codes: 0, 64 usage error (a port outside 1...65535, an output folder that cannot be written,
@@ -522,7 +525,7 @@ extension MeshSim {
         )
 
         @Argument(help: "The scenario file (YAML).") var scenario: String
-        @Option(help: "The proxy: nginx or haproxy.") var proxy: String
+        @Option(help: "The proxy: meshsim (default), nginx or haproxy.") var proxy = "meshsim"
         @Option(help: "Run only these variants (repeatable).") var variant: [String] = []
         @Option(parsing: .unconditional, help: "Replications per variant (default 1).") var seeds = 1
         @Option(parsing: .unconditional, help: "Override the scenario's duration.") var duration: String?
@@ -536,7 +539,9 @@ extension MeshSim {
         @Flag(help: "No live line per window.") var quiet = false
 
         func validate() throws {
-            guard ProxyKind(rawValue: proxy) != nil else { throw ValidationError("--proxy must be nginx or haproxy") }
+            guard ProxyKind(rawValue: proxy) != nil else {
+                throw ValidationError("--proxy must be meshsim, nginx or haproxy, got \(proxy)")
+            }
             if !(1...100).contains(seeds) { throw ValidationError("--seeds must be in 1...100, got \(seeds)") }
             if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256, got \(threads)") }
             try checkPorts(backendPort, flag: "--backend-port")
@@ -558,7 +563,7 @@ extension MeshSim {
             let namePerRun = loaded.variants.count * seeds > 1
             var runs: [LiveRun] = []
             do {
-                _ = try ProxyProcess.binary(for: kind)
+                if kind != .meshsim { _ = try ProxyProcess.binary(for: kind) }
                 // Every variant must be able to run live, with a valid load, before the first one starts.
                 for variant in loaded.variants {
                     let plan = try LivePlan(

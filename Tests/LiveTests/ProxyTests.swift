@@ -41,10 +41,11 @@ func smallPlan(_ text: String = proxyScenario) throws -> LivePlan {
 
 @Suite("Live runs through real proxies", .serialized)
 struct ProxyTests {
-    @Test("a small scenario runs live through nginx and HAProxy", arguments: ProxyKind.allCases)
+    @Test("a small scenario runs live through meshsim proxy, nginx and HAProxy", arguments: ProxyKind.allCases)
     func smallScenario(proxy: ProxyKind) async throws {
         let scenario = try Scenario.parse(proxyScenario, file: "live-small.yaml")
-        let port = proxy == .nginx ? 20280 : 20290
+        let offset = [ProxyKind.nginx: 0, .haproxy: 1, .meshsim: 2][proxy]!
+        let port = 20280 + 10 * offset
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "meshsim-live-\(proxy)-\(getpid())"
         ).path
@@ -54,7 +55,7 @@ struct ProxyTests {
             let plan = try LivePlan(
                 spec: variant.spec,
                 seed: scenario.seed,
-                backendPort: 20201 + 10 * v + (proxy == .nginx ? 0 : 40),
+                backendPort: 20201 + 10 * v + 40 * offset,
                 proxyPort: port,
                 threads: 1
             )
@@ -71,6 +72,15 @@ struct ProxyTests {
             #expect(row.successRate == 1, "\(proxy) \(variant.name): success \(row.successRate ?? -1)")
             let p50 = try #require(row.p50Ms)
             #expect(p50 >= 5 && p50 < 25, "\(proxy) \(variant.name): p50 \(p50)")
+            if proxy == .meshsim {
+                // meshsim proxy's own counters: every request answered 2xx through the scenario's service.
+                let metrics = try String(contentsOfFile: directory + "/\(variant.name)/metrics.prom", encoding: .utf8)
+                let answered = metrics.split(separator: "\n").filter {
+                    $0.hasPrefix("meshsim_proxy_requests_total{cluster=\"api\"") && $0.contains("outcome=\"2xx\"")
+                }
+                let total = answered.compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
+                #expect(total >= 400, "\(metrics)")
+            }
         }
         // The proxy is gone once the run returns.
         #expect(!ProxyProbe.listening(port: port))

@@ -153,7 +153,7 @@ struct PolicyTests {
                 let started = Date()
                 let response = try fetch(port: port, get("/"))
                 #expect(response?.status == 504)
-                #expect(Date().timeIntervalSince(started) < 1.5)
+                #expect(Date().timeIntervalSince(started) < 1.9)  // well before the 2 s answer
                 let report = try await server.endpoints().get()
                 #expect(report.clusters[0].endpoints[0].active == 0)
             }

@@ -95,7 +95,7 @@ struct RobustnessTests {
             client.send("X-Slow: 1\r\n")
             let response = client.readToClose()
             #expect(response.hasPrefix("HTTP/1.1 408 "))
-            #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(ContinuousClock.now - start < .seconds(8))  // the default header timeout is 10 s
         }
     }
 
