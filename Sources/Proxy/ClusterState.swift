@@ -117,8 +117,10 @@ final class ClusterState {
         sent[endpoint] += 1
     }
 
-    /// Counts an attempt on `endpoint` ended with `outcome` after `latency`: the balancer lets go of it, the breaker
-    /// (admitted with `pool`) and the throttle learn the result, and outlier detection records it.
+    /// Counts an attempt on `endpoint` ended with `outcome` after `latency`: the balancer lets go of it (unless
+    /// `releasingBalancer` is false: a timed-out attempt under `release_on_timeout: false`, released by
+    /// ``releaseBalancer(endpoint:latency:at:)`` when its response arrives), the breaker (admitted with `pool`) and
+    /// the throttle learn the result, and outlier detection records it.
     ///
     /// - Returns: the ejections and breaker openings it caused, for the metrics.
     /// - Complexity: O(1) plus the policies' own costs (an ejection rebuilds the view).
@@ -128,9 +130,10 @@ final class ClusterState {
         outcome: AttemptOutcome,
         latency: SimDuration,
         pool: PoolState,
+        releasingBalancer: Bool = true,
         at now: SimInstant
     ) -> (ejections: Int, breakerOpened: Bool) {
-        edge.finished(replica: Int32(endpoint), latency: latency, at: now)
+        if releasingBalancer { edge.finished(replica: Int32(endpoint), latency: latency, at: now) }
         if outcome.isFailure { failures[endpoint] += 1 }
         if case .cancelled = outcome {
             // The client left: the breaker takes its permission back without an outcome.
@@ -164,6 +167,12 @@ final class ClusterState {
             ejections += 1
         }
         return (ejections, opened)
+    }
+
+    /// The balancer lets go of an attempt that timed out earlier and learns its whole latency (Finagle's pure-delay
+    /// servers: `release_on_timeout: false`).
+    func releaseBalancer(endpoint: Int, latency: SimDuration, at now: SimInstant) {
+        edge.finished(replica: Int32(endpoint), latency: latency, at: now)
     }
 
     /// The periodic outlier-detection sweep; returns the number of ejections.

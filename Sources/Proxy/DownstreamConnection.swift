@@ -323,7 +323,24 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 in: .nanoseconds(timeout.nanoseconds),
                 handler: LoopTimer { [self] in
                     upstreamTimer = nil
-                    guard id == exchangeID, self.cluster != nil else { return }
+                    guard id == exchangeID, let cluster = self.cluster else { return }
+                    if !cluster.spec.policy.releaseOnTimeout, !responseStarted, requestComplete,
+                        let connection = upstream
+                    {
+                        // `release_on_timeout: false`: the client gets its 504 now, but the balancer counts the
+                        // attempt until the backend's answer arrives, and learns its whole latency.
+                        upstream = nil
+                        let orphan = OrphanedExchange(
+                            cluster: cluster,
+                            endpoint: endpoint,
+                            started: started,
+                            loop: loop
+                        )
+                        endExchange(.timeout, releasingBalancer: false)
+                        connection.orphan(orphan)
+                        answerFailure(.timeout)
+                        return
+                    }
                     upstreamFailed(from: upstream, .timeout)
                 }
             )
@@ -457,6 +474,11 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         upstream = nil
         endExchange(outcome)
         connection?.close()
+        answerFailure(outcome)
+    }
+
+    /// Answers a failed exchange: 502 or 504 if nothing was sent yet, else the client connection is closed.
+    private func answerFailure(_ outcome: AttemptOutcome) {
         guard let context else { return }
         phase = .closing
         if responseStarted {
@@ -485,7 +507,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Counts the end of the current exchange on its cluster and the metrics, and forgets it.
-    private func endExchange(_ outcome: AttemptOutcome) {
+    private func endExchange(_ outcome: AttemptOutcome, releasingBalancer: Bool = true) {
         guard let cluster else { return }
         let now = loop.now()
         let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- started)))
@@ -494,6 +516,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             outcome: outcome,
             latency: latency,
             pool: pool,
+            releasingBalancer: releasingBalancer,
             at: now
         )
         cluster.edge.callFinished(success: !outcome.isFailure, at: now)

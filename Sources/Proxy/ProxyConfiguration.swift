@@ -168,7 +168,6 @@ public struct ProxyConfiguration: Sendable, Equatable {
         if policy.healthCheck != nil { keys.append("health_check") }
         if policy.passiveHealth != nil { keys.append("passive_health") }
         if policy.zoneAware != nil { keys.append("zone_aware") }
-        if policy.releaseOnTimeout != defaults.releaseOnTimeout { keys.append("release_on_timeout") }
         return keys
     }
 

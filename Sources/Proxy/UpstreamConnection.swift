@@ -4,6 +4,7 @@
 
 import LiveHTTP
 import NIOCore
+import SimCore
 
 /// One keep-alive connection to a backend: carries one exchange at a time for a ``DownstreamConnection``, parses the
 /// response head and passes the response on as it arrives; idle, it waits in its loop's pool.
@@ -19,6 +20,9 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private var context: ChannelHandlerContext?
     /// The exchange it carries, or `nil` while idle or closing.
     private(set) var owner: DownstreamConnection?
+    /// An exchange whose client was answered 504 while the balancer keeps counting it (`release_on_timeout:
+    /// false`): the response is read and dropped, and its end releases the balancer.
+    private var orphan: OrphanedExchange?
     private var reader: HTTPHeadReader
     private var body = HTTPBodyForwarder(.none)
     private var buffer = ByteBuffer()
@@ -64,6 +68,10 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 owner.upstreamFailed(from: self, .upstreamError)
             }
         }
+        if let orphan {
+            self.orphan = nil
+            orphan.end()
+        }
         self.context = nil
         context.fireChannelInactive()
     }
@@ -79,6 +87,15 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         headRead = false
         requestWasHead = requestIsHead
         reader.reset()
+        readIfWanted()
+    }
+
+    /// Goes on reading the current response for `exchange` after its client was answered: the bytes are dropped,
+    /// the end (or a failure) releases the balancer with the whole latency, and a clean end returns the connection
+    /// to the pool.
+    func orphan(_ exchange: OrphanedExchange) {
+        owner = nil
+        orphan = exchange
         readIfWanted()
     }
 
@@ -109,6 +126,10 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Closes the connection (never returned to the pool).
     func close() {
         owner = nil
+        if let orphan {
+            self.orphan = nil
+            orphan.end()
+        }
         if pooled {
             pooled = false
             loop.pools[backend].remove(self)
@@ -121,12 +142,17 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// - Complexity: O(1).
     func readIfWanted() {
         guard let context, isOpen else { return }
-        if pooled || (owner?.isWritable ?? false) { context.read() }
+        if pooled || orphan != nil || (owner?.isWritable ?? false) { context.read() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         guard let owner else {
+            if orphan != nil {
+                if buffer.readableBytes == 0 { buffer = incoming } else { buffer.writeBuffer(&incoming) }
+                drainOrphan()
+                return
+            }
             // Bytes on an idle connection: the backend is out of step; never reuse it.
             close()
             return
@@ -183,6 +209,34 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         if buffer.readableBytes == 0 { buffer.clear() }
     }
 
+    /// Reads and drops the orphaned exchange's response; at its end, releases the balancer and the connection.
+    private func drainOrphan() {
+        guard let orphan else { return }
+        if !headRead {
+            let head: HTTPForwardHead?
+            do {
+                head = try reader.readResponseHead(&buffer, requestWasHead: requestWasHead)
+            } catch {
+                close()
+                return
+            }
+            guard let head else { return }
+            headRead = true
+            responseKeepAlive = head.keepAlive
+            body = HTTPBodyForwarder(head.framing)
+        }
+        do {
+            _ = try body.take(&buffer)
+        } catch {
+            close()
+            return
+        }
+        guard body.isComplete else { return }
+        self.orphan = nil
+        orphan.end()
+        release(reusable: responseKeepAlive && buffer.readableBytes == 0)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         owner?.flushResponse()
         readIfWanted()
@@ -191,5 +245,30 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         owner?.readIfWanted()
         context.fireChannelWritabilityChanged()
+    }
+}
+
+/// A timed-out exchange whose balancer count stays until the response arrives (`release_on_timeout: false`).
+final class OrphanedExchange {
+    let cluster: ClusterState
+    let endpoint: Int
+    /// When the attempt was sent (uptime ns).
+    let started: UInt64
+    let loop: ProxyLoop
+    private var ended = false
+
+    init(cluster: ClusterState, endpoint: Int, started: UInt64, loop: ProxyLoop) {
+        self.cluster = cluster
+        self.endpoint = endpoint
+        self.started = started
+        self.loop = loop
+    }
+
+    /// The response ended (or the connection broke): the balancer lets go of the attempt and learns its latency.
+    func end() {
+        guard !ended else { return }
+        ended = true
+        let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- started)))
+        cluster.releaseBalancer(endpoint: endpoint, latency: latency, at: loop.now())
     }
 }

@@ -159,6 +159,26 @@ struct PolicyTests {
             }
         }
     }
+
+    @Test("release_on_timeout false: the client gets 504, the balancer counts the attempt until the answer comes")
+    func holdOnTimeout() async throws {
+        try await withBackends(replicas(1, serviceTime: "constant:800ms")) { backends, _ in
+            var policy = CallPolicy()
+            policy.timeout = .milliseconds(150)
+            policy.releaseOnTimeout = false
+            try await withProxy(cluster(backends, policy)) { server, port in
+                let response = try fetch(port: port, get("/"))
+                #expect(response?.status == 504)
+                let during = try await server.endpoints().get()
+                #expect(during.clusters[0].endpoints[0].active == 1)
+                try await Task.sleep(for: .milliseconds(1_100))
+                let after = try await server.endpoints().get()
+                #expect(after.clusters[0].endpoints[0].active == 0)
+                // The connection the late answer came on went back to the pool.
+                #expect(await server.idleUpstreamConnections() == 1)
+            }
+        }
+    }
 }
 
 @Suite("Proxy configuration from a scenario")
