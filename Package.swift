@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "Balancers", "Breakers", "Health",
+                "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Reports", "Balancers", "Breakers", "Health",
                 "Limiters",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
