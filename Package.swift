@@ -124,7 +124,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Balancers", "Breakers", "Health",
+                "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Balancers", "Breakers", "Health", "Retries",
                 "Limiters",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Reports", "Balancers", "Breakers", "Health",
+                "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Reports", "Balancers", "Breakers", "Health", "Retries",
                 "Limiters",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -96,10 +96,10 @@ final class ClusterState {
     /// Whether a new request may go to the cluster now: the retry budget counts it and the rate limiter admits it.
     func admit(at now: SimInstant) -> Bool { edge.admitCall(at: now) }
 
-    /// Whether the request's attempt may go out: the adaptive throttle, then the circuit breaker (and Envoy's pool
-    /// limits). Returns the admission and counts a breaker that opened.
-    func admitAttempt(at now: SimInstant) -> (AttemptAdmission, breakerOpened: Bool) {
-        edge.admitAttempt(isRetry: false, at: now)
+    /// Whether an attempt may go out (a retry counts against Envoy's `max_retries`): the adaptive throttle, then the
+    /// circuit breaker (and Envoy's pool limits). Returns the admission and whether the breaker opened.
+    func admitAttempt(isRetry: Bool, at now: SimInstant) -> (AttemptAdmission, breakerOpened: Bool) {
+        edge.admitAttempt(isRetry: isRetry, at: now)
     }
 
     /// The endpoint for the next attempt, or `nil` when the view is empty.
@@ -130,6 +130,7 @@ final class ClusterState {
         outcome: AttemptOutcome,
         latency: SimDuration,
         pool: PoolState,
+        isRetry: Bool = false,
         releasingBalancer: Bool = true,
         at now: SimInstant
     ) -> (ejections: Int, breakerOpened: Bool) {
@@ -137,13 +138,13 @@ final class ClusterState {
         if outcome.isFailure { failures[endpoint] += 1 }
         if case .cancelled = outcome {
             // The client left: the breaker takes its permission back without an outcome.
-            if edge.breaker != nil { edge.breaker!.cancel(isRetry: false, pool: pool, at: now) }
+            if edge.breaker != nil { edge.breaker!.cancel(isRetry: isRetry, pool: pool, at: now) }
             return (0, false)
         }
         var opened = false
         if edge.breaker != nil {
             opened = edge.breaker!.finish(
-                isRetry: false,
+                isRetry: isRetry,
                 pool: pool,
                 success: !outcome.isFailure,
                 duration: latency,

@@ -7,6 +7,7 @@ import LiveHTTP
 import NIOCore
 import NIOPosix
 import Prometheus
+import Retries
 import SharedModel
 import SimCore
 import Spec
@@ -73,6 +74,20 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private var closeAfterResponse = false
     private var status = 0
     private var upstreamTimer: NIOScheduledCallback?
+    /// An attempt is out (its endpoint, breaker permission and balancer count are held).
+    private var attemptOpen = false
+    /// Attempts made for the current request (retries included).
+    private var attempts = 0
+    /// The current attempt is a retry that holds a place in the cluster's retry budget.
+    private var retryHeld = false
+    /// The request head as the backend sees it, kept for a retry.
+    private var requestHead = ByteBuffer()
+    /// The request body as it passed, kept for a retry while it fits ``ProxyConfiguration/maxRetryBufferBytes``.
+    private var replayBody = ByteBuffer()
+    /// Whether the request can be sent again (its body fitted the retry buffer).
+    private var replayable = false
+    /// The backoff of the current request's retries (its own jitter state, as each simulated call has).
+    private var backoff: Backoff?
     /// When the request body last had bytes (uptime ns), for the body timeout.
     private var lastBodyRead: UInt64 = 0
 
@@ -207,6 +222,14 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 }
                 if slice.readableBytes > 0 {
                     if let upstream { upstream.write(slice) } else { outgoing.writeImmutableBuffer(slice) }
+                    if replayable {
+                        if replayBody.readableBytes + slice.readableBytes <= configuration.maxRetryBufferBytes {
+                            replayBody.writeImmutableBuffer(slice)
+                        } else {
+                            replayable = false
+                            replayBody = ByteBuffer()
+                        }
+                    }
                 }
                 guard requestBody.isComplete else { break loop }
                 requestComplete = true
@@ -248,43 +271,22 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             respondLocally(.overload)
             return
         }
-        // The call edge's decisions, in the simulator's order: the call (budget, rate limit), the attempt
-        // (throttle, breaker and its pool), the endpoint.
+        // The call edge's decisions, in the simulator's order: the call (budget, rate limit), then each attempt
+        // (throttle, breaker and its pool, the endpoint).
         guard cluster.admit(at: now) else {
             cluster.edge.callFinished(success: false, at: now)
             respondLocally(.rateLimited)
             return
         }
-        let (admission, opened) = cluster.admitAttempt(at: now)
-        if opened { loop.shared.metrics.breakerOpens[clusterIndex].increment() }
-        let pool: PoolState
-        switch admission {
-        case .admitted(let place): pool = place
-        case .throttled:
-            cluster.edge.callFinished(success: false, at: now)
-            respondLocally(.throttled)
-            return
-        case .breakerRejected:
-            cluster.edge.callFinished(success: false, at: now)
-            respondLocally(.breakerOpen)
-            return
-        }
-        guard let endpoint = cluster.pick(at: now) else {
-            if cluster.edge.breaker != nil { cluster.edge.breaker!.cancel(isRetry: false, pool: pool, at: now) }
-            cluster.edge.callFinished(success: false, at: now)
-            respondLocally(.noEndpoint)
-            return
-        }
-        self.pool = pool
-        cluster.attemptStarted(endpoint: endpoint, at: now)
         loop.pending += 1
-        exchangeID &+= 1
         self.cluster = cluster
-        self.endpoint = endpoint
-        backend = cluster.backendOfEndpoint[endpoint]
-        started = UInt64(now.nanoseconds) &+ shared.startUptime
+        attempts = 0
+        retryHeld = false
+        backoff = cluster.spec.policy.backoff
         requestBody = HTTPBodyForwarder(head.framing)
         requestComplete = requestBody.isComplete
+        replayable = cluster.spec.policy.retries > 0
+        replayBody = ByteBuffer()
         clientKeepAlive = head.keepAlive
         clientHTTP10 = head.isHTTP10
         isHeadMethod = head.isHeadMethod
@@ -304,15 +306,54 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
 
         // The head as the backend sees it: the start line, the end-to-end lines, X-Forwarded-For.
-        outgoing.clear()
-        outgoing.reserveCapacity(head.bytes.readableBytes + forwardedFor.readableBytes)
-        outgoing.writeImmutableBuffer(head.bytes.getSlice(at: head.startLine.lowerBound, length: head.startLine.count)!)
-        outgoing.writeStaticString("\r\n")
+        requestHead.clear()
+        requestHead.reserveCapacity(head.bytes.readableBytes + forwardedFor.readableBytes)
+        requestHead.writeImmutableBuffer(
+            head.bytes.getSlice(at: head.startLine.lowerBound, length: head.startLine.count)!
+        )
+        requestHead.writeStaticString("\r\n")
         for line in head.forwardedLines {
-            outgoing.writeImmutableBuffer(head.bytes.getSlice(at: line.lowerBound, length: line.count)!)
+            requestHead.writeImmutableBuffer(head.bytes.getSlice(at: line.lowerBound, length: line.count)!)
         }
-        outgoing.writeImmutableBuffer(forwardedFor)
-        outgoing.writeStaticString("\r\n")
+        requestHead.writeImmutableBuffer(forwardedFor)
+        requestHead.writeStaticString("\r\n")
+        startAttempt(isRetry: false, at: now)
+    }
+
+    /// Makes the next attempt of the current request: the throttle and the breaker admit it, the balancer picks an
+    /// endpoint, the per-try timer starts, and the request goes out on a pooled or new connection (a retry sends the
+    /// kept head and body again).
+    private func startAttempt(isRetry: Bool, at now: SimInstant) {
+        guard let cluster else { return }
+        let shared = loop.shared
+        attempts += 1
+        let (admission, opened) = cluster.admitAttempt(isRetry: isRetry, at: now)
+        if opened { shared.metrics.breakerOpens[cluster.index].increment() }
+        let pool: PoolState
+        switch admission {
+        case .admitted(let place): pool = place
+        case .throttled:
+            finishLocally(.throttled, at: now)
+            return
+        case .breakerRejected:
+            finishLocally(.breakerOpen, at: now)
+            return
+        }
+        guard let endpoint = cluster.pick(at: now) else {
+            if cluster.edge.breaker != nil { cluster.edge.breaker!.cancel(isRetry: isRetry, pool: pool, at: now) }
+            finishLocally(.noEndpoint, at: now)
+            return
+        }
+        if isRetry { shared.metrics.retries[cluster.index].increment() }
+        self.pool = pool
+        cluster.attemptStarted(endpoint: endpoint, at: now)
+        attemptOpen = true
+        exchangeID &+= 1
+        self.endpoint = endpoint
+        backend = cluster.backendOfEndpoint[endpoint]
+        started = UInt64(now.nanoseconds) &+ shared.startUptime
+        outgoing = requestHead
+        if isRetry { outgoing.writeImmutableBuffer(replayBody) }
 
         // The attempt's timeout: the cluster's per-try `timeout`, within the proxy's overall upstream timeout.
         let perTry = cluster.spec.policy.timeout
@@ -323,12 +364,12 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 in: .nanoseconds(timeout.nanoseconds),
                 handler: LoopTimer { [self] in
                     upstreamTimer = nil
-                    guard id == exchangeID, let cluster = self.cluster else { return }
+                    guard id == exchangeID, attemptOpen, let cluster = self.cluster else { return }
                     if !cluster.spec.policy.releaseOnTimeout, !responseStarted, requestComplete,
                         let connection = upstream
                     {
-                        // `release_on_timeout: false`: the client gets its 504 now, but the balancer counts the
-                        // attempt until the backend's answer arrives, and learns its whole latency.
+                        // `release_on_timeout: false`: the balancer counts the attempt until the backend's answer
+                        // arrives, and learns its whole latency.
                         upstream = nil
                         let orphan = OrphanedExchange(
                             cluster: cluster,
@@ -336,9 +377,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                             started: started,
                             loop: loop
                         )
-                        endExchange(.timeout, releasingBalancer: false)
+                        attemptFailed(.timeout, releasingBalancer: false)
                         connection.orphan(orphan)
-                        answerFailure(.timeout)
                         return
                     }
                     upstreamFailed(from: upstream, .timeout)
@@ -359,6 +399,104 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         connect()
+    }
+
+    /// The request ends without an upstream answer, refused by a policy before its attempt went out: 503 if it was
+    /// the first attempt; a refused retry ends the request with the last failure's answer.
+    private func finishLocally(_ rejection: Rejection, at now: SimInstant) {
+        guard let cluster else { return }
+        releaseRetry(at: now)
+        cluster.edge.callFinished(success: false, at: now)
+        loop.pending -= 1
+        self.cluster = nil
+        if attempts > 1 {
+            loop.shared.metrics.rejections[rejection.rawValue].increment()
+            answerFailure(lastFailure)
+        } else {
+            respondLocally(rejection)
+        }
+    }
+
+    /// The failure of the last attempt, answered if no retry follows.
+    private var lastFailure = AttemptOutcome.upstreamError
+
+    /// A retry admitted by the budget has ended: its place goes back.
+    private func releaseRetry(at now: SimInstant) {
+        guard retryHeld, let cluster else { return }
+        retryHeld = false
+        cluster.edge.retryFinished(at: now)
+    }
+
+    /// The retry-policy view of a failed attempt.
+    private static func failure(_ outcome: AttemptOutcome) -> AttemptFailure {
+        switch outcome {
+        case .response(let status): return .httpStatus(status)
+        case .connectFailure: return .connectFailure
+        case .upstreamError, .cancelled: return .reset
+        case .timeout: return .perTryTimeout
+        }
+    }
+
+    /// The current attempt failed with `outcome` before anything was answered: it ends (breaker, throttle, outlier
+    /// detection learn it; the balancer lets go unless `releasingBalancer` is false), then the cluster's retry
+    /// policy, budget and backoff decide whether the request goes out again; otherwise the client gets the
+    /// failure (502, or 504 for a timeout).
+    private func attemptFailed(_ outcome: AttemptOutcome, releasingBalancer: Bool = true) {
+        guard let cluster else { return }
+        endAttempt(outcome, releasingBalancer: releasingBalancer)
+        let now = loop.now()
+        releaseRetry(at: now)
+        lastFailure = outcome
+        if replayable && requestComplete && !responseStarted && phase != .closing && context != nil {
+            switch cluster.edge.afterFailure(
+                attemptsMade: attempts,
+                failure: Self.failure(outcome),
+                deadline: .none,
+                backoff: &backoff,
+                at: now
+            ) {
+            case .retry(let wait, let holdsBudget):
+                retryHeld = holdsBudget
+                retryAfter(wait)
+                return
+            case .hedge:
+                retryAfter(.zero)
+                return
+            case .budgetDenied:
+                loop.shared.metrics.retriesDenied[cluster.index].increment()
+            case .finish:
+                break
+            }
+        } else {
+            // The budget still learns of the failed attempt, as the simulator's call does.
+            var none: Backoff?
+            _ = cluster.edge.afterFailure(
+                attemptsMade: Int.max,
+                failure: Self.failure(outcome),
+                deadline: .none,
+                backoff: &none,
+                at: now
+            )
+        }
+        endCall(success: false, at: now)
+        answerFailure(outcome)
+    }
+
+    /// Sends the request again after `wait` (the backoff's draw).
+    private func retryAfter(_ wait: SimDuration) {
+        guard wait > .zero, let context else {
+            startAttempt(isRetry: true, at: loop.now())
+            return
+        }
+        let id = exchangeID
+        upstreamTimer = try? context.eventLoop.scheduleCallback(
+            in: .nanoseconds(wait.nanoseconds),
+            handler: LoopTimer { [self] in
+                upstreamTimer = nil
+                guard id == exchangeID, !attemptOpen, cluster != nil else { return }
+                startAttempt(isRetry: true, at: loop.now())
+            }
+        )
     }
 
     /// Opens a new upstream connection for the current exchange.
@@ -410,6 +548,37 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// - Complexity: O(head length), one buffer.
     func responseHead(_ head: HTTPForwardHead) {
         guard let context else { return }
+        if head.status >= 500, replayable, requestComplete, let cluster, let connection = upstream {
+            // A 5xx ends the attempt; the retry policy decides whether the client sees it or the request goes out
+            // again (then this response is read and dropped, and its connection pooled).
+            endAttempt(.response(status: head.status))
+            let now = loop.now()
+            releaseRetry(at: now)
+            let decision = cluster.edge.afterFailure(
+                attemptsMade: attempts,
+                failure: .httpStatus(head.status),
+                deadline: .none,
+                backoff: &backoff,
+                at: now
+            )
+            switch decision {
+            case .retry(let wait, let holdsBudget):
+                upstream = nil
+                connection.orphan(OrphanedExchange(cluster: nil, endpoint: 0, started: 0, loop: loop))
+                retryHeld = holdsBudget
+                retryAfter(wait)
+                return
+            case .hedge:
+                upstream = nil
+                connection.orphan(OrphanedExchange(cluster: nil, endpoint: 0, started: 0, loop: loop))
+                retryAfter(.zero)
+                return
+            case .budgetDenied:
+                loop.shared.metrics.retriesDenied[cluster.index].increment()
+            case .finish:
+                break
+            }
+        }
         responseStarted = true
         status = head.status
         // The client's connection closes after this response when it asked so, when the response runs to the
@@ -465,16 +634,15 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         readIfWanted()
     }
 
-    /// The upstream failed (no connection, broken, malformed, or timed out): 502 or 504 if nothing was sent yet,
-    /// else the client connection is closed.
+    /// The upstream failed (no connection, broken, malformed, or timed out): the request goes out again if the
+    /// retry policy says so; otherwise 502 or 504 if nothing was sent yet, else the client connection is closed.
     func upstreamFailed(from connection: UpstreamConnection?, _ outcome: AttemptOutcome) {
-        guard cluster != nil else { return }
+        guard cluster != nil, attemptOpen else { return }
         if let connection, connection !== upstream { return }
         let connection = upstream
         upstream = nil
-        endExchange(outcome)
         connection?.close()
-        answerFailure(outcome)
+        attemptFailed(outcome)
     }
 
     /// Answers a failed exchange: 502 or 504 if nothing was sent yet, else the client connection is closed.
@@ -506,9 +674,18 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// Counts the end of the current exchange on its cluster and the metrics, and forgets it.
-    private func endExchange(_ outcome: AttemptOutcome, releasingBalancer: Bool = true) {
-        guard let cluster else { return }
+    /// The current request ends with `outcome`: its attempt (if one is out) and the call.
+    private func endExchange(_ outcome: AttemptOutcome) {
+        guard cluster != nil else { return }
+        endAttempt(outcome)
+        endCall(success: !outcome.isFailure, at: loop.now())
+    }
+
+    /// Counts the end of the current attempt on its cluster (the balancer lets go unless `releasingBalancer` is
+    /// false; the breaker, throttle and outlier detection learn the outcome) and in the metrics.
+    private func endAttempt(_ outcome: AttemptOutcome, releasingBalancer: Bool = true) {
+        guard attemptOpen, let cluster else { return }
+        attemptOpen = false
         let now = loop.now()
         let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- started)))
         let (ejections, opened) = cluster.attemptEnded(
@@ -516,16 +693,25 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             outcome: outcome,
             latency: latency,
             pool: pool,
+            isRetry: attempts > 1,
             releasingBalancer: releasingBalancer,
             at: now
         )
-        cluster.edge.callFinished(success: !outcome.isFailure, at: now)
         pool = .none
         let metrics = loop.shared.metrics
         if ejections > 0 { metrics.ejections[cluster.index].increment(by: Int64(ejections)) }
         if opened { metrics.breakerOpens[cluster.index].increment() }
         metrics.requests[cluster.index][endpoint][outcome.label].increment()
         if case .response = outcome { metrics.latency[cluster.index][endpoint].recordNanoseconds(latency.nanoseconds) }
+        upstreamTimer?.cancel()
+        upstreamTimer = nil
+    }
+
+    /// The current request has ended: the budget learns how, and it is forgotten.
+    private func endCall(success: Bool, at now: SimInstant) {
+        guard let cluster else { return }
+        releaseRetry(at: now)
+        cluster.edge.callFinished(success: success, at: now)
         loop.pending -= 1
         self.cluster = nil
         upstreamTimer?.cancel()

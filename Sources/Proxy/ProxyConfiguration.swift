@@ -130,6 +130,9 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var upstreamIdleTimeout = SimDuration.seconds(30)
     /// The most bytes buffered on one side before reading from the other stops.
     public var maxBufferedBytes = 64 * 1024
+    /// The largest request body kept to send a request again (a retry); a longer one is not retried, as with
+    /// Envoy's `per_request_buffer_limit_bytes`.
+    public var maxRetryBufferBytes = 64 * 1024
 
     /// Creates a configuration.
     public init(listen: ProxyAddress, admin: ProxyAddress? = nil, clusters: [ProxyCluster], routes: [ProxyRoute]) {
@@ -157,12 +160,7 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// The keys of `policy` the proxy does not run yet, as scenario key names: a configuration that sets one is
     /// refused rather than run without it.
     public static func unsupported(_ policy: CallPolicy) -> [String] {
-        let defaults = CallPolicy()
         var keys: [String] = []
-        if policy.retries > 0 { keys.append("retries") }
-        if policy.retryOn != defaults.retryOn { keys.append("retry_on") }
-        if policy.backoff != nil { keys.append("backoff") }
-        if policy.budget != nil { keys.append("budget") }
         if policy.hedging != nil { keys.append("hedging") }
         if policy.deadline != nil { keys.append("deadline") }
         if policy.healthCheck != nil { keys.append("health_check") }

@@ -65,6 +65,10 @@ final class ProxyMetrics: Sendable {
     let ejections: [Counter]
     /// Circuit-breaker openings, by cluster.
     let breakerOpens: [Counter]
+    /// Retries sent, by cluster.
+    let retries: [Counter]
+    /// Retries the retry budget refused, by cluster.
+    let retriesDenied: [Counter]
 
     /// The latency buckets, in seconds: 0.5 ms to 10 s.
     static let buckets: [Duration] = [
@@ -154,6 +158,26 @@ final class ProxyMetrics: Sendable {
         )
         breakerOpens = configuration.clusters.map {
             registry.makeCounter(descriptor: opensName, labels: [("cluster", $0.name)])
+        }
+        let retriesName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "retries",
+            unitName: "total",
+            helpText: "Retries sent (attempts after the first), by cluster."
+        )
+        retries = configuration.clusters.map {
+            registry.makeCounter(descriptor: retriesName, labels: [("cluster", $0.name)])
+        }
+        let deniedName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "retries_denied",
+            unitName: "total",
+            helpText: "Retries the retry budget refused, by cluster."
+        )
+        retriesDenied = configuration.clusters.map {
+            registry.makeCounter(descriptor: deniedName, labels: [("cluster", $0.name)])
         }
         accepted = registry.makeCounter(
             descriptor: MetricNameDescriptor(

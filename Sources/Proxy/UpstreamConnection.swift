@@ -188,7 +188,11 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             responseKeepAlive = head.keepAlive
             body = HTTPBodyForwarder(head.framing)
             owner.responseHead(head)
-            guard self.owner === owner else { return }
+            guard self.owner === owner else {
+                // The exchange let go of the response (a retried 5xx): drop what is buffered of it.
+                if orphan != nil { drainOrphan() }
+                return
+            }
         }
         let slice: ByteBuffer
         do {
@@ -250,14 +254,16 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
 /// A timed-out exchange whose balancer count stays until the response arrives (`release_on_timeout: false`).
 final class OrphanedExchange {
-    let cluster: ClusterState
+    /// The cluster whose balancer still counts the attempt, or `nil` when nothing waits for the end (a retried 5xx
+    /// whose body is only drained).
+    let cluster: ClusterState?
     let endpoint: Int
     /// When the attempt was sent (uptime ns).
     let started: UInt64
     let loop: ProxyLoop
     private var ended = false
 
-    init(cluster: ClusterState, endpoint: Int, started: UInt64, loop: ProxyLoop) {
+    init(cluster: ClusterState?, endpoint: Int, started: UInt64, loop: ProxyLoop) {
         self.cluster = cluster
         self.endpoint = endpoint
         self.started = started
@@ -268,6 +274,7 @@ final class OrphanedExchange {
     func end() {
         guard !ended else { return }
         ended = true
+        guard let cluster else { return }
         let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- started)))
         cluster.releaseBalancer(endpoint: endpoint, latency: latency, at: loop.now())
     }

@@ -191,7 +191,7 @@ struct LiveCLITests {
 
                   - name: retrying
                     set:
-                      clients.users.retries: 2
+                      clients.users.hedging: {delay: 20ms, max_attempts: 2}
                       clients.users.circuit_breaker: {kind: envoy, max_requests: 10}
                 """
         let scenario = try LiveCLI.file(text, name: "refused-meshsim.yaml")
@@ -202,7 +202,7 @@ struct LiveCLITests {
         }
         let outcome = try LiveCLI.run(["live", scenario, "--out", out])
         #expect(outcome.status == 64, "\(outcome.stderr)")
-        #expect(outcome.stderr.contains("variant retrying: clients.users.retries"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("variant retrying: clients.users.hedging"), "\(outcome.stderr)")
         // The breaker it does run is not refused.
         #expect(!outcome.stderr.contains("circuit_breaker"), "\(outcome.stderr)")
     }
