@@ -88,6 +88,9 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private var replayable = false
     /// The backoff of the current request's retries (its own jitter state, as each simulated call has).
     private var backoff: Backoff?
+    /// The current request's deadline (retries included): the cluster's `deadline`, or sooner if the client's
+    /// ``DownstreamConnection/deadlineHeader`` says so.
+    private var callDeadline = Deadline.none
     /// When the request body last had bytes (uptime ns), for the body timeout.
     private var lastBodyRead: UInt64 = 0
 
@@ -305,18 +308,32 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             context.writeAndFlush(wrapOutboundOut(LocalAnswer.continueInterim), promise: nil)
         }
 
-        // The head as the backend sees it: the start line, the end-to-end lines, X-Forwarded-For.
+        // The head as the backend sees it: the start line, the end-to-end lines, X-Forwarded-For (the deadline line
+        // and the empty line are added per attempt).
         requestHead.clear()
         requestHead.reserveCapacity(head.bytes.readableBytes + forwardedFor.readableBytes)
         requestHead.writeImmutableBuffer(
             head.bytes.getSlice(at: head.startLine.lowerBound, length: head.startLine.count)!
         )
         requestHead.writeStaticString("\r\n")
+        // Deadline propagation: the earlier of the cluster's `deadline` and the one the client passes on.
+        callDeadline = cluster.spec.policy.deadline.map { Deadline.after($0, from: now) } ?? .none
         for line in head.forwardedLines {
-            requestHead.writeImmutableBuffer(head.bytes.getSlice(at: line.lowerBound, length: line.count)!)
+            let slice = head.bytes.getSlice(at: line.lowerBound, length: line.count)!
+            if let inherited = Self.deadlineMilliseconds(slice) {
+                callDeadline = min(callDeadline, Deadline.after(.milliseconds(inherited), from: now))
+                continue
+            }
+            requestHead.writeImmutableBuffer(slice)
         }
         requestHead.writeImmutableBuffer(forwardedFor)
-        requestHead.writeStaticString("\r\n")
+        if callDeadline.isExpired(at: now) {
+            // Nothing left of the inherited deadline: fail fast, as a simulated call does.
+            attempts = 1
+            lastFailure = .timeout
+            finishLocally(.deadlineExpired, at: now)
+            return
+        }
         startAttempt(isRetry: false, at: now)
     }
 
@@ -353,11 +370,18 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         backend = cluster.backendOfEndpoint[endpoint]
         started = UInt64(now.nanoseconds) &+ shared.startUptime
         outgoing = requestHead
+        if callDeadline != .none {
+            let remaining = max(0, (callDeadline.instant.nanoseconds - now.nanoseconds) / 1_000_000)
+            outgoing.writeString(Self.deadlineHeader + ": \(remaining)\r\n")
+        }
+        outgoing.writeStaticString("\r\n")
         if isRetry { outgoing.writeImmutableBuffer(replayBody) }
 
         // The attempt's timeout: the cluster's per-try `timeout`, within the proxy's overall upstream timeout.
         let perTry = cluster.spec.policy.timeout
-        let attemptTimeout = [configuration.upstreamTimeout, perTry].compactMap { $0 }.min()
+        let untilDeadline: SimDuration? =
+            callDeadline == .none ? nil : .nanoseconds(max(1, callDeadline.instant.nanoseconds - now.nanoseconds))
+        let attemptTimeout = [configuration.upstreamTimeout, perTry, untilDeadline].compactMap { $0 }.min()
         if let timeout = attemptTimeout, let context {
             let id = exchangeID
             upstreamTimer = try? context.eventLoop.scheduleCallback(
@@ -417,6 +441,40 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// The request header that carries a call's remaining time, in whole milliseconds, to the next hop (and from the
+    /// client, whose deadline the proxy then keeps if it is sooner than its own), as gRPC's `grpc-timeout` does.
+    static let deadlineHeader = "x-meshsim-deadline-ms"
+
+    /// The milliseconds of a `x-meshsim-deadline-ms` line (with its CRLF), or `nil` for any other line or a value
+    /// that is not a whole number in 0...10^9.
+    static func deadlineMilliseconds(_ line: ByteBuffer) -> Int64? {
+        let name = deadlineHeader.utf8
+        guard line.readableBytes > name.count + 1 else { return nil }
+        return line.withUnsafeReadableBytes { bytes -> Int64? in
+            for (i, expected) in name.enumerated() {
+                var byte = bytes[i]
+                if byte >= 65 && byte <= 90 { byte += 32 }
+                if byte != expected { return nil }
+            }
+            guard bytes[name.count] == UInt8(ascii: ":") else { return nil }
+            var value: Int64 = 0
+            var digits = 0
+            for byte in bytes[(name.count + 1)...] {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                    digits += 1
+                    if digits > 10 { return nil }
+                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n"):
+                    continue
+                default:
+                    return nil
+                }
+            }
+            return digits > 0 && value <= 1_000_000_000 ? value : nil
+        }
+    }
+
     /// The failure of the last attempt, answered if no retry follows.
     private var lastFailure = AttemptOutcome.upstreamError
 
@@ -451,7 +509,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             switch cluster.edge.afterFailure(
                 attemptsMade: attempts,
                 failure: Self.failure(outcome),
-                deadline: .none,
+                deadline: callDeadline,
                 backoff: &backoff,
                 at: now
             ) {
@@ -557,7 +615,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             let decision = cluster.edge.afterFailure(
                 attemptsMade: attempts,
                 failure: .httpStatus(head.status),
-                deadline: .none,
+                deadline: callDeadline,
                 backoff: &backoff,
                 at: now
             )
@@ -737,6 +795,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         case .headerTimeout, .bodyTimeout: answer = .requestTimeout
         case .noRoute: answer = .notFound
         case .overload, .noEndpoint, .rateLimited, .throttled, .breakerOpen: answer = .unavailable
+        case .deadlineExpired: answer = .gatewayTimeout
         }
         context.writeAndFlush(wrapOutboundOut(answer.encoded)).whenComplete { [channel = context.channel] _ in
             channel.close(promise: nil)

@@ -162,7 +162,6 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public static func unsupported(_ policy: CallPolicy) -> [String] {
         var keys: [String] = []
         if policy.hedging != nil { keys.append("hedging") }
-        if policy.deadline != nil { keys.append("deadline") }
         if policy.healthCheck != nil { keys.append("health_check") }
         if policy.passiveHealth != nil { keys.append("passive_health") }
         if policy.zoneAware != nil { keys.append("zone_aware") }

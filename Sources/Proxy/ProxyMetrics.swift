@@ -26,6 +26,8 @@ enum Rejection: Int, CaseIterable {
     case throttled
     /// The cluster's circuit breaker is open, or an Envoy threshold overflowed (503).
     case breakerOpen
+    /// The deadline the client passed on had already expired (504).
+    case deadlineExpired
 
     /// The `reason` label.
     var label: String {
@@ -40,6 +42,7 @@ enum Rejection: Int, CaseIterable {
         case .rateLimited: return "rate_limited"
         case .throttled: return "throttled"
         case .breakerOpen: return "breaker_open"
+        case .deadlineExpired: return "deadline_expired"
         }
     }
 }

@@ -1,3 +1,4 @@
+import Balancers
 import Breakers
 import Foundation
 import Health
@@ -285,6 +286,49 @@ struct PolicyTests {
             }
         }
     }
+
+    @Test("a deadline bounds the request with its retries, and its remaining time goes to the backend in a header")
+    func deadlines() async throws {
+        try await withScripted({ text in
+            guard requestComplete(text) else { return .wait }
+            return text.contains("/slow") ? .wait : .respond(ok())
+        }) { backend, address in
+            var policy = CallPolicy(retries: 5)
+            policy.timeout = .milliseconds(200)
+            policy.deadline = .milliseconds(450)
+            try await withProxy(cluster([address], policy)) { _, port in
+                // Fast: the backend sees the remaining time (at most the deadline).
+                #expect(try fetch(port: port, get("/"))?.status == 200)
+                let line = try #require(
+                    backend.requests.last?.split(separator: "\r\n").first {
+                        $0.lowercased().hasPrefix("x-meshsim-deadline-ms:")
+                    }
+                )
+                let remaining = try #require(Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)))
+                #expect(remaining > 300 && remaining <= 450, "\(line)")
+                // Slow: per-try timeouts of 200 ms are retried until the deadline, then 504.
+                let started = Date()
+                #expect(try fetch(port: port, get("/slow"))?.status == 504)
+                let elapsed = Date().timeIntervalSince(started)
+                #expect(elapsed >= 0.4 && elapsed < 1.0, "\(elapsed) s")
+                // A client's own, shorter deadline wins (passed on as what is left of it); an expired one fails at
+                // once, without an attempt.
+                #expect(try fetch(port: port, get("/", extra: "X-Meshsim-Deadline-Ms: 100\r\n"))?.status == 200)
+                let passed = try #require(
+                    backend.requests.last?.split(separator: "\r\n").first {
+                        $0.lowercased().hasPrefix("x-meshsim-deadline-ms:")
+                    }
+                )
+                let left = try #require(Int(passed.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)))
+                #expect(left <= 100 && left > 50, "\(passed)")
+                #expect(backend.requests.last?.lowercased().components(separatedBy: "x-meshsim-deadline-ms").count == 2)
+                let before = backend.requests.count
+                let expired = try fetch(port: port, get("/", extra: "x-meshsim-deadline-ms: 0\r\n"))
+                #expect(expired?.status == 504)
+                #expect(backend.requests.count == before)
+            }
+        }
+    }
 }
 
 @Suite("Proxy configuration from a scenario")
@@ -357,6 +401,7 @@ struct ScenarioConfigurationTests {
     func refused() throws {
         var policy = CallPolicy(retries: 2)
         policy.hedging = try HedgingSpec(delay: .milliseconds(10), maxAttempts: 2)
+        policy.zoneAware = try ZoneAwareRouting()
         policy.deadline = .seconds(1)
         #expect {
             _ = try ProxyConfiguration(
@@ -367,8 +412,8 @@ struct ScenarioConfigurationTests {
             )
         } throws: { error in
             let text = "\(error)"
-            return text.contains("clients.users.deadline") && text.contains("clients.users.hedging")
-                && !text.contains("retries")
+            return text.contains("clients.users.zone_aware") && text.contains("clients.users.hedging")
+                && !text.contains("retries") && !text.contains("deadline")
         }
     }
 }
