@@ -99,14 +99,11 @@ extension Simulation {
         let next: SimInstant
         if checker == 0 {
             guard edges[e].activeCheck != nil else { return }
-            transition = edges[e].activeCheck!.record(host: host, check: result, at: queue.now)
-            next = edges[e].activeCheck!.nextCheckDue(host: host)
-            // Envoy: a passing active check unejects an outlier (`successful_active_health_check_uneject_host`).
-            if code == 0, edges[e].outlier != nil,
-                let event = edges[e].outlier!.activeHealthCheckPassed(host: host, at: queue.now)
-            {
-                applyOutlierEvent(event, edge: e)
-            }
+            let (event, change, due) = edges[e].recordActiveCheck(host: host, result: result, at: queue.now)
+            if let event, case .ejected = event { recorder.count(.ejections, at: now) }
+            if case .becameUnhealthy? = change { recorder.count(.ejections, at: now) }
+            schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: checker), at: due.nanoseconds)
+            return
         } else {
             guard edges[e].haproxy != nil else { return }
             transition = edges[e].haproxy!.recordCheck(host: host, result: result, at: queue.now)

@@ -130,6 +130,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var upstreamIdleTimeout = SimDuration.seconds(30)
     /// The most bytes buffered on one side before reading from the other stops.
     public var maxBufferedBytes = 64 * 1024
+    /// The path of the backends' health endpoint, for active health checks (`meshsim serve`'s default).
+    public var healthPath = "/health"
     /// The largest request body kept to send a request again (a retry); a longer one is not retried, as with
     /// Envoy's `per_request_buffer_limit_bytes`.
     public var maxRetryBufferBytes = 64 * 1024
@@ -162,7 +164,6 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public static func unsupported(_ policy: CallPolicy) -> [String] {
         var keys: [String] = []
         if policy.hedging != nil { keys.append("hedging") }
-        if policy.healthCheck != nil { keys.append("health_check") }
         if policy.passiveHealth != nil { keys.append("passive_health") }
         if policy.zoneAware != nil { keys.append("zone_aware") }
         return keys

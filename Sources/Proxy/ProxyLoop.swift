@@ -5,6 +5,7 @@
 import Health
 import NIOCore
 import Prometheus
+import SharedModel
 import SimCore
 import SimRandom
 import Spec
@@ -36,6 +37,8 @@ final class ProxyLoop: @unchecked Sendable {
     var stopping = false
     /// The clusters' periodic outlier-detection sweeps.
     private var sweeps: [RepeatedTask] = []
+    /// The clusters' active health checkers.
+    private var checkers: [HealthChecker] = []
 
     init(loop: any EventLoop, index: Int, shared: ProxyShared) {
         self.loop = loop
@@ -57,6 +60,11 @@ final class ProxyLoop: @unchecked Sendable {
 
     /// Starts each cluster's outlier-detection sweep every `interval` (Envoy's `interval`), on this loop.
     func startSweeps() {
+        for cluster in clusters where cluster.edge.activeCheck != nil {
+            let checker = HealthChecker(loop: self, cluster: cluster)
+            checkers.append(checker)
+            checker.start()
+        }
         for cluster in clusters {
             guard let interval = cluster.spec.policy.outlierDetection?.interval else { continue }
             let every = TimeAmount.nanoseconds(interval.nanoseconds)
@@ -73,6 +81,8 @@ final class ProxyLoop: @unchecked Sendable {
     func stopSweeps() {
         for sweep in sweeps { sweep.cancel() }
         sweeps.removeAll()
+        for checker in checkers { checker.stop() }
+        checkers.removeAll()
     }
 
     /// The policies' clock: nanoseconds since the proxy started, from the monotonic clock the event loop uses.

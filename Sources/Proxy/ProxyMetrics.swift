@@ -68,6 +68,8 @@ final class ProxyMetrics: Sendable {
     let ejections: [Counter]
     /// Circuit-breaker openings, by cluster.
     let breakerOpens: [Counter]
+    /// Active health checks, by cluster and result (``HealthChecker/labels``).
+    let healthChecks: [[Counter]]
     /// Retries sent, by cluster.
     let retries: [Counter]
     /// Retries the retry budget refused, by cluster.
@@ -161,6 +163,18 @@ final class ProxyMetrics: Sendable {
         )
         breakerOpens = configuration.clusters.map {
             registry.makeCounter(descriptor: opensName, labels: [("cluster", $0.name)])
+        }
+        let checksName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "health_checks",
+            unitName: "total",
+            helpText: "Active health checks, by cluster and result (passed, failed, timed_out)."
+        )
+        healthChecks = configuration.clusters.map { cluster in
+            HealthChecker.labels.map {
+                registry.makeCounter(descriptor: checksName, labels: [("cluster", cluster.name), ("result", $0)])
+            }
         }
         let retriesName = MetricNameDescriptor(
             namespace: "meshsim",

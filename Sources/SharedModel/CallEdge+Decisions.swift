@@ -153,4 +153,25 @@ extension CallEdge {
         setView(fullView, at: now)
         return ejection
     }
+
+    /// An Envoy active health check of replica `host` ended with `result`: the checker records it, a passing check
+    /// returns an ejected outlier to service (Envoy's `successful_active_health_check_uneject_host`), and the view
+    /// follows a change of health.
+    ///
+    /// - Returns: the outlier event a pass caused (already applied to the view; `nil` if none), the health
+    ///   transition (applied), and when the next check of `host` is due.
+    public mutating func recordActiveCheck(host: Int, result: CheckResult, at now: SimInstant) -> (
+        outlierEvent: OutlierEvent?, transition: HealthTransition?, next: SimInstant
+    ) {
+        guard activeCheck != nil else { return (nil, nil, .distantFuture) }
+        let transition = activeCheck!.record(host: host, check: result, at: now)
+        let next = activeCheck!.nextCheckDue(host: host)
+        var event: OutlierEvent?
+        if case .passed = result, outlier != nil {
+            event = outlier!.activeHealthCheckPassed(host: host, at: now)
+            if let event { applyOutlierEvent(event, at: now) }
+        }
+        if transition != nil { setView(fullView, at: now) }
+        return (event, transition, next)
+    }
 }

@@ -329,6 +329,66 @@ struct PolicyTests {
             }
         }
     }
+
+    @Test("active health checks take a backend whose health endpoint fails out of the view, and bring it back")
+    func activeHealthChecks() async throws {
+        final class Switch: @unchecked Sendable {
+            private let lock = NSLock()
+            private var on = false
+            var value: Bool {
+                get { lock.withLock { on } }
+                set { lock.withLock { on = newValue } }
+            }
+        }
+        let failing = Switch()
+        try await withScripted({ text in
+            guard requestComplete(text) else { return .wait }
+            if text.hasPrefix("GET /health") {
+                return failing.value
+                    ? .respondAndClose("HTTP/1.1 503 No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    : .respondAndClose("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            }
+            return .respond(ok("a"))
+        }) { a, aAddress in
+            try await withScripted({ text in
+                guard requestComplete(text) else { return .wait }
+                return text.hasPrefix("GET /health")
+                    ? .respondAndClose("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    : .respond(ok("b"))
+            }) { _, bAddress in
+                var policy = CallPolicy()
+                policy.healthCheck = try ActiveHealthCheckConfiguration(
+                    interval: .milliseconds(100),
+                    timeout: .milliseconds(200),
+                    unhealthyThreshold: 2,
+                    healthyThreshold: 2
+                )
+                var configuration = cluster([aAddress, bAddress], policy)
+                configuration.admin = ProxyAddress(host: "127.0.0.1", port: 0)
+                try await withProxy(configuration) { server, port in
+                    func bodies(_ n: Int) throws -> [String] {
+                        try (0..<n).map { _ in try fetch(port: port, get("/"))?.body ?? "" }
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(Set(try bodies(6)) == ["a", "b"])
+                    failing.value = true
+                    try await Task.sleep(for: .milliseconds(600))
+                    #expect(Set(try bodies(6)) == ["b"], "the failing backend is still in the view")
+                    failing.value = false
+                    try await Task.sleep(for: .milliseconds(600))
+                    #expect(Set(try bodies(6)) == ["a", "b"], "the backend did not come back")
+                    let adminPort = try #require(server.adminAddress?.port)
+                    let metrics = try #require(try fetch(port: adminPort, get("/metrics")))
+                    #expect(
+                        metrics.body.contains(
+                            "meshsim_proxy_health_checks_total{cluster=\"default\",result=\"failed\"}"
+                        )
+                    )
+                    _ = a
+                }
+            }
+        }
+    }
 }
 
 @Suite("Proxy configuration from a scenario")
