@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "LiveTests",
             dependencies: [
-                "Live", "LiveHTTP", "SimCore", "Reports", "Spec", "SharedModel", "MeshModel", "Scenario", "SimRandom",
+                "Live", "LiveHTTP", "SimCore", "Reports", "Retries", "Spec", "SharedModel", "MeshModel", "Scenario", "SimRandom",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOPosix", package: "swift-nio"),

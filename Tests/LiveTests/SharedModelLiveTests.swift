@@ -1,8 +1,10 @@
+import Foundation
 import Live
 import MeshModel
 import NIOCore
 import NIOPosix
 import Reports
+import Retries
 import SharedModel
 import SimCore
 import SimRandom
@@ -86,5 +88,35 @@ struct SharedModelLiveTests {
         #expect(live.total.arrivals == 200)
         #expect(live.total.response.count(.failed) == simulated.failed)
         #expect(live.total.response.count(.ok) == simulated.ok)
+    }
+
+    @Test("retries through meshsim proxy are the simulator's: the same requests fail, the same retries are sent")
+    func sameRetries() async throws {
+        var spec = spec()
+        spec.faults = []
+        spec.clients[0].policy.retries = 2
+        spec.clients[0].policy.retryOn = [.fiveXX]
+        let seed: UInt64 = 9
+        var simulation = Simulation(spec: spec, seed: seed)
+        let simulated = simulation.run()
+        let retries = simulated.counters[.retries]
+        #expect(retries > 30, "\(retries) retries")
+
+        let plan = try LivePlan(spec: spec, seed: seed, backendPort: 20401, proxyPort: 20400, threads: 1)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshsim-retries-\(getpid())")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let live = try await LiveRunner.run(
+            plan: plan,
+            proxy: .meshsim,
+            proxyPort: 20400,
+            directory: directory,
+            threads: 1
+        )
+        #expect(live.total.arrivals == 200)
+        #expect(live.total.response.count(.failed) == simulated.summary.failed)
+        #expect(live.total.response.count(.ok) == simulated.summary.ok)
+        let metrics = try String(contentsOfFile: directory + "/metrics.prom", encoding: .utf8)
+        #expect(metrics.contains("meshsim_proxy_retries_total{cluster=\"svc\"} \(retries)"), "\(metrics)")
     }
 }
