@@ -23,16 +23,18 @@ extension LivePlan {
     /// replicas, with their weights) under the client's whole call policy, one event loop, the plan's seed.
     public func proxyConfiguration(port: Int) -> ProxyConfiguration {
         let running = backends.replicas.filter(\.initiallyActive)
+        var cluster = ProxyCluster(
+            name: service,
+            backends: running.map { ProxyAddress(host: backends.host, port: $0.port) },
+            weights: running.map { Int32(clamping: $0.weight) },
+            policy: policy
+        )
+        cluster.zones = running.map(\.zone)
+        cluster.localZone = clientZone
+        cluster.callersByZone = clientsByZone
         var configuration = ProxyConfiguration(
             listen: ProxyAddress(host: "127.0.0.1", port: port),
-            clusters: [
-                ProxyCluster(
-                    name: service,
-                    backends: running.map { ProxyAddress(host: backends.host, port: $0.port) },
-                    weights: running.map { Int32(clamping: $0.weight) },
-                    policy: policy
-                )
-            ],
+            clusters: [cluster],
             routes: [ProxyRoute(targets: [(cluster: 0, weight: 1)])]
         )
         configuration.seed = load.seed
@@ -91,6 +93,9 @@ public struct LivePlan: Sendable {
     public var policy: CallPolicy
     /// The called service's name (the proxy's cluster).
     public var service: String
+    /// The client's zone, and the scenario's clients per zone (for zone-aware routing in meshsim proxy).
+    public var clientZone = 0
+    public var clientsByZone: [Int] = [1]
 
     /// Builds the plan for `spec`, with backends on ports from `backendPort` and the proxy on `proxyPort`.
     ///
@@ -164,6 +169,9 @@ public struct LivePlan: Sendable {
         self.attemptTimeout = client.policy.timeout?.nanoseconds
         self.policy = client.policy
         self.service = service.name
+        self.clientZone = client.zone
+        self.clientsByZone = Array(repeating: 0, count: spec.zones.count)
+        for other in spec.clients { self.clientsByZone[other.zone] += 1 }
     }
 
     /// The emulated replicas of `services` (in that order, on consecutive ports from `basePort`) with the faults

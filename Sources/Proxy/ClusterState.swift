@@ -69,6 +69,8 @@ final class ClusterState {
     let backendOfEndpoint: [Int]
     /// The policies of the cluster's call edge and its view of the endpoints (with this loop's active counts).
     var edge: CallEdge
+    /// The proxy's zone (the caller's, for zone-aware routing).
+    let localZone: Int32
     /// Attempts sent, per endpoint.
     var sent: [Int]
     /// Attempts that failed (5xx or no response), per endpoint.
@@ -80,14 +82,22 @@ final class ClusterState {
         self.spec = spec
         self.backendOfEndpoint = backendOfEndpoint
         let count = spec.backends.count
+        let zones = spec.zones.count == count ? spec.zones : Array(repeating: 0, count: count)
+        let zoneCount = max(spec.callersByZone.count, (zones.max() ?? 0) + 1, spec.localZone + 1)
         edge = CallEdge(
             target: index,
             policy: spec.policy,
-            replicaZones: Array(repeating: 0, count: count),
-            zoneCount: 1,
+            replicaZones: zones,
+            zoneCount: zoneCount,
             stream: { RandomStream(seed: seed, replication: 0, key: $0) },
             key: "proxy/\(loop)/\(spec.name)"
         )
+        edge.checkZone = Int32(spec.localZone)
+        if edge.zoneAware != nil {
+            edge.originService = -1
+            edge.originByZone = spec.callersByZone + Array(repeating: 0, count: zoneCount - spec.callersByZone.count)
+        }
+        localZone = Int32(spec.localZone)
         edge.setView((0..<count).map { EndpointState(index: Int32($0), weight: spec.weight($0)) }, at: .zero)
         sent = Array(repeating: 0, count: count)
         failures = Array(repeating: 0, count: count)
@@ -106,7 +116,7 @@ final class ClusterState {
     ///
     /// - Complexity: that of the balancer.
     func pick(at now: SimInstant) -> Int? {
-        edge.pick(at: now, callerZone: 0, origin: [1]).map { Int($0) }
+        edge.pick(at: now, callerZone: localZone, origin: edge.originByZone).map { Int($0) }
     }
 
     /// Counts an attempt started on `endpoint`.

@@ -40,14 +40,19 @@ extension ProxyConfiguration {
             for key in Self.unsupported(policy) {
                 problems.append("\(path).\(key): meshsim proxy does not run it yet")
             }
-            clusters.append(
-                ProxyCluster(
-                    name: name,
-                    backends: running.map { ProxyAddress(host: "127.0.0.1", port: ports[s][$0]) },
-                    weights: running.map { Int32(clamping: service.replicas[$0].weight) },
-                    policy: policy
-                )
+            var cluster = ProxyCluster(
+                name: name,
+                backends: running.map { ProxyAddress(host: "127.0.0.1", port: ports[s][$0]) },
+                weights: running.map { Int32(clamping: service.replicas[$0].weight) },
+                policy: policy
             )
+            // Zone-aware routing sees the scenario's zones: the backends', the client's own, and the clients per
+            // zone as the originating cluster (as a simulated client edge does).
+            cluster.zones = running.map { service.replicas[$0].zone }
+            cluster.localZone = client.zone
+            cluster.callersByZone = Array(repeating: 0, count: spec.zones.count)
+            for other in spec.clients { cluster.callersByZone[other.zone] += 1 }
+            clusters.append(cluster)
             return clusters.count - 1
         }
         let path = "clients.\(client.name)"

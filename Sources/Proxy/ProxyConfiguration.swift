@@ -42,6 +42,12 @@ public struct ProxyCluster: Sendable, Equatable {
     public var backends: [ProxyAddress]
     /// Static weights of the backends (all 1 when empty), for weighted balancers.
     public var weights: [Int32]
+    /// The zone of each backend (indices into the zones of the scenario; all 0 when empty), for zone-aware routing.
+    public var zones: [Int] = []
+    /// The proxy's own zone (the calling client's), for zone-aware routing.
+    public var localZone = 0
+    /// How many callers (the scenario's clients) sit in each zone: the originating cluster of zone-aware routing.
+    public var callersByZone: [Int] = [1]
     /// The call policy: the balancer and the resilience policies (``ProxyConfiguration/unsupported(_:)`` lists
     /// those the proxy does not run yet).
     public var policy: CallPolicy
@@ -165,7 +171,6 @@ public struct ProxyConfiguration: Sendable, Equatable {
         var keys: [String] = []
         if policy.hedging != nil { keys.append("hedging") }
         if policy.passiveHealth != nil { keys.append("passive_health") }
-        if policy.zoneAware != nil { keys.append("zone_aware") }
         return keys
     }
 

@@ -389,6 +389,26 @@ struct PolicyTests {
             }
         }
     }
+
+    @Test("zone-aware routing keeps traffic in the proxy's zone when that zone's share of backends allows it")
+    func zoneAware() async throws {
+        try await withBackends(replicas(2)) { backends, _ in
+            var policy = CallPolicy()
+            policy.zoneAware = try ZoneAwareRouting(routingEnabledPercent: 100, minClusterSize: 1)
+            for zone in 0..<2 {
+                var configuration = cluster(backends, policy)
+                configuration.clusters[0].zones = [0, 1]
+                configuration.clusters[0].localZone = zone
+                configuration.clusters[0].callersByZone = [1, 1]
+                configuration.admin = ProxyAddress(host: "127.0.0.1", port: 0)
+                try await withProxy(configuration) { server, port in
+                    for _ in 0..<20 { _ = try fetch(port: port, get("/")) }
+                    let report = try await server.endpoints().get()
+                    #expect(report.clusters[0].endpoints.map(\.requests) == (zone == 0 ? [20, 0] : [0, 20]))
+                }
+            }
+        }
+    }
 }
 
 @Suite("Proxy configuration from a scenario")
@@ -461,7 +481,7 @@ struct ScenarioConfigurationTests {
     func refused() throws {
         var policy = CallPolicy(retries: 2)
         policy.hedging = try HedgingSpec(delay: .milliseconds(10), maxAttempts: 2)
-        policy.zoneAware = try ZoneAwareRouting()
+        policy.passiveHealth = .nginx(try NginxPassiveHealthConfiguration())
         policy.deadline = .seconds(1)
         #expect {
             _ = try ProxyConfiguration(
@@ -472,7 +492,7 @@ struct ScenarioConfigurationTests {
             )
         } throws: { error in
             let text = "\(error)"
-            return text.contains("clients.users.zone_aware") && text.contains("clients.users.hedging")
+            return text.contains("clients.users.passive_health") && text.contains("clients.users.hedging")
                 && !text.contains("retries") && !text.contains("deadline")
         }
     }
