@@ -181,25 +181,7 @@ public struct HTTPHeadReader: Sendable {
     /// Checks the start line of a request head that has not fully arrived, once its line end is there (so that an
     /// HTTP/0.9 line is refused at once rather than waited on).
     private mutating func checkStartLine(_ buffer: ByteBuffer) throws(HTTPParseError) {
-        let result: Result<Bool, HTTPParseError> = buffer.withUnsafeReadableBytes { bytes in
-            guard let base = bytes.baseAddress else { return .success(false) }
-            var i = 0
-            while i + 1 < bytes.count && bytes[i] == ASCII.cr && bytes[i + 1] == ASCII.lf { i += 2 }
-            guard i < bytes.count, let found = memchr(base + i, Int32(ASCII.lf), bytes.count - i) else {
-                return .success(false)
-            }
-            let lineEnd = base.distance(to: UnsafeRawPointer(found)) + 1
-            do throws(HTTPParseError) {
-                _ = try HTTPRequestParser.parseStartLine(bytes, end: lineEnd)
-                return .success(true)
-            } catch {
-                return .failure(error)
-            }
-        }
-        switch result {
-        case .success(let checked): startLineChecked = checked
-        case .failure(let error): throw error
-        }
+        startLineChecked = try HTTPRequestParser.checkArrivedStartLine(buffer)
     }
 
     private static func parseRequest(_ bytes: UnsafeRawBufferPointer, end: Int, maxHeaderCount: Int)
@@ -255,20 +237,7 @@ public struct HTTPHeadReader: Sendable {
         maxHeaderCount: Int,
         isHead: Bool
     ) throws(HTTPParseError) -> HTTPForwardHead {
-        // "HTTP/1.x SSS" then an optional reason phrase.
-        guard end >= 16, bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47,
-            bytes[5] == 49, bytes[6] == 46, bytes[8] == ASCII.space
-        else { throw .malformedStartLine }
-        let minor = bytes[7]
-        guard minor == ASCII.zero || minor == ASCII.zero + 1 else { throw .malformedStartLine }
-        var status = 0
-        for i in 9..<12 {
-            guard bytes[i] >= ASCII.zero && bytes[i] <= ASCII.nine else { throw .malformedStartLine }
-            status = status * 10 + Int(bytes[i] - ASCII.zero)
-        }
-        guard status >= 100, bytes[12] == ASCII.space || bytes[12] == ASCII.cr else { throw .malformedStartLine }
-        var lineEnd = 12
-        while lineEnd + 1 < end && !(bytes[lineEnd] == ASCII.cr && bytes[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
+        let (minor, status, lineEnd) = try HTTPResponseParser.parseStatusLine(bytes, end: end)
         let fields = try parseHeaderLines(bytes, from: lineEnd + 2, to: end)
         let lines = try forwardableLines(
             bytes,

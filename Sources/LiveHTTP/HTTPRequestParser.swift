@@ -88,6 +88,14 @@ public struct HTTPRequestParser: Sendable {
     ///
     /// - Complexity: O(start line), only while a head is incomplete.
     private mutating func checkStartLine(_ buffer: ByteBuffer) throws(HTTPParseError) {
+        startLineChecked = try Self.checkArrivedStartLine(buffer)
+    }
+
+    /// Whether the start line of a request head in `buffer` has arrived (empty lines before it skipped), checking it
+    /// when it has: shared by the backends' parser and the proxy's head reader.
+    ///
+    /// - Complexity: O(start line).
+    static func checkArrivedStartLine(_ buffer: ByteBuffer) throws(HTTPParseError) -> Bool {
         let result: Result<Bool, HTTPParseError> = buffer.withUnsafeReadableBytes { bytes in
             guard let base = bytes.baseAddress else { return .success(false) }
             var i = 0
@@ -104,7 +112,7 @@ public struct HTTPRequestParser: Sendable {
             }
         }
         switch result {
-        case .success(let checked): startLineChecked = checked
+        case .success(let checked): return checked
         case .failure(let error): throw error
         }
     }

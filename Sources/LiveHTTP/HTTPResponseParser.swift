@@ -75,10 +75,14 @@ public struct HTTPResponseParser: Sendable {
         return found.head.0
     }
 
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int) throws(HTTPParseError) -> (
-        Response, BodySkipper.State
+    /// Parses a status line, `HTTP/1.x SSS` and an optional reason phrase (RFC 9112 §4): the minor version's byte,
+    /// the status (≥ 100), and where the line's CRLF begins. Shared by the load generator's parser and the proxy's
+    /// head reader.
+    ///
+    /// - Complexity: O(status line).
+    static func parseStatusLine(_ bytes: UnsafeRawBufferPointer, end: Int) throws(HTTPParseError) -> (
+        minor: UInt8, status: Int, lineEnd: Int
     ) {
-        // "HTTP/1.x SSS" then an optional reason phrase.
         guard end >= 16, bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47,
             bytes[5] == 49, bytes[6] == 46, bytes[8] == ASCII.space
         else { throw .malformedStartLine }
@@ -92,6 +96,13 @@ public struct HTTPResponseParser: Sendable {
         guard status >= 100, bytes[12] == ASCII.space || bytes[12] == ASCII.cr else { throw .malformedStartLine }
         var lineEnd = 12
         while lineEnd + 1 < end && !(bytes[lineEnd] == ASCII.cr && bytes[lineEnd + 1] == ASCII.lf) { lineEnd += 1 }
+        return (minor, status, lineEnd)
+    }
+
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int) throws(HTTPParseError) -> (
+        Response, BodySkipper.State
+    ) {
+        let (minor, status, lineEnd) = try HTTPResponseParser.parseStatusLine(bytes, end: end)
         let fields = try parseHeaderLines(bytes, from: lineEnd + 2, to: end)
         let keepAlive = minor == ASCII.zero ? (fields.keepAlive && !fields.close) : !fields.close
         let response = Response(status: status, keepAlive: keepAlive)

@@ -506,25 +506,14 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         releaseRetry(at: now)
         lastFailure = outcome
         if replayable && requestComplete && !responseStarted && phase != .closing && context != nil {
-            switch cluster.edge.afterFailure(
+            let decision = cluster.edge.afterFailure(
                 attemptsMade: attempts,
                 failure: Self.failure(outcome),
                 deadline: callDeadline,
                 backoff: &backoff,
                 at: now
-            ) {
-            case .retry(let wait, let holdsBudget):
-                retryHeld = holdsBudget
-                retryAfter(wait)
-                return
-            case .hedge:
-                retryAfter(.zero)
-                return
-            case .budgetDenied:
-                loop.shared.metrics.retriesDenied[cluster.index].increment()
-            case .finish:
-                break
-            }
+            )
+            if follow(decision, cluster: cluster) { return }
         } else {
             // The budget still learns of the failed attempt, as the simulator's call does.
             var none: Backoff?
@@ -538,6 +527,24 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         endCall(success: false, at: now)
         answerFailure(outcome)
+    }
+
+    /// Follows the retry decision for a failed attempt: returns whether the request goes out again.
+    private func follow(_ decision: RetryDecision, cluster: ClusterState) -> Bool {
+        switch decision {
+        case .retry(let wait, let holdsBudget):
+            retryHeld = holdsBudget
+            retryAfter(wait)
+            return true
+        case .hedge:
+            retryAfter(.zero)
+            return true
+        case .budgetDenied:
+            loop.shared.metrics.retriesDenied[cluster.index].increment()
+            return false
+        case .finish:
+            return false
+        }
     }
 
     /// Sends the request again after `wait` (the backoff's draw).
@@ -619,23 +626,11 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 backoff: &backoff,
                 at: now
             )
-            switch decision {
-            case .retry(let wait, let holdsBudget):
+            if decision.sendsAgain {
                 upstream = nil
                 connection.orphan(OrphanedExchange(cluster: nil, endpoint: 0, started: 0, loop: loop))
-                retryHeld = holdsBudget
-                retryAfter(wait)
-                return
-            case .hedge:
-                upstream = nil
-                connection.orphan(OrphanedExchange(cluster: nil, endpoint: 0, started: 0, loop: loop))
-                retryAfter(.zero)
-                return
-            case .budgetDenied:
-                loop.shared.metrics.retriesDenied[cluster.index].increment()
-            case .finish:
-                break
             }
+            if follow(decision, cluster: cluster) { return }
         }
         responseStarted = true
         status = head.status

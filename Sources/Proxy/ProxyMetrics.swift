@@ -75,6 +75,17 @@ final class ProxyMetrics: Sendable {
     /// Retries the retry budget refused, by cluster.
     let retriesDenied: [Counter]
 
+    /// The name of the counter `meshsim_proxy_NAME_total`, with its help text.
+    static func counterName(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: name,
+            unitName: "total",
+            helpText: help
+        )
+    }
+
     /// The latency buckets, in seconds: 0.5 ms to 10 s.
     static let buckets: [Duration] = [
         .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
@@ -144,57 +155,25 @@ final class ProxyMetrics: Sendable {
         rejections = Rejection.allCases.map {
             registry.makeCounter(descriptor: rejectionsName, labels: [("reason", $0.label)])
         }
-        let ejectionsName = MetricNameDescriptor(
-            namespace: "meshsim",
-            subsystem: "proxy",
-            metricName: "outlier_ejections",
-            unitName: "total",
-            helpText: "Endpoints ejected by outlier detection, by cluster."
-        )
-        ejections = configuration.clusters.map {
-            registry.makeCounter(descriptor: ejectionsName, labels: [("cluster", $0.name)])
+        /// One `meshsim_proxy_NAME_total` counter per cluster.
+        func perCluster(_ name: String, _ help: String) -> [Counter] {
+            let descriptor = Self.counterName(name, help)
+            return configuration.clusters.map {
+                registry.makeCounter(descriptor: descriptor, labels: [("cluster", $0.name)])
+            }
         }
-        let opensName = MetricNameDescriptor(
-            namespace: "meshsim",
-            subsystem: "proxy",
-            metricName: "breaker_opens",
-            unitName: "total",
-            helpText: "Times the cluster's circuit breaker opened, by cluster."
-        )
-        breakerOpens = configuration.clusters.map {
-            registry.makeCounter(descriptor: opensName, labels: [("cluster", $0.name)])
-        }
-        let checksName = MetricNameDescriptor(
-            namespace: "meshsim",
-            subsystem: "proxy",
-            metricName: "health_checks",
-            unitName: "total",
-            helpText: "Active health checks, by cluster and result (passed, failed, timed_out)."
+        ejections = perCluster("outlier_ejections", "Endpoints ejected by outlier detection, by cluster.")
+        breakerOpens = perCluster("breaker_opens", "Times the cluster's circuit breaker opened, by cluster.")
+        retries = perCluster("retries", "Retries sent (attempts after the first), by cluster.")
+        retriesDenied = perCluster("retries_denied", "Retries the retry budget refused, by cluster.")
+        let checksName = Self.counterName(
+            "health_checks",
+            "Active health checks, by cluster and result (passed, failed, timed_out)."
         )
         healthChecks = configuration.clusters.map { cluster in
             HealthChecker.labels.map {
                 registry.makeCounter(descriptor: checksName, labels: [("cluster", cluster.name), ("result", $0)])
             }
-        }
-        let retriesName = MetricNameDescriptor(
-            namespace: "meshsim",
-            subsystem: "proxy",
-            metricName: "retries",
-            unitName: "total",
-            helpText: "Retries sent (attempts after the first), by cluster."
-        )
-        retries = configuration.clusters.map {
-            registry.makeCounter(descriptor: retriesName, labels: [("cluster", $0.name)])
-        }
-        let deniedName = MetricNameDescriptor(
-            namespace: "meshsim",
-            subsystem: "proxy",
-            metricName: "retries_denied",
-            unitName: "total",
-            helpText: "Retries the retry budget refused, by cluster."
-        )
-        retriesDenied = configuration.clusters.map {
-            registry.makeCounter(descriptor: deniedName, labels: [("cluster", $0.name)])
         }
         accepted = registry.makeCounter(
             descriptor: MetricNameDescriptor(

@@ -36,6 +36,14 @@ public enum RetryDecision: Equatable, Sendable {
     case budgetDenied
     /// No retry (attempts used up, failure not retryable, or the deadline passed): the call fails.
     case finish
+
+    /// Whether the call goes out again (a retry or a hedge).
+    public var sendsAgain: Bool {
+        switch self {
+        case .hedge, .retry: return true
+        case .budgetDenied, .finish: return false
+        }
+    }
 }
 
 extension CallEdge {
