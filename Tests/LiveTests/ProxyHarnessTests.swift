@@ -40,7 +40,7 @@ func smallPlan(_ text: String = proxyScenario) throws -> LivePlan {
 }
 
 @Suite("Live runs through real proxies", .serialized)
-struct ProxyTests {
+struct ProxyHarnessTests {
     @Test("a small scenario runs live through meshsim proxy, nginx and HAProxy", arguments: ProxyKind.allCases)
     func smallScenario(proxy: ProxyKind) async throws {
         let scenario = try Scenario.parse(proxyScenario, file: "live-small.yaml")
