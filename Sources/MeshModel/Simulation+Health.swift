@@ -123,27 +123,16 @@ extension Simulation {
     /// nginx's round-robin peer accounting learns that the balancer picked `host`: a peer picked after its
     /// `fail_timeout` is a probe, unavailable again at once until a success clears its failures.
     mutating func nginxSelected(edge e: Int, host: Int) {
-        guard edges[e].nginx!.configuration.variant == .roundRobinModule else { return }
-        edges[e].nginx!.selected(host: host, at: queue.now)
-        if !edges[e].inPanic && edges[e].positionOf[host] >= 0 && !edges[e].nginx!.isUsable(host: host, at: queue.now) {
-            edges[e].setView(edges[e].fullView, at: queue.now)
-        }
+        edges[e].nginxSelected(host: host, at: queue.now)
     }
 
     /// nginx and HAProxy passive health learn one attempt's result on replica `host`.
     mutating func observePassive(edge e: Int, host: Int, result: RequestResult) {
         if edges[e].nginx != nil {
-            let wasUsable = edges[e].nginx!.isUsable(host: host, at: queue.now)
-            let until = edges[e].nginx!.record(host: host, result: result, at: queue.now)
-            if let until {
-                // A new unavailability (not one extended by a failure that was still in flight) is an ejection.
-                if queue.now >= edges[e].passiveDownUntil[host] { recorder.count(.ejections, at: now) }
-                edges[e].passiveDownUntil[host] = until
-                schedule(.healthRecovery(edge: Int32(e)), at: until.nanoseconds)
-            }
-            if wasUsable != edges[e].nginx!.isUsable(host: host, at: queue.now) {
-                edges[e].setView(edges[e].fullView, at: queue.now)
-            }
+            let (until, fresh) = edges[e].recordNginxPassive(host: host, result: result, at: queue.now)
+            // A new unavailability (not one extended by a failure that was still in flight) is an ejection.
+            if fresh { recorder.count(.ejections, at: now) }
+            if let until { schedule(.healthRecovery(edge: Int32(e)), at: until.nanoseconds) }
         }
         if edges[e].haproxy != nil, let event = edges[e].haproxy!.observe(host: host, result: result, at: queue.now) {
             if let transition = event.transition { applyHealthTransition(transition, edge: e) }

@@ -71,6 +71,8 @@ final class ClusterState {
     var edge: CallEdge
     /// The proxy's zone (the caller's, for zone-aware routing).
     let localZone: Int32
+    /// Schedules a re-check of the view at an instant (the end of an nginx peer's unavailability); set by the loop.
+    var scheduleRecovery: (SimInstant) -> Void = { _ in }
     /// Attempts sent, per endpoint.
     var sent: [Int]
     /// Attempts that failed (5xx or no response), per endpoint.
@@ -116,7 +118,9 @@ final class ClusterState {
     ///
     /// - Complexity: that of the balancer.
     func pick(at now: SimInstant) -> Int? {
-        edge.pick(at: now, callerZone: localZone, origin: edge.originByZone).map { Int($0) }
+        let choice = edge.pick(at: now, callerZone: localZone, origin: edge.originByZone).map { Int($0) }
+        if let choice, edge.nginx != nil { edge.nginxSelected(host: choice, at: now) }
+        return choice
     }
 
     /// Counts an attempt started on `endpoint`.
@@ -176,6 +180,11 @@ final class ClusterState {
             edge.applyOutlierEvent(event, at: now)
         {
             ejections += 1
+        }
+        if edge.nginx != nil {
+            let (until, fresh) = edge.recordNginxPassive(host: endpoint, result: outcome.requestResult, at: now)
+            if fresh { ejections += 1 }
+            if let until { scheduleRecovery(until) }
         }
         return (ejections, opened)
     }

@@ -170,7 +170,7 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public static func unsupported(_ policy: CallPolicy) -> [String] {
         var keys: [String] = []
         if policy.hedging != nil { keys.append("hedging") }
-        if policy.passiveHealth != nil { keys.append("passive_health") }
+        if case .haproxy? = policy.passiveHealth { keys.append("passive_health") }
         return keys
     }
 

@@ -56,6 +56,16 @@ final class ProxyLoop: @unchecked Sendable {
         }
         pools = shared.backends.map { _ in IdlePool(capacity: shared.configuration.maxIdlePerBackend) }
         routeRandom = RandomStream(seed: seed, replication: 0, key: "proxy/\(index)/routes")
+        for cluster in clusters where cluster.edge.nginx != nil {
+            // nginx passive health: when a peer's `fail_timeout` ends, the view takes it back.
+            cluster.scheduleRecovery = { [unowned self, unowned cluster] at in
+                let due = NIODeadline.uptimeNanoseconds(shared.startUptime &+ UInt64(max(0, at.nanoseconds)))
+                _ = try? loop.scheduleCallback(
+                    at: due,
+                    handler: LoopTimer { cluster.edge.setView(cluster.edge.fullView, at: self.now()) }
+                )
+            }
+        }
     }
 
     /// Starts each cluster's outlier-detection sweep every `interval` (Envoy's `interval`), on this loop.

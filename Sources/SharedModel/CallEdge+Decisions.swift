@@ -182,4 +182,33 @@ extension CallEdge {
         if transition != nil { setView(fullView, at: now) }
         return (event, transition, next)
     }
+
+    /// nginx's round-robin peer accounting learns that the balancer picked `host`: a peer picked after its
+    /// `fail_timeout` is a probe, unavailable again at once until a success clears its failures.
+    public mutating func nginxSelected(host: Int, at now: SimInstant) {
+        guard nginx != nil, nginx!.configuration.variant == .roundRobinModule else { return }
+        nginx!.selected(host: host, at: now)
+        if !inPanic && positionOf[host] >= 0 && !nginx!.isUsable(host: host, at: now) { setView(fullView, at: now) }
+    }
+
+    /// nginx passive health (`max_fails`, `fail_timeout`) learns an attempt's result on `host`; the view follows
+    /// a change of the peer's availability.
+    ///
+    /// - Returns: when a new unavailability begun by this result ends (re-apply the view then, with
+    ///   ``setView(_:at:)`` on ``fullView``), and whether it is new (an ejection) rather than one extended by a
+    ///   failure that was still in flight.
+    public mutating func recordNginxPassive(host: Int, result: RequestResult, at now: SimInstant) -> (
+        recoverAt: SimInstant?, newUnavailability: Bool
+    ) {
+        guard nginx != nil else { return (nil, false) }
+        let wasUsable = nginx!.isUsable(host: host, at: now)
+        let until = nginx!.record(host: host, result: result, at: now)
+        var fresh = false
+        if let until {
+            fresh = now >= passiveDownUntil[host]
+            passiveDownUntil[host] = until
+        }
+        if wasUsable != nginx!.isUsable(host: host, at: now) { setView(fullView, at: now) }
+        return (until, fresh)
+    }
 }

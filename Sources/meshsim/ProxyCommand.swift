@@ -27,10 +27,10 @@ extension MeshSim {
                 routes by host and path prefix) and each route's policies with the scenario's key names and
                 defaults: the balancer, the per-try timeout, retries (retry_on, backoff, budget), the deadline
                 (passed on in the x-meshsim-deadline-ms header), rate_limit, adaptive_throttle, circuit_breaker,
-                outlier_detection, health_check (GET /health) and zone_aware run on the simulator's own state
-                machines. The backends are the target services' running replicas at the ports `meshsim serve
+                outlier_detection, health_check (GET /health), nginx passive_health and zone_aware run on the
+                simulator's own state machines. The backends are the target services' running replicas at the ports `meshsim serve
                 --scenario FILE --port BASE` gives them (--backend-port BASE). A policy the proxy does not run yet
-                (hedging, passive_health) is refused with its key path (exit 64).
+                (hedging, HAProxy passive_health) is refused with its key path (exit 64).
 
                 Balancers (the scenario names): \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", ")).
 

@@ -409,6 +409,35 @@ struct PolicyTests {
             }
         }
     }
+
+    @Test("nginx passive health: a peer's failures make it unavailable for fail_timeout, then it is taken back")
+    func nginxPassiveHealth() async throws {
+        try await withFailingAndGood { bad, badAddress, _, goodAddress in
+            var policy = CallPolicy()
+            policy.passiveHealth = .nginx(
+                try NginxPassiveHealthConfiguration(
+                    maxFails: 1,
+                    failTimeout: .milliseconds(500),
+                    failureStatuses: .http500
+                )
+            )
+            var configuration = cluster([badAddress, goodAddress], policy)
+            configuration.admin = ProxyAddress(host: "127.0.0.1", port: 0)
+            try await withProxy(configuration) { server, port in
+                var statuses: [Int] = []
+                for _ in 0..<10 { statuses.append(try fetch(port: port, get("/"))?.status ?? 0) }
+                // One failure (max_fails 1) takes the failing peer out for 500 ms: one 500, then only 200s.
+                #expect(statuses.filter { $0 == 500 }.count == 1, "\(statuses)")
+                let adminPort = try #require(server.adminAddress?.port)
+                let metrics = try #require(try fetch(port: adminPort, get("/metrics")))
+                #expect(metrics.body.contains("meshsim_proxy_outlier_ejections_total{cluster=\"default\"} 1"))
+                try await Task.sleep(for: .milliseconds(700))
+                let before = bad.requests.count
+                for _ in 0..<4 { _ = try fetch(port: port, get("/")) }
+                #expect(bad.requests.count > before, "the peer was not taken back")
+            }
+        }
+    }
 }
 
 @Suite("Proxy configuration from a scenario")
@@ -481,7 +510,7 @@ struct ScenarioConfigurationTests {
     func refused() throws {
         var policy = CallPolicy(retries: 2)
         policy.hedging = try HedgingSpec(delay: .milliseconds(10), maxAttempts: 2)
-        policy.passiveHealth = .nginx(try NginxPassiveHealthConfiguration())
+        policy.passiveHealth = .haproxy(try HAProxyServerHealthConfiguration())
         policy.deadline = .seconds(1)
         #expect {
             _ = try ProxyConfiguration(
