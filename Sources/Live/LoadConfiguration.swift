@@ -5,7 +5,7 @@
 public import SharedModel
 import SimCore
 public import SimRandom
-public import Spec
+import Spec
 
 #if canImport(Glibc)
     import Glibc

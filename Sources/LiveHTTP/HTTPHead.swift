@@ -2,7 +2,7 @@
 // meshsim — LiveHTTP
 //===----------------------------------------------------------------------===//
 
-public import NIOCore
+import NIOCore
 
 #if canImport(Glibc)
     import Glibc

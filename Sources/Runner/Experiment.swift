@@ -8,7 +8,7 @@ public import MeshModel
 import Reports
 public import Scenario
 import SimCore
-public import Spec
+import Spec
 import Synchronization
 
 /// Runs every variant of a scenario over its seeds, in parallel across cores, and collects the reports.

@@ -2,7 +2,7 @@
 // meshsim — SharedModel
 //===----------------------------------------------------------------------===//
 
-public import SimCore
+import SimCore
 public import SimRandom
 public import Spec
 

@@ -2,7 +2,7 @@
 // meshsim — SharedModel
 //===----------------------------------------------------------------------===//
 
-public import SimCore
+import SimCore
 
 /// Stop-the-world pauses of a replica: each lasts `length`, one starts every `every` from `origin`, and the last one
 /// starts before `until` (a garbage collector's pauses, a noisy neighbour's throttling).

@@ -4,7 +4,7 @@
 
 public import DequeModule
 public import Limiters
-public import SimCore
+import SimCore
 public import SimRandom
 public import Spec
 

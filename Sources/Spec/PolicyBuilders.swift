@@ -6,7 +6,7 @@ public import Balancers
 public import Breakers
 public import Limiters
 public import Retries
-public import SimCore
+import SimCore
 
 // The policy boxes built from their specs: the validated spec is the one place a policy's parameters come from.
 
