@@ -106,7 +106,7 @@ func exchange(port: Int, _ bytes: [UInt8]) throws -> String {
 
 @Suite("Live half on loopback sockets", .serialized)
 struct LoopbackTests {
-    @Test("a constant 10 ms backend at light load: the generator's p50 lies in [10.0, 10.6] ms")
+    @Test("a constant 10 ms backend at light load: the generator's p50 lies in [10.0, 11.0] ms (timer and loopback overhead under 1 ms)")
     func lightLoadMedian() async throws {
         let replica = BackendReplica(
             service: "s",
@@ -119,7 +119,7 @@ struct LoopbackTests {
             try await runLoad(openLoop(port: 0, rate: 100, seconds: 3), against: server)
         }
         let p50 = try #require(result.summaryRow.p50Ms)
-        #expect(p50 >= 10.0 && p50 <= 10.6, "p50 \(p50) ms")
+        #expect(p50 >= 10.0 && p50 <= 11.0, "p50 \(p50) ms")
         #expect(result.summaryRow.successRate == 1)
     }
 
