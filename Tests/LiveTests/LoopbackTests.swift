@@ -106,7 +106,8 @@ func exchange(port: Int, _ bytes: [UInt8]) throws -> String {
 
 @Suite("Live half on loopback sockets", .serialized)
 struct LoopbackTests {
-    @Test("a constant 10 ms backend at light load: the generator's p50 lies in [10.0, 11.0] ms (timer and loopback overhead under 1 ms)")
+    /// Timer and loopback overhead stay under 1 ms: 10.61 ms once failed a 0.6 ms bound in CI.
+    @Test("a constant 10 ms backend at light load: the generator's p50 lies in [10.0, 11.0] ms")
     func lightLoadMedian() async throws {
         let replica = BackendReplica(
             service: "s",
