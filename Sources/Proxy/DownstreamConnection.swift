@@ -320,9 +320,19 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         callDeadline = cluster.spec.policy.deadline.map { Deadline.after($0, from: now) } ?? .none
         for line in head.forwardedLines {
             let slice = head.bytes.getSlice(at: line.lowerBound, length: line.count)!
-            if let inherited = Self.deadlineMilliseconds(slice) {
+            switch Self.deadlineMilliseconds(slice) {
+            case .notDeadline:
+                break
+            case .milliseconds(let inherited):
                 callDeadline = min(callDeadline, Deadline.after(.milliseconds(inherited), from: now))
                 continue
+            case .malformed:
+                // A deadline the proxy cannot read is not passed on or guessed at: the request is refused.
+                loop.pending -= 1
+                self.cluster = nil
+                cluster.edge.callFinished(success: false, at: now)
+                respondLocally(.badRequest)
+                return
             }
             requestHead.writeImmutableBuffer(slice)
         }
@@ -445,18 +455,27 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// client, whose deadline the proxy then keeps if it is sooner than its own), as gRPC's `grpc-timeout` does.
     static let deadlineHeader = "x-meshsim-deadline-ms"
 
-    /// The milliseconds of a `x-meshsim-deadline-ms` line (with its CRLF), or `nil` for any other line or a value
-    /// that is not a whole number in 0...10^9.
-    static func deadlineMilliseconds(_ line: ByteBuffer) -> Int64? {
+    /// What a header line (with its CRLF) says of the deadline.
+    enum DeadlineLine: Equatable {
+        /// Another header.
+        case notDeadline
+        /// `x-meshsim-deadline-ms` with a whole number of milliseconds in 0...10^9.
+        case milliseconds(Int64)
+        /// `x-meshsim-deadline-ms` with anything else (empty, negative, not a number, too large).
+        case malformed
+    }
+
+    /// Reads a `x-meshsim-deadline-ms` line (name case-insensitive).
+    static func deadlineMilliseconds(_ line: ByteBuffer) -> DeadlineLine {
         let name = deadlineHeader.utf8
-        guard line.readableBytes > name.count + 1 else { return nil }
-        return line.withUnsafeReadableBytes { bytes -> Int64? in
+        guard line.readableBytes > name.count else { return .notDeadline }
+        return line.withUnsafeReadableBytes { bytes -> DeadlineLine in
             for (i, expected) in name.enumerated() {
                 var byte = bytes[i]
                 if byte >= 65 && byte <= 90 { byte += 32 }
-                if byte != expected { return nil }
+                if byte != expected { return .notDeadline }
             }
-            guard bytes[name.count] == UInt8(ascii: ":") else { return nil }
+            guard bytes[name.count] == UInt8(ascii: ":") else { return .notDeadline }
             var value: Int64 = 0
             var digits = 0
             for byte in bytes[(name.count + 1)...] {
@@ -464,14 +483,14 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 case UInt8(ascii: "0")...UInt8(ascii: "9"):
                     value = value * 10 + Int64(byte - UInt8(ascii: "0"))
                     digits += 1
-                    if digits > 10 { return nil }
+                    if digits > 10 { return .malformed }
                 case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n"):
                     continue
                 default:
-                    return nil
+                    return .malformed
                 }
             }
-            return digits > 0 && value <= 1_000_000_000 ? value : nil
+            return digits > 0 && value <= 1_000_000_000 ? .milliseconds(value) : .malformed
         }
     }
 

@@ -322,6 +322,11 @@ struct PolicyTests {
                 let left = try #require(Int(passed.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)))
                 #expect(left <= 100 && left > 50, "\(passed)")
                 #expect(backend.requests.last?.lowercased().components(separatedBy: "x-meshsim-deadline-ms").count == 2)
+                // A deadline the proxy cannot read is refused, never passed on or ignored.
+                for bad in ["-5", "abc", "", "99999999999999999999", "1.5"] {
+                    let refused = try fetch(port: port, get("/", extra: "x-meshsim-deadline-ms: \(bad)\r\n"))
+                    #expect(refused?.status == 400, "x-meshsim-deadline-ms: \(bad)")
+                }
                 let before = backend.requests.count
                 let expired = try fetch(port: port, get("/", extra: "x-meshsim-deadline-ms: 0\r\n"))
                 #expect(expired?.status == 504)
