@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "LiveHTTP", targets: ["LiveHTTP"]),
         .library(name: "Live", targets: ["Live"]),
         .library(name: "Proxy", targets: ["Proxy"]),
+        .library(name: "MeshTLS", targets: ["MeshTLS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,6 +39,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
     ],
     targets: [
         // The GNU Scientific Library, found with pkg-config (Debian: libgsl-dev).
@@ -112,12 +117,27 @@ let package = Package(
             name: "Live",
             dependencies: [
                 "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Limiters", "Scenario", "Reports", "Proxy",
+                "MeshTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: hotPathSettings
+        ),
+        // The mesh's own security: a certificate authority and SPIFFE identities made at start, mutual TLS
+        // contexts for proxies and backends, and the peer identity of a connection.
+        .target(
+            name: "MeshTLS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
         ),
         // The reverse proxy: HTTP/1.1 on SwiftNIO, routing and balancing with the policy modules, on the event
         // loops' clock.
@@ -125,9 +145,10 @@ let package = Package(
             name: "Proxy",
             dependencies: [
                 "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Balancers", "Breakers", "Health", "Retries",
-                "Limiters",
+                "Limiters", "MeshTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -137,6 +158,7 @@ let package = Package(
             name: "meshsim",
             dependencies: [
                 "Runner", "Scenario", "SimCore", "SimRandom", "Spec", "SharedModel", "MeshModel", "Live", "Proxy",
+                "MeshTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -174,10 +196,19 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "MeshTLSTests",
+            dependencies: [
+                "MeshTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(
             name: "ProxyTests",
             dependencies: [
                 "Proxy", "Live", "LiveHTTP", "SimCore", "SimRandom", "Spec", "SharedModel", "Reports", "Balancers", "Breakers", "Health", "Retries",
-                "Limiters",
+                "Limiters", "MeshTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -2,6 +2,8 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
+public import MeshTLS
+public import NIOSSL
 public import SharedModel
 public import SimRandom
 public import Spec
@@ -116,9 +118,36 @@ public struct BackendConfiguration: Sendable {
     /// replica index or zone), in wall time from the start. Faults that do not act on replicas are ignored here.
     public var faults: [FaultSpec] = []
 
+    /// Mutual TLS and authorization on the replicas' side of the mesh, if the scenario turns them on.
+    public var security: BackendSecurity?
+
     /// Creates a configuration.
     public init(replicas: [BackendReplica]) {
         self.replicas = replicas
+    }
+}
+
+/// The replicas' side of the mesh's security: each serves mutual TLS with its service's identity and enforces the
+/// authorization rules against the caller's identity.
+public struct BackendSecurity: Sendable {
+    /// The server TLS context of each service (requiring a client certificate of the mesh).
+    public let contexts: [String: NIOSSLContext]
+    /// The rules enforced, if any (a denied request is answered 403 before any work).
+    public let authorization: AuthorizationPolicy?
+    /// The credentials the contexts were made from.
+    public let credentials: MeshCredentials
+
+    /// Makes the server contexts of `services` from `credentials`.
+    ///
+    /// - Throws: ``MeshTLS/MeshTLSError`` when a service has no credential, or a TLS error.
+    public init(credentials: MeshCredentials, services: [String], authorization: AuthorizationPolicy?) throws {
+        var contexts: [String: NIOSSLContext] = [:]
+        for service in services where contexts[service] == nil {
+            contexts[service] = try credentials.serverContext(for: service)
+        }
+        self.contexts = contexts
+        self.authorization = authorization
+        self.credentials = credentials
     }
 }
 

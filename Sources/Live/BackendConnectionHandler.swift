@@ -4,10 +4,11 @@
 
 import LiveHTTP
 import NIOCore
+import Spec
 
 /// The canned answers of an emulated backend, encoded once.
 enum BackendAnswer {
-    case ok, serverError, unavailable, badRequest, headerTooLarge, health, requestTimeout
+    case ok, serverError, unavailable, badRequest, headerTooLarge, health, requestTimeout, forbidden
 
     /// The status line and body.
     var parts: (status: String, body: String) {
@@ -19,6 +20,7 @@ enum BackendAnswer {
         case .badRequest: return ("400 Bad Request", "bad request\n")
         case .headerTooLarge: return ("431 Request Header Fields Too Large", "header too large\n")
         case .requestTimeout: return ("408 Request Timeout", "request timeout\n")
+        case .forbidden: return ("403 Forbidden", "RBAC: access denied\n")
         }
     }
 
@@ -34,7 +36,7 @@ enum BackendAnswer {
 
     /// Every answer, pre-encoded, indexed by `[answer][keepAlive ? 1 : 0]`.
     static let table: [[ByteBuffer]] = [
-        ok, serverError, unavailable, badRequest, headerTooLarge, health, requestTimeout,
+        ok, serverError, unavailable, badRequest, headerTooLarge, health, requestTimeout, forbidden,
     ].map {
         [encoded($0, keepAlive: false), encoded($0, keepAlive: true)]
     }
@@ -49,6 +51,7 @@ enum BackendAnswer {
         case .headerTooLarge: return 4
         case .health: return 5
         case .requestTimeout: return 6
+        case .forbidden: return 7
         }
     }
 }
@@ -70,6 +73,8 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
 
     private let replica: ReplicaRuntime
     private var parser: HTTPRequestParser
+    /// The caller's mesh identity (its mutual-TLS certificate's SPIFFE ID names it), once the handshake is done.
+    var peer: String?
     private var buffer = ByteBuffer()
     private var context: ChannelHandlerContext?
     /// A request is being served or waits for a worker.
@@ -111,7 +116,11 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
 
     init(replica: ReplicaRuntime) {
         self.replica = replica
-        self.parser = HTTPRequestParser(maxHeadBytes: replica.maxHeadBytes, healthPath: replica.healthPath)
+        self.parser = HTTPRequestParser(
+            maxHeadBytes: replica.maxHeadBytes,
+            healthPath: replica.healthPath,
+            capturesPath: replica.authorization != nil
+        )
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -185,6 +194,13 @@ final class BackendConnectionHandler: ChannelInboundHandler, @unchecked Sendable
             busy = true
             if request.isHealthCheck {
                 respond(.health)
+            } else if let authorization = replica.authorization,
+                !authorization.allows(caller: peer, service: replica.replica.service, path: request.path ?? "/")
+            {
+                // The server side of the mesh denies the call before the service does any work (Istio answers
+                // `RBAC: access denied` with a 403).
+                replica.counts.denied += 1
+                respond(.forbidden)
             } else {
                 replica.admit(self)
             }

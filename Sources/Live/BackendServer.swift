@@ -4,8 +4,10 @@
 
 import Limiters
 import LiveHTTP
+import MeshTLS
 public import NIOCore
 import NIOPosix
+import NIOSSL
 import SharedModel
 import SimCore
 import SimRandom
@@ -51,7 +53,9 @@ public final class BackendServer: Sendable {
                     loop: group.next(),
                     host: configuration.host,
                     healthPath: configuration.healthPath,
-                    maxHeadBytes: configuration.maxHeadBytes
+                    maxHeadBytes: configuration.maxHeadBytes,
+                    tls: configuration.security?.contexts[replica.service],
+                    authorization: configuration.security?.authorization
                 )
             )
         }
@@ -185,7 +189,11 @@ final class ReplicaRuntime: @unchecked Sendable {
     private var freeSlots: [Int32] = []
     var listener: (any Channel)?
     var connections: [ObjectIdentifier: any Channel] = [:]
-    var counts = (ok: 0, clientErrors: 0, serverErrors: 0)
+    var counts = (ok: 0, clientErrors: 0, serverErrors: 0, denied: 0)
+    /// The replica's mutual-TLS context (its service's identity), if the mesh runs mutual TLS.
+    let tls: NIOSSLContext?
+    /// The authorization rules the replica's side of the mesh enforces, if any.
+    let authorization: AuthorizationPolicy?
     var stopped = false
 
     init(
@@ -195,9 +203,13 @@ final class ReplicaRuntime: @unchecked Sendable {
         loop: any EventLoop,
         host: String,
         healthPath: String,
-        maxHeadBytes: Int
+        maxHeadBytes: Int,
+        tls: NIOSSLContext? = nil,
+        authorization: AuthorizationPolicy? = nil
     ) {
         self.replica = replica
+        self.tls = tls
+        self.authorization = authorization
         self.machine = machine
         self.faults = faults
         self.faultActive = Array(repeating: false, count: faults.count)
@@ -235,6 +247,12 @@ final class ReplicaRuntime: @unchecked Sendable {
                         updateAcceptGate()
                     }
                     let handler = BackendConnectionHandler(replica: self)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                        try channel.pipeline.syncOperations.addHandler(
+                            MeshPeerVerifier(expected: nil) { handler.peer = $0.name }
+                        )
+                    }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

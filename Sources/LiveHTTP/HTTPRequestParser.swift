@@ -29,21 +29,27 @@ public struct HTTPRequestParser: Sendable {
         public var isHealthCheck: Bool
         /// Whether the client allows another request on the connection.
         public var keepAlive: Bool
+        /// The target's path (before any `?`), when the parser was made with `capturesPath` (it allocates).
+        public var path: String? = nil
     }
 
     /// The most bytes a request head may take.
     public let maxHeadBytes: Int
     private let healthPath: [UInt8]
+    /// Whether each request's path is kept (for authorization).
+    private let capturesPath: Bool
     private var body: BodySkipper
     private var pending: Request?
     private var scanned = 0
     /// The current request's start line has arrived and was checked.
     private var startLineChecked = false
 
-    /// Creates a parser; `healthPath` is the path answered by the health endpoint.
-    public init(maxHeadBytes: Int = 8 * 1024, healthPath: String = "/health") {
+    /// Creates a parser; `healthPath` is the path answered by the health endpoint; `capturesPath` keeps each
+    /// request's path in ``Request/path``.
+    public init(maxHeadBytes: Int = 8 * 1024, healthPath: String = "/health", capturesPath: Bool = false) {
         self.maxHeadBytes = maxHeadBytes
         self.healthPath = Array(healthPath.utf8)
+        self.capturesPath = capturesPath
         self.body = BodySkipper(maxLineBytes: 4096)
     }
 
@@ -65,13 +71,14 @@ public struct HTTPRequestParser: Sendable {
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws(HTTPParseError) -> Request? {
         let healthPath = self.healthPath
+        let capturesPath = self.capturesPath
         guard
             let found = try scanHead(
                 buffer,
                 scanned: &scanned,
                 maxHeadBytes: maxHeadBytes,
                 parse: { (bytes, end) throws(HTTPParseError) in
-                    try Self.parseHead(bytes, end: end, healthPath: healthPath)
+                    try Self.parseHead(bytes, end: end, healthPath: healthPath, capturesPath: capturesPath)
                 }
             )
         else {
@@ -160,7 +167,7 @@ public struct HTTPRequestParser: Sendable {
         )
     }
 
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int, healthPath: [UInt8])
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer, end: Int, healthPath: [UInt8], capturesPath: Bool)
         throws(HTTPParseError) -> (Request, BodySkipper.State)
     {
         let line = try parseStartLine(bytes, end: end)
@@ -183,7 +190,13 @@ public struct HTTPRequestParser: Sendable {
             }
         }
         let keepAlive = http10 ? (fields.keepAlive && !fields.close) : !fields.close
-        let request = Request(isHead: isHead, isHealthCheck: isHealth, keepAlive: keepAlive)
+        var request = Request(isHead: isHead, isHealthCheck: isHealth, keepAlive: keepAlive)
+        if capturesPath {
+            request.path = String(
+                decoding: UnsafeRawBufferPointer(rebasing: bytes[targetStart..<pathEnd]),
+                as: UTF8.self
+            )
+        }
         if fields.chunked { return (request, .chunkSize) }
         if let length = fields.contentLength, length > 0 { return (request, .fixed(remaining: length)) }
         return (request, .done)

@@ -56,7 +56,7 @@ extension Simulation {
         if hostNames.isEmpty { hostNames = ["default"] }
         for (s, service) in spec.services.enumerated() {
             var sites: [CallSite] = []
-            let caller = Caller(service: Int32(s), zone: Int32(service.replicas.first?.zone ?? 0))
+            let caller = Caller(service: Int32(s), zone: Int32(service.replicas.first?.zone ?? 0), name: service.name)
             for (k, call) in service.calls.enumerated() {
                 sites.append(
                     addSite(
@@ -77,7 +77,7 @@ extension Simulation {
                     policy: client.policy,
                     routing: client.routing,
                     key: "edge/client/\(client.name)",
-                    caller: Caller(service: -1, zone: Int32(client.zone))
+                    caller: Caller(service: -1, zone: Int32(client.zone), name: client.name)
                 )
             )
             let key = "client/\(client.name)"
@@ -106,6 +106,14 @@ extension Simulation {
             }
             clients.append(state)
         }
+        if !edgeDenied.contains(where: { $0.contains(true) }) { edgeDenied = [] }
+        if let security = spec.security, security.mtls {
+            self.security = SecurityState(
+                spec: security,
+                stream: stream("security/tls"),
+                replicasPerEdge: edges.map { spec.services[Int($0.target)].replicas.count }
+            )
+        }
         linkIndex = Array(repeating: -1, count: spec.zones.count * spec.zones.count)
         faultActive = Array(repeating: false, count: spec.faults.count)
         scaleChanges = Array(repeating: [], count: spec.faults.count)
@@ -116,6 +124,8 @@ extension Simulation {
     struct Caller {
         var service: Int32
         var zone: Int32
+        /// The caller's name: its identity for authorization.
+        var name: String
     }
 
     /// Builds a call site: one edge, or an edge per split side or route (each with its own balancer and policies).
@@ -175,6 +185,11 @@ extension Simulation {
             }
         }
         edge.setView(views[target], at: .zero)
+        if let security = spec.security, let authorization = security.authorization {
+            let identity = security.mtls ? caller.name : nil
+            let service = spec.services[target].name
+            edgeDenied.append(pathNames.map { !authorization.allows(caller: identity, service: service, path: $0) })
+        }
         edges.append(edge)
         edgesByTarget[target].append(Int32(edges.count - 1))
         return Int32(edges.count - 1)

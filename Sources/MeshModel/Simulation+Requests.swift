@@ -150,6 +150,8 @@ extension Simulation {
         attempts[a].sentAt = now
         attempts[a].isHedge = hedge
         attempts[a].waitedOn = true
+        attempts[a].holdsConnection = false
+        attempts[a].denied = !edgeDenied.isEmpty && edgeDenied[edge][Int(calls[c].path)]
         attempts[a].replica = -1
         attempts[a].heldByBalancer = false
         calls[c].outstanding += 1
@@ -208,10 +210,11 @@ extension Simulation {
         attempts[a].edge = Int32(edge)
         attempts[a].heldByBalancer = true
         edges[edge].started(replica: local, at: queue.now)
-        guard let delay = transit(from: Int(calls[c].callerZone), to: Int(replicas[replica].zone)) else {
+        guard var delay = transit(from: Int(calls[c].callerZone), to: Int(replicas[replica].zone)) else {
             attempts[a].phase = .lost  // lost in a partition: only the timeout can end this attempt
             return
         }
+        if security != nil { delay += tlsCost(attempt: a, edge: edge, replica: replica) }
         if delay == 0 {
             arrive(a)
         } else {
@@ -298,6 +301,11 @@ extension Simulation {
     mutating func arrive(_ a: Int) {
         let r = Int(attempts[a].replica)
         attempts[a].replicaEpoch = replicas[r].epoch
+        if attempts[a].denied, replicas[r].isServing {
+            recorder.count(.authzDenials, at: now)
+            answer(a, status: .forbidden)
+            return
+        }
         switch replicas[r].machine.arrive(Int32(a), now: now) {
         case .refused:
             attempts[a].phase = .answering
@@ -400,7 +408,7 @@ extension Simulation {
             switch status {
             case .ok: outcome = .success
             case .overloaded, .reset, .refused: outcome = .dropped
-            case .error: outcome = .ignored
+            case .error, .forbidden: outcome = .ignored
             }
             replicas[r].machine.releasePermit(permit, outcome: outcome, now: now)
             recorder.sampleConcurrencyLimit(replicas[r].machine.concurrencyLimit, at: now)
@@ -428,7 +436,7 @@ extension Simulation {
     mutating func attemptEnded(attempt: AttemptState, status: AttemptStatus?) {
         let edge = Int(attempt.edge)
         guard edge >= 0 else { return }
-        let success = status == .ok
+        let success = status == .ok || status == .forbidden
         if attempt.breakerHeld {
             let duration = SimDuration(nanoseconds: now - attempt.sentAt)
             if edges[edge].breaker!.finish(
@@ -453,6 +461,7 @@ extension Simulation {
         case .error?: result = .httpError(status: 500)
         case .overloaded?: result = .httpError(status: 503)
         case .reset?, .refused?, .none: result = .gatewayFailure
+        case .forbidden?: result = .success  // the replica is sound; the caller may not call it
         }
         let host = Int(replicas[Int(attempt.replica)].localIndex)
         if let event = edges[edge].recordOutlier(host: host, result: result, at: queue.now) {
@@ -498,6 +507,7 @@ extension Simulation {
             let accepted = status != .overloaded && status != .refused
             edges[Int(attemptInfo.edge)].throttle!.record(accepted: accepted, at: queue.now)
         }
+        if attemptInfo.holdsConnection && current { returnConnection(a) }
         releaseFromBalancer(a)
         freeAttempt(a)
         guard current else { return }  // the caller gave up on this attempt (timeout, lost hedge) or on the call
@@ -564,6 +574,7 @@ extension Simulation {
         case .none: return .perTryTimeout
         case .error?, .ok?: return .httpStatus(500)
         case .overloaded?: return .httpStatus(503)
+        case .forbidden?: return .httpStatus(403)
         case .reset?: return .reset
         case .refused?: return .connectFailure
         }

@@ -26,12 +26,14 @@ enum AttemptStatus: UInt8 {
     case overloaded
     /// The connection was refused (dead or removed endpoint) or no endpoint was known.
     case refused
+    /// An authorization rule denied the request (403), before the service did any work.
+    case forbidden
 
     var outcome: RequestOutcome {
         switch self {
         case .ok: return .ok
         case .error, .reset: return .failed
-        case .overloaded, .refused: return .rejected
+        case .overloaded, .refused, .forbidden: return .rejected
         }
     }
 }
@@ -69,6 +71,11 @@ struct AttemptState {
     var isHedge = false
     /// Whether the caller is still waiting for it.
     var waitedOn = false
+    /// Whether it went over a kept-alive mutual-TLS connection of its edge, to be returned to the edge's idle
+    /// connections when the answer comes.
+    var holdsConnection = false
+    /// Whether an authorization rule denies it (its caller, service and path), so the replica answers 403.
+    var denied = false
     /// Its replica's concurrency-limit permit, if the replica has a limiter.
     var permit: ConcurrencyPermit?
     var replica: Int32 = -1

@@ -49,6 +49,10 @@ public struct Simulation {
     /// The replicas in each service's endpoint list per zone (the originating cluster of zone-aware routing).
     var viewZoneCounts: [[Int]] = []
     var edges: [CallEdge] = []
+    /// Mutual TLS's connections and costs, when the scenario turns it on (see Simulation+Security.swift).
+    var security: SecurityState?
+    /// Per edge and request path, whether authorization denies the edge's caller; empty when nothing is denied.
+    var edgeDenied: [[Bool]] = []
     /// The edges that call each service (to update their views on discovery changes).
     var edgesByTarget: [[Int32]] = []
     var clientSites: [CallSite] = []

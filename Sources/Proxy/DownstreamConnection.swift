@@ -57,6 +57,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Bumped per exchange, so that late connects and timers of an earlier one are ignored.
     private var exchangeID = 0
     private var cluster: ClusterState?
+    /// The caller's mesh identity, when the listener runs mutual TLS (set before the first request is read).
+    var peer: String?
     /// The attempt's place in an Envoy breaker's pool (returned when it ends).
     private var pool = PoolState.none
     private var endpoint = 0
@@ -269,6 +271,11 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         let clusterIndex = shared.routes.cluster(route: route, using: &loop.routeRandom)
         let cluster = loop.clusters[clusterIndex]
+        if let authorization = configuration.tls?.authorization, !isAuthorized(head, authorization, cluster.spec) {
+            shared.metrics.authzDenials[clusterIndex].increment()
+            respondLocally(.forbidden)
+            return
+        }
         let now = loop.now()
         guard !loop.stopping, loop.pending < configuration.maxPendingPerLoop else {
             respondLocally(.overload)
@@ -590,6 +597,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         let backend = self.backend
         let loop = self.loop
         let connection = UpstreamConnection(loop: loop, backend: backend)
+        let clusterIndex = cluster?.index ?? 0
         loop.shared.metrics.opened[backend].increment()
         let timeout = configuration.upstreamTimeout.map { TimeAmount.nanoseconds($0.nanoseconds) } ?? .seconds(10)
         ClientBootstrap(group: context.eventLoop)
@@ -597,6 +605,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try loop.shared.addUpstreamTLS(to: channel.pipeline.syncOperations, cluster: clusterIndex)
                     try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }
@@ -779,6 +788,18 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         upstreamTimer = nil
     }
 
+    /// Whether the authorization rules let the caller (its mutual-TLS identity) send `head` to `cluster`'s service.
+    private func isAuthorized(_ head: HTTPForwardHead, _ authorization: AuthorizationPolicy, _ cluster: ProxyCluster)
+        -> Bool
+    {
+        let path = head.bytes.withUnsafeReadableBytes { bytes in
+            let target = UnsafeRawBufferPointer(rebasing: bytes[head.path])
+            let end = target.firstIndex(of: UInt8(ascii: "?")) ?? target.count
+            return String(decoding: UnsafeRawBufferPointer(rebasing: target[..<end]), as: UTF8.self)
+        }
+        return authorization.allows(caller: peer, service: cluster.service ?? cluster.name, path: path)
+    }
+
     /// The current request has ended: the budget learns how, and it is forgotten.
     private func endCall(success: Bool, at now: SimInstant) {
         guard let cluster else { return }
@@ -810,6 +831,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         case .noRoute: answer = .notFound
         case .overload, .noEndpoint, .rateLimited, .throttled, .breakerOpen: answer = .unavailable
         case .deadlineExpired: answer = .gatewayTimeout
+        case .forbidden: answer = .forbidden
         }
         context.writeAndFlush(wrapOutboundOut(answer.encoded)).whenComplete { [channel = context.channel] _ in
             channel.close(promise: nil)
@@ -907,7 +929,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
 /// The answers the proxy gives itself, encoded once.
 enum LocalAnswer {
-    case badRequest, headerTooLarge, requestTimeout, notFound, unavailable, badGateway, gatewayTimeout
+    case badRequest, headerTooLarge, requestTimeout, notFound, unavailable, badGateway, gatewayTimeout, forbidden
 
     var encoded: ByteBuffer {
         switch self {
@@ -918,6 +940,7 @@ enum LocalAnswer {
         case .unavailable: return Self.table[4]
         case .badGateway: return Self.table[5]
         case .gatewayTimeout: return Self.table[6]
+        case .forbidden: return Self.table[7]
         }
     }
 
@@ -932,6 +955,7 @@ enum LocalAnswer {
         ("503 Service Unavailable", "no upstream available\n"),
         ("502 Bad Gateway", "upstream failed\n"),
         ("504 Gateway Timeout", "upstream timed out\n"),
+        ("403 Forbidden", "RBAC: access denied\n"),
     ].map { status, body in
         ByteBuffer(
             string: "HTTP/1.1 \(status)\r\nServer: meshsim-proxy\r\nContent-Type: text/plain\r\nContent-Length: "

@@ -2,6 +2,7 @@
 // meshsim — Proxy
 //===----------------------------------------------------------------------===//
 
+public import MeshTLS
 public import SimCore
 public import Spec
 
@@ -51,6 +52,9 @@ public struct ProxyCluster: Sendable, Equatable {
     /// The call policy: the balancer and the resilience policies (``ProxyConfiguration/unsupported(_:)`` lists
     /// those the proxy does not run yet).
     public var policy: CallPolicy
+    /// The service the backends run: the mesh identity their mutual-TLS certificates must carry, and the service
+    /// authorization rules guard; `nil`: any identity of the mesh, and the cluster's name for the rules.
+    public var service: String?
 
     /// The balancer and its parameters.
     public var balancer: BalancerSpec {
@@ -98,6 +102,41 @@ public struct ProxyRoute: Sendable, Equatable {
     }
 }
 
+/// The proxy's part in the mesh's security: its identity, where it speaks mutual TLS, and the rules it enforces.
+///
+/// Upstream, the proxy presents its identity's certificate and accepts a backend only with the identity of the
+/// cluster's service (``ProxyCluster/service``). On the listener it requires a client certificate of the mesh and
+/// enforces ``authorization`` against the caller's identity and the cluster's service: the server side of a
+/// proxy-to-proxy hop. A plain listener is the proxy's own client's side: it enforces no rules (the called side
+/// does).
+public struct ProxyTLS: Sendable, Equatable {
+    /// The credentials of the mesh (the root and the issued identities).
+    public var credentials: MeshCredentials
+    /// The proxy's own workload name: the identity it presents.
+    public var identity: String
+    /// Whether connections to the backends run mutual TLS.
+    public var upstream: Bool
+    /// Whether the listener requires mutual TLS (and enforces ``authorization``).
+    public var listener: Bool
+    /// The rules enforced on the listener, if any.
+    public var authorization: AuthorizationPolicy?
+
+    /// Creates the settings.
+    public init(
+        credentials: MeshCredentials,
+        identity: String,
+        upstream: Bool = true,
+        listener: Bool = false,
+        authorization: AuthorizationPolicy? = nil
+    ) {
+        self.credentials = credentials
+        self.identity = identity
+        self.upstream = upstream
+        self.listener = listener
+        self.authorization = authorization
+    }
+}
+
 /// Everything a proxy runs with: listeners, clusters, routes and limits.
 ///
 /// Plain values, so a scenario's call edges can be turned into one as well as command-line flags.
@@ -141,6 +180,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
     /// The largest request body kept to send a request again (a retry); a longer one is not retried, as with
     /// Envoy's `per_request_buffer_limit_bytes`.
     public var maxRetryBufferBytes = 64 * 1024
+    /// Mutual TLS with the mesh's credentials, and authorization of the callers on the listener, if on.
+    public var tls: ProxyTLS?
 
     /// Creates a configuration.
     public init(listen: ProxyAddress, admin: ProxyAddress? = nil, clusters: [ProxyCluster], routes: [ProxyRoute]) {
@@ -199,6 +240,14 @@ public struct ProxyConfiguration: Sendable, Equatable {
             }
         }
         if threads < 1 { problems.append("threads must be at least 1") }
+        if let tls {
+            if tls.credentials.identities[tls.identity] == nil {
+                problems.append("the mesh credentials have no identity '\(tls.identity)' for the proxy")
+            }
+            if tls.authorization != nil && !tls.listener {
+                problems.append("authorization rules are enforced on a mutual-TLS listener only")
+            }
+        }
         return problems
     }
 }

@@ -3,7 +3,9 @@
 //===----------------------------------------------------------------------===//
 
 import Health
+import MeshTLS
 import NIOCore
+import NIOSSL
 import Prometheus
 import SharedModel
 import SimCore
@@ -116,6 +118,10 @@ final class ProxyShared: Sendable {
     let metrics: ProxyMetrics
     /// The uptime (ns) the policies' clock counts from.
     let startUptime: UInt64
+    /// The TLS context for upstream connections, when they run mutual TLS.
+    let upstreamTLS: NIOSSLContext?
+    /// The TLS context of the listener, when it requires mutual TLS.
+    let listenerTLS: NIOSSLContext?
 
     init(configuration: ProxyConfiguration) throws {
         self.configuration = configuration
@@ -135,6 +141,13 @@ final class ProxyShared: Sendable {
         backendOfEndpoint = map
         backendAddresses = try backends.map { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
         metrics = ProxyMetrics(configuration: configuration, backends: backends)
+        if let tls = configuration.tls {
+            upstreamTLS = tls.upstream ? try tls.credentials.clientContext(for: tls.identity) : nil
+            listenerTLS = tls.listener ? try tls.credentials.serverContext(for: tls.identity) : nil
+        } else {
+            upstreamTLS = nil
+            listenerTLS = nil
+        }
         startUptime = NIODeadline.now().uptimeNanoseconds
     }
 }

@@ -28,6 +28,8 @@ enum Rejection: Int, CaseIterable {
     case breakerOpen
     /// The deadline the client passed on had already expired (504).
     case deadlineExpired
+    /// An authorization rule denies the caller (identified by its mutual-TLS certificate) this request (403).
+    case forbidden
 
     /// The `reason` label.
     var label: String {
@@ -43,6 +45,7 @@ enum Rejection: Int, CaseIterable {
         case .throttled: return "throttled"
         case .breakerOpen: return "breaker_open"
         case .deadlineExpired: return "deadline_expired"
+        case .forbidden: return "forbidden"
         }
     }
 }
@@ -74,6 +77,12 @@ final class ProxyMetrics: Sendable {
     let retries: [Counter]
     /// Retries the retry budget refused, by cluster.
     let retriesDenied: [Counter]
+    /// `meshsim_proxy_authz_denials_total{cluster}`: requests an authorization rule denied (403), by cluster.
+    let authzDenials: [Counter]
+    /// `meshsim_proxy_tls_handshakes_total{side, result}`: mutual-TLS handshakes, upstream and downstream, that
+    /// completed with a mesh identity (`ok`) or failed (`failed`: a TLS error, or a peer without the identity
+    /// expected).
+    let tlsHandshakes: [Counter]
 
     /// The name of the counter `meshsim_proxy_NAME_total`, with its help text.
     static func counterName(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -166,6 +175,13 @@ final class ProxyMetrics: Sendable {
         breakerOpens = perCluster("breaker_opens", "Times the cluster's circuit breaker opened, by cluster.")
         retries = perCluster("retries", "Retries sent (attempts after the first), by cluster.")
         retriesDenied = perCluster("retries_denied", "Retries the retry budget refused, by cluster.")
+        authzDenials = perCluster("authz_denials", "Requests an authorization rule denied (403), by cluster.")
+        let handshakesName = Self.counterName(
+            "tls_handshakes",
+            "Mutual-TLS handshakes, by side (upstream, downstream) and result (ok, failed)."
+        )
+        tlsHandshakes = [("upstream", "ok"), ("upstream", "failed"), ("downstream", "ok"), ("downstream", "failed")]
+            .map { registry.makeCounter(descriptor: handshakesName, labels: [("side", $0.0), ("result", $0.1)]) }
         let checksName = Self.counterName(
             "health_checks",
             "Active health checks, by cluster and result (passed, failed, timed_out)."

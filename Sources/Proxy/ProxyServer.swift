@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import MeshTLS
 public import NIOCore
 import NIOPosix
 import Prometheus
@@ -55,7 +56,7 @@ public final class ProxyServer: Sendable {
         do {
             shared = try ProxyShared(configuration: configuration)
         } catch {
-            throw ProxyError.invalid("cannot resolve a backend: \(error)")
+            throw ProxyError.invalid("cannot resolve a backend or make the TLS contexts: \(error)")
         }
         var loops: [ProxyLoop] = []
         for (i, loop) in group.makeIterator().enumerated() {
@@ -79,7 +80,9 @@ public final class ProxyServer: Sendable {
                     guard let state = byLoop[ObjectIdentifier(channel.eventLoop)] else {
                         throw ProxyError.invalid("a connection on an unknown event loop")
                     }
-                    try channel.pipeline.syncOperations.addHandler(DownstreamConnection(loop: state))
+                    let connection = DownstreamConnection(loop: state)
+                    try state.shared.addListenerTLS(to: channel.pipeline.syncOperations) { connection.peer = $0.name }
+                    try channel.pipeline.syncOperations.addHandler(connection)
                 }
             }
         let channel = try await bind(bootstrap, configuration.listen)

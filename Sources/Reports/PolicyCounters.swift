@@ -27,6 +27,10 @@ public struct PolicyCounters: Sendable, Equatable {
         case hedgesWon
         /// All attempts on every edge (for retry amplification).
         case attempts
+        /// Requests an authorization rule denied (answered 403).
+        case authzDenials
+        /// Mutual-TLS handshakes: new connections to a replica.
+        case tlsHandshakes
 
         /// The CSV column.
         public var column: String {
@@ -40,12 +44,14 @@ public struct PolicyCounters: Sendable, Equatable {
             case .hedgesSent: return "hedges_sent"
             case .hedgesWon: return "hedges_won"
             case .attempts: return "attempts_all_edges"
+            case .authzDenials: return "authz_denials"
+            case .tlsHandshakes: return "tls_handshakes"
             }
         }
     }
 
-    private var values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0)
+    private var values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     /// Creates zeroed counters.
     public init() {}
@@ -69,6 +75,8 @@ public struct PolicyCounters: Sendable, Equatable {
         case .hedgesSent: values.6 &+= 1
         case .hedgesWon: values.7 &+= 1
         case .attempts: values.8 &+= 1
+        case .authzDenials: values.9 &+= 1
+        case .tlsHandshakes: values.10 &+= 1
         }
     }
 
@@ -84,11 +92,24 @@ public struct PolicyCounters: Sendable, Equatable {
         case .hedgesSent: return values.6
         case .hedgesWon: return values.7
         case .attempts: return values.8
+        case .authzDenials: return values.9
+        case .tlsHandshakes: return values.10
         }
     }
 
-    /// The CSV columns, in order, followed by `retry_amplification` and `concurrency_limit`.
-    public static let columns = Kind.allCases.map(\.column) + ["retry_amplification", "concurrency_limit"]
+    /// The counters written before `retry_amplification` and `concurrency_limit` (the columns of earlier versions
+    /// keep their places; later counters follow).
+    static let leading: [Kind] = [
+        .retries, .retriesDenied, .ejections, .breakerOpens, .breakerRejections, .limiterRejections, .hedgesSent,
+        .hedgesWon, .attempts,
+    ]
+    /// The counters written after `concurrency_limit`.
+    static let trailing: [Kind] = [.authzDenials, .tlsHandshakes]
+
+    /// The CSV columns, in order: the leading counters, `retry_amplification`, `concurrency_limit`, the trailing
+    /// counters.
+    public static let columns =
+        leading.map(\.column) + ["retry_amplification", "concurrency_limit"] + trailing.map(\.column)
 
     /// Attempts per call on all edges: all attempts over first attempts (1 without retries or hedges).
     public var retryAmplification: Double? {
@@ -99,8 +120,8 @@ public struct PolicyCounters: Sendable, Equatable {
     /// The cells for ``columns``: counts, retry amplification, and the mean adaptive concurrency limit (empty when
     /// no limiter is configured).
     public func cells(concurrencyLimit: Double?) -> [String] {
-        Kind.allCases.map { String(self[$0]) } + [
+        Self.leading.map { String(self[$0]) } + [
             CSVFormat.fixed(retryAmplification, digits: 4), CSVFormat.fixed(concurrencyLimit, digits: 2),
-        ]
+        ] + Self.trailing.map { String(self[$0]) }
     }
 }

@@ -23,7 +23,7 @@ struct ScenarioDecoder {
 
     static let topKeys = [
         "name", "description", "seed", "seeds", "duration", "warmup", "window", "drain", "zones", "network",
-        "discovery", "services", "clients", "faults", "report", "variants",
+        "discovery", "services", "clients", "faults", "report", "variants", "security",
     ]
 
     /// Limits that keep a run within memory; documented in docs/scenario-format.md.
@@ -281,6 +281,7 @@ struct ScenarioDecoder {
         for (i, node) in reader.list(top["faults"], "faults").enumerated() {
             if let f = fault(node, "faults[\(i)]", spec: spec, clientNames: clientNames) { spec.faults.append(f) }
         }
+        spec.security = security(top["security"], services: spec.services.map(\.name), clients: clientNames)
         return spec
     }
 

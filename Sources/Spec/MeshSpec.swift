@@ -37,6 +37,8 @@ public struct MeshSpec: Sendable {
     public var clients: [ClientSpec] = []
     /// The fault timeline.
     public var faults: [FaultSpec] = []
+    /// Mutual TLS and authorization, if the scenario turns them on.
+    public var security: SecuritySpec?
 
     /// Creates a spec with one zone and no services.
     public init(name: String, duration: SimDuration) {
