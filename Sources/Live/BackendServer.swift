@@ -131,6 +131,13 @@ public final class BackendServer: Sendable {
         }
         return total
     }
+
+    /// Requests an authorization rule denied so far (answered 403), all replicas.
+    public func deniedCount() async -> Int {
+        var total = 0
+        for runtime in runtimes { total += (try? await runtime.loop.submit { runtime.counts.denied }.get()) ?? 0 }
+        return total
+    }
 }
 
 /// Errors of the live half, with the exit code the CLI uses.

@@ -2,7 +2,8 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
-import Proxy
+import MeshTLS
+public import Proxy
 import SharedModel
 import SimCore
 import SimRandom
@@ -39,6 +40,8 @@ extension LivePlan {
         )
         configuration.seed = load.seed
         configuration.threads = 1
+        if tls != nil { configuration.clusters[0].service = service }
+        configuration.tls = tls
         return configuration
     }
 
@@ -50,10 +53,14 @@ extension LivePlan {
     public static func refusals(for proxy: ProxyKind, spec: MeshSpec) -> [String] {
         guard let client = spec.clients.first else { return [] }
         let policy = client.policy
+        let security =
+            spec.security != nil && proxy != .meshsim
+            ? ["security: \(proxy.rawValue) is not given the mesh's credentials and rules in meshsim live"] : []
         let defaults = CallPolicy()
         let path = "clients.\(client.name)."
         if proxy == .meshsim {
             return ProxyConfiguration.unsupported(policy).map { path + $0 + ": meshsim proxy does not run it yet" }
+                + security
         }
         var keys: [String] = []
         if policy.retryOn != defaults.retryOn { keys.append("retry_on") }
@@ -71,7 +78,7 @@ extension LivePlan {
         if policy.passiveHealth != nil { keys.append("passive_health") }
         if policy.releaseOnTimeout != defaults.releaseOnTimeout { keys.append("release_on_timeout") }
         if policy.balancer.slowStart != nil { keys.append("balancer.slow_start") }
-        return keys.map { path + $0 + ": \(proxy.rawValue) has no equivalent in meshsim live" }
+        return keys.map { path + $0 + ": \(proxy.rawValue) has no equivalent in meshsim live" } + security
     }
 }
 
@@ -95,6 +102,8 @@ public struct LivePlan: Sendable {
     public var service: String
     /// The client's zone, and the scenario's clients per zone (for zone-aware routing in meshsim proxy).
     public var clientZone = 0
+    /// The proxy's mutual TLS to the backends (the client's identity), when the scenario turns it on.
+    public var tls: ProxyTLS?
     public var clientsByZone: [Int] = [1]
 
     /// Builds the plan for `spec`, with backends on ports from `backendPort` and the proxy on `proxyPort`.
@@ -161,7 +170,28 @@ public struct LivePlan: Sendable {
                 min(overflow ? .max : all, RunLimits.duration.upperBound.nanoseconds - 1_000_000_000)
                 + 1_000_000_000
         }
-        self.backends = backends
+        var backendsWithSecurity = backends
+        if let security = spec.security {
+            // The mesh's credentials, made for this run as a control plane issues them: the service's replicas
+            // serve with the service's identity, and the proxy calls them with the client's.
+            do {
+                let credentials = try MeshCredentials.generate(
+                    trustDomain: security.trustDomain,
+                    names: [service.name, client.name]
+                )
+                backendsWithSecurity.security = try BackendSecurity(
+                    credentials: credentials,
+                    services: security.mtls ? [service.name] : [],
+                    authorization: security.authorization
+                )
+                if security.mtls {
+                    tls = ProxyTLS(credentials: credentials, identity: client.name)
+                }
+            } catch {
+                throw LiveError.invalid("security: cannot make the mesh's credentials: \(error)")
+            }
+        }
+        self.backends = backendsWithSecurity
         self.load = load
         self.balancer = client.policy.balancer.kind
         self.draws = client.policy.balancer.draws

@@ -32,8 +32,8 @@ enum AttemptStatus: UInt8 {
     var outcome: RequestOutcome {
         switch self {
         case .ok: return .ok
-        case .error, .reset: return .failed
-        case .overloaded, .refused, .forbidden: return .rejected
+        case .error, .reset, .forbidden: return .failed
+        case .overloaded, .refused: return .rejected
         }
     }
 }

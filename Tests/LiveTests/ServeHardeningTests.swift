@@ -8,6 +8,10 @@ import Testing
 #if canImport(Glibc)
     import Glibc
 #endif
+#if canImport(CoreFoundation)
+    // With swift-nio-ssl in the graph, `timespec` resolves through CoreFoundation's copy of the C headers.
+    import CoreFoundation
+#endif
 
 /// Starts one replica on a port the system assigns, with `configure` applied, runs `body` with the server, its
 /// event loop and its port, and stops it.

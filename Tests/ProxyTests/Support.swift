@@ -39,10 +39,13 @@ func withProxy<T>(
 /// stops them.
 func withBackends<T>(
     _ replicas: [BackendReplica],
+    security: BackendSecurity? = nil,
     _ body: ([ProxyAddress], BackendServer) async throws -> T
 ) async throws -> T {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let server = BackendServer(configuration: BackendConfiguration(replicas: replicas), group: group)
+    var configuration = BackendConfiguration(replicas: replicas)
+    configuration.security = security
+    let server = BackendServer(configuration: configuration, group: group)
     do {
         try await server.start()
         let ports = await server.listeningPorts()
