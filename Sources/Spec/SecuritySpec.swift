@@ -23,10 +23,10 @@ public struct SecuritySpec: Sendable, Equatable {
 
     /// The handshake cost measured on this project's proxy: a full TLS 1.3 mutual handshake with P-256
     /// certificates over loopback (`docs/performance.md`, "mTLS").
-    public static let measuredHandshakeCost = Distribution.constant(1_100_000)
+    public static let measuredHandshakeCost = Distribution.constant(1_900_000)
     /// The per-request cost measured on this project's proxy: the added median latency of a request over a kept-alive
     /// mutual-TLS connection against plain HTTP (`docs/performance.md`, "mTLS").
-    public static let measuredRequestCost = Distribution.constant(20_000)
+    public static let measuredRequestCost = Distribution.constant(60_000)
 
     /// Creates the settings; the costs default to the figures measured on the proxy.
     public init(

@@ -536,6 +536,15 @@ extension MeshSim {
         @Option(parsing: .unconditional, help: "Event-loop threads for the generator and for the backends.")
         var threads = 1
         @Option(help: "Output folder.") var out: String?
+        @Option(
+            name: .customLong("max-requests-per-connection"),
+            parsing: .unconditional,
+            help: """
+                The backends close a connection after this many requests, as nginx's keepalive_requests \
+                (default 0: never; 1 makes the proxy open a connection, and with mutual TLS do a handshake, per \
+                request).
+                """
+        ) var maxRequestsPerConnection = 0
         @Flag(help: "No live line per window.") var quiet = false
 
         func validate() throws {
@@ -544,6 +553,9 @@ extension MeshSim {
             }
             if !(1...100).contains(seeds) { throw ValidationError("--seeds must be in 1...100, got \(seeds)") }
             if threads < 1 || threads > 256 { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+            if maxRequestsPerConnection < 0 {
+                throw ValidationError("--max-requests-per-connection must be ≥ 0, got \(maxRequestsPerConnection)")
+            }
             try checkPorts(backendPort, flag: "--backend-port")
             try checkPorts(proxyPort, flag: "--proxy-port")
             if let duration { _ = try parseDuration(duration, flag: "--duration") }
@@ -590,13 +602,15 @@ extension MeshSim {
                 for variant in loaded.variants {
                     for i in 0..<seeds {
                         let seed = loaded.seed &+ UInt64(i)
-                        let plan = try LivePlan(
+                        var planned = try LivePlan(
                             spec: variant.spec,
                             seed: seed,
                             backendPort: backendPort,
                             proxyPort: proxyPort,
                             threads: threads
                         )
+                        planned.backends.maxRequestsPerConnection = maxRequestsPerConnection
+                        let plan = planned
                         if !quiet { print("\(loaded.name) / \(variant.name) / seed \(seed) via \(kind.rawValue)") }
                         var result = try await LiveRunner.run(
                             plan: plan,
