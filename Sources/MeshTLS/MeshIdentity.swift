@@ -40,6 +40,9 @@ public struct MeshIdentity: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { uri }
 
+    /// The stem of the workload's credential files (`STEM.pem`, `STEM.key`): its name as the SPIFFE ID spells it.
+    public var fileStem: String { Self.encode(name) }
+
     /// `name` with every byte outside `A-Z a-z 0-9 . - _` percent-encoded (also the credential file's stem).
     static func encode(_ name: String) -> String {
         var out = ""

@@ -46,6 +46,8 @@ extension ProxyConfiguration {
                 weights: running.map { Int32(clamping: service.replicas[$0].weight) },
                 policy: policy
             )
+            // With mutual TLS the backends must present the service's identity.
+            cluster.service = service.name
             // Zone-aware routing sees the scenario's zones: the backends', the client's own, and the clients per
             // zone as the originating cluster (as a simulated client edge does).
             cluster.zones = running.map { service.replicas[$0].zone }

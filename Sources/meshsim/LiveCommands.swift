@@ -7,6 +7,7 @@ import Dispatch
 import Foundation
 import Live
 import MeshModel
+import MeshTLS
 import NIOCore
 import NIOPosix
 import Runner
@@ -158,6 +159,13 @@ extension MeshSim {
         @Option(parsing: .unconditional, help: "Seed of the service-time streams.") var seed: UInt64 = 1
         @Option(help: "Serve this scenario's service (see --service) with its faults.") var scenario: String?
         @Option(help: "With --scenario: serve only this service (default: all).") var service: String?
+        @Option(
+            name: .customLong("tls-dir"),
+            help: """
+                With --scenario: serve mutual TLS with each service's identity from this folder (`meshsim certs`), \
+                requiring a client certificate of the mesh, and enforce the scenario's security.authorization.
+                """
+        ) var tlsDir: String?
         @Option(parsing: .unconditional, help: "Stop after this long (default: until SIGINT/SIGTERM).")
         var duration: String?
         @Option(name: .customLong("max-header-bytes"), parsing: .unconditional, help: "Largest request head accepted.")
@@ -217,6 +225,11 @@ extension MeshSim {
             _ = try parseDuration(bodyTimeout, flag: "--body-timeout")
             _ = try parseDuration(idleTimeout, flag: "--idle-timeout")
             if let duration { _ = try parseDuration(duration, flag: "--duration") }
+            if tlsDir != nil && scenario == nil {
+                throw ValidationError(
+                    "--tls-dir needs --scenario: the replicas' identities are the scenario's services"
+                )
+            }
             do {
                 _ = try Distribution.parse(serviceTime)
             } catch {
@@ -251,6 +264,29 @@ extension MeshSim {
                     throw ExitCode(64)
                 }
                 configuration = try LivePlan.backends(spec: spec, services: services, seed: loaded.seed, basePort: port)
+                let names = services.map { spec.services[$0].name }
+                if let tlsDir {
+                    do {
+                        configuration.security = try BackendSecurity(
+                            credentials: try MeshCredentials.load(from: tlsDir, names: names),
+                            services: names,
+                            authorization: spec.security?.authorization
+                        )
+                    } catch {
+                        printError("error: --tls-dir: \(error)")
+                        throw ExitCode(64)
+                    }
+                } else if let authorization = spec.security?.authorization {
+                    // Rules without identities: callers are anonymous, so only rules without `from` can match.
+                    configuration.security = try BackendSecurity(
+                        credentials: try MeshCredentials.generate(names: []),
+                        services: [],
+                        authorization: authorization
+                    )
+                    if spec.security?.mtls == true {
+                        printError("note: \(scenario): security.mtls is on; give --tls-dir to serve mutual TLS")
+                    }
+                }
             } else {
                 let distribution = try Distribution.parse(serviceTime)
                 configuration = BackendConfiguration(
@@ -298,8 +334,10 @@ extension MeshSim {
                 throw liveExitCode(for: error)
             }
             for replica in configuration.replicas {
+                let scheme = configuration.security?.contexts[replica.service] != nil ? "https" : "http"
+                let tls = scheme == "https" ? ", mutual TLS" : ""
                 let line =
-                    "listening on http://127.0.0.1:\(replica.port)/ (\(replica.service) replica \(replica.index))\n"
+                    "listening on \(scheme)://127.0.0.1:\(replica.port)/ (\(replica.service) replica \(replica.index)\(tls))\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
             if let duration {

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import Live
+import MeshTLS
 import NIOCore
 import NIOPosix
 import Proxy
@@ -81,6 +82,27 @@ extension MeshSim {
         @Option(name: .customLong("max-header-bytes"), parsing: .unconditional, help: "Largest request head accepted.")
         var maxHeaderBytes = 16 * 1024
         @Option(
+            name: .customLong("tls-dir"),
+            help:
+                "Mutual TLS with the mesh's credentials from this folder (`meshsim certs`): to the backends, and with --tls-listen on the listener."
+        ) var tlsDir: String?
+        @Option(help: "With --tls-dir: the proxy's own identity (default with --scenario: the client's name).")
+        var identity: String?
+        @Option(
+            name: .customLong("upstream-service"),
+            help:
+                "With --tls-dir and --backends: the service identity the backends must present (default: any of the mesh)."
+        ) var upstreamService: String?
+        @Flag(
+            name: .customLong("tls-listen"),
+            help:
+                "With --tls-dir: require a client certificate of the mesh on the listener and enforce the scenario's security.authorization there."
+        ) var tlsListen = false
+        @Flag(
+            name: .customLong("plain-upstream"),
+            help: "With --tls-dir: talk plain HTTP to the backends (a server-side proxy in front of a local backend)."
+        ) var plainUpstream = false
+        @Option(
             name: .customLong("max-pending"),
             parsing: .unconditional,
             help: "Requests in flight per event loop beyond which new ones are answered 503."
@@ -99,12 +121,14 @@ extension MeshSim {
                 adminAddress = parsed
             }
             var configuration: ProxyConfiguration
+            var spec: MeshSpec?
             if let scenario {
-                configuration = try scenarioConfiguration(scenario, listen: listenAddress)
+                (configuration, spec) = try scenarioConfiguration(scenario, listen: listenAddress)
                 configuration.admin = adminAddress
             } else {
                 configuration = try flagConfiguration(listen: listenAddress, admin: adminAddress)
             }
+            configuration.tls = try tlsConfiguration(spec: spec)
             configuration.seed = seed
             configuration.threads = threads ?? System.coreCount
             if let upstreamTimeout {
@@ -119,8 +143,49 @@ extension MeshSim {
             return configuration
         }
 
+        /// The mutual TLS of `--tls-dir` and its companions, or `nil` without it.
+        func tlsConfiguration(spec: MeshSpec?) throws -> ProxyTLS? {
+            guard let tlsDir else {
+                if identity != nil || upstreamService != nil || tlsListen || plainUpstream {
+                    throw ValidationError(
+                        "--identity, --upstream-service, --tls-listen and --plain-upstream go with --tls-dir"
+                    )
+                }
+                return nil
+            }
+            if upstreamService != nil && spec != nil {
+                throw ValidationError(
+                    "--upstream-service goes with --backends; with --scenario the backends' services are known"
+                )
+            }
+            if plainUpstream && !tlsListen {
+                throw ValidationError("--plain-upstream without --tls-listen leaves nothing to run mutual TLS on")
+            }
+            var name = identity
+            if name == nil, let spec {
+                let index = client.flatMap { c in spec.clients.firstIndex { $0.name == c } } ?? 0
+                name = spec.clients.indices.contains(index) ? spec.clients[index].name : nil
+            }
+            guard let name else {
+                throw ValidationError("--tls-dir with --backends needs --identity, the proxy's own name")
+            }
+            let credentials: MeshCredentials
+            do {
+                credentials = try MeshCredentials.load(from: tlsDir, names: [name])
+            } catch {
+                throw ValidationError("--tls-dir: \(error)")
+            }
+            return ProxyTLS(
+                credentials: credentials,
+                identity: name,
+                upstream: !plainUpstream,
+                listener: tlsListen,
+                authorization: tlsListen ? spec?.security?.authorization : nil
+            )
+        }
+
         /// The configuration of `--scenario`: the client's call edge, backends from `--backend-port`.
-        func scenarioConfiguration(_ path: String, listen: ProxyAddress) throws -> ProxyConfiguration {
+        func scenarioConfiguration(_ path: String, listen: ProxyAddress) throws -> (ProxyConfiguration, MeshSpec) {
             if backends != nil || balancer != nil {
                 throw ValidationError(
                     "--scenario takes its backends and balancer from the scenario: drop --backends and --balancer"
@@ -155,7 +220,13 @@ extension MeshSim {
                 )
             }
             do {
-                return try ProxyConfiguration(spec: spec, client: index, backendPort: backendPort, listen: listen)
+                let configuration = try ProxyConfiguration(
+                    spec: spec,
+                    client: index,
+                    backendPort: backendPort,
+                    listen: listen
+                )
+                return (configuration, spec)
             } catch let error as ProxyError {
                 throw ValidationError("\(path): \(error)")
             }
@@ -185,12 +256,14 @@ extension MeshSim {
                     "--balancer: unknown balancer \"\(balancer)\"\(hint); one of \(names.joined(separator: ", "))"
                 )
             }
-            return ProxyConfiguration.singleCluster(
+            var configuration = ProxyConfiguration.singleCluster(
                 listen: listenAddress,
                 backends: backendAddresses,
                 balancer: BalancerSpec(kind),
                 admin: adminAddress
             )
+            configuration.clusters[0].service = upstreamService
+            return configuration
         }
 
         func validate() throws {
@@ -228,7 +301,11 @@ extension MeshSim {
                 let line =
                     "proxying http://\(address.ipAddress ?? configuration.listen.host):\(address.port ?? 0)/ to "
                     + "\(configuration.clusters[0].backends.map(\.description).joined(separator: ", ")) "
-                    + "(\(configuration.clusters[0].balancer.kind.rawValue), \(configuration.threads) thread(s))\n"
+                    + "(\(configuration.clusters[0].balancer.kind.rawValue), \(configuration.threads) thread(s)"
+                    + (configuration.tls.map { tls in
+                        ", mutual TLS as \(tls.identity)" + (tls.listener ? " on the listener" : "")
+                            + (tls.upstream ? " to the backends" : "")
+                    } ?? "") + ")\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
             if let address = server.adminAddress {

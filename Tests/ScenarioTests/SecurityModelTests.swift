@@ -153,9 +153,18 @@ struct SecurityModelTests {
             ("security: {mtls: true, authorization: [{action: deny, to: nowhere}]}", "security.authorization[0].to"),
             ("security: {mtls: true, authorization: [{action: maybe, to: api}]}", "security.authorization[0].action"),
             ("security: {mtls: true, authorization: [{to: api}]}", "security.authorization[0].action"),
-            ("security: {mtls: true, authorization: [{action: deny, to: api, paths: [admin]}]}", "security.authorization[0].paths[0]"),
-            ("security: {mtls: true, authorization: [{action: deny, to: api, paths: []}]}", "security.authorization[0].paths"),
-            ("security: {mtls: true, authorization: [{action: deny, from: [ghost], to: api}]}", "security.authorization[0].from[0]"),
+            (
+                "security: {mtls: true, authorization: [{action: deny, to: api, paths: [admin]}]}",
+                "security.authorization[0].paths[0]"
+            ),
+            (
+                "security: {mtls: true, authorization: [{action: deny, to: api, paths: []}]}",
+                "security.authorization[0].paths"
+            ),
+            (
+                "security: {mtls: true, authorization: [{action: deny, from: [ghost], to: api}]}",
+                "security.authorization[0].from[0]"
+            ),
             ("security: {mtls: true, tls: 1.3}", "security.tls"),
             ("security: {mtls: maybe}", "security.mtls"),
         ]
