@@ -747,7 +747,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             if follow(decision, cluster: cluster) { return }
         }
         forwarding = attempt
-        if attempt.isHedge, let cluster { loop.shared.metrics.hedgesWon[cluster.index].increment() }
+        // A hedge wins with a success, as the simulator counts it (a 5xx passed on after the last attempt is not a win).
+        if attempt.isHedge, head.status < 500, let cluster { loop.shared.metrics.hedgesWon[cluster.index].increment() }
         cancelOthers(than: attempt)
         responseStarted = true
         status = head.status

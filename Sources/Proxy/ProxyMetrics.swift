@@ -76,7 +76,7 @@ final class ProxyMetrics: Sendable {
     let retriesDenied: [Counter]
     /// Hedges sent (attempts sent after the hedging delay or a failed hedged attempt), by cluster.
     let hedges: [Counter]
-    /// Requests answered by a hedge (the winning attempt was not the first), by cluster.
+    /// Requests answered with a success (below 500) by a hedge, by cluster.
     let hedgesWon: [Counter]
 
     /// The name of the counter `meshsim_proxy_NAME_total`, with its help text.
@@ -174,7 +174,7 @@ final class ProxyMetrics: Sendable {
         retries = perCluster("retries", "Retries sent (attempts after the first), by cluster.")
         retriesDenied = perCluster("retries_denied", "Retries the retry budget refused, by cluster.")
         hedges = perCluster("hedges", "Hedged attempts sent, by cluster.")
-        hedgesWon = perCluster("hedges_won", "Requests whose answer came from a hedged attempt, by cluster.")
+        hedgesWon = perCluster("hedges_won", "Requests answered with a success by a hedged attempt, by cluster.")
         let checksName = Self.counterName(
             "health_checks",
             "Active health checks, by cluster and result (passed, failed, timed_out)."
