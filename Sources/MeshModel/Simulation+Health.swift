@@ -95,29 +95,19 @@ extension Simulation {
         guard edges[e].checking.indices.contains(host) else { return }
         edges[e].checking[host] &= ~bit
         let result: CheckResult = code == 0 ? .passed(responseTime: .zero) : (code == 1 ? .failed : .timedOut)
-        let transition: HealthTransition?
-        let next: SimInstant
         if checker == 0 {
             guard edges[e].activeCheck != nil else { return }
             let (event, change, due) = edges[e].recordActiveCheck(host: host, result: result, at: queue.now)
             if let event, case .ejected = event { recorder.count(.ejections, at: now) }
             if case .becameUnhealthy? = change { recorder.count(.ejections, at: now) }
             schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: checker), at: due.nanoseconds)
-            return
         } else {
             guard edges[e].haproxy != nil else { return }
-            transition = edges[e].haproxy!.recordCheck(host: host, result: result, at: queue.now)
-            next = edges[e].haproxy!.nextCheckDue(host: host)
+            // The edge applies a change of health to its view; marking a server down counts as an ejection.
+            let (change, next) = edges[e].recordHAProxyCheck(host: host, result: result, at: queue.now)
+            if case .becameUnhealthy? = change { recorder.count(.ejections, at: now) }
+            schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: checker), at: next.nanoseconds)
         }
-        if let transition { applyHealthTransition(transition, edge: e) }
-        schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: checker), at: next.nanoseconds)
-    }
-
-    /// A replica became healthy or unhealthy on an edge: the view is recomputed; marking one down counts as an
-    /// ejection.
-    mutating func applyHealthTransition(_ transition: HealthTransition, edge e: Int) {
-        if case .becameUnhealthy = transition { recorder.count(.ejections, at: now) }
-        edges[e].setView(edges[e].fullView, at: queue.now)
     }
 
     /// nginx's round-robin peer accounting learns that the balancer picked `host`: a peer picked after its
@@ -134,8 +124,9 @@ extension Simulation {
             if fresh { recorder.count(.ejections, at: now) }
             if let until { schedule(.healthRecovery(edge: Int32(e)), at: until.nanoseconds) }
         }
-        if edges[e].haproxy != nil, let event = edges[e].haproxy!.observe(host: host, result: result, at: queue.now) {
-            if let transition = event.transition { applyHealthTransition(transition, edge: e) }
+        if edges[e].haproxy != nil, let event = edges[e].observeHAProxy(host: host, result: result, at: queue.now) {
+            // The edge applied a change of health to its view; marking a server down counts as an ejection.
+            if case .becameUnhealthy? = event.transition { recorder.count(.ejections, at: now) }
             if edges[e].haproxy!.configuration.fastinter != nil {
                 // `on-error` brought the next check forward.
                 schedule(.healthCheck(edge: Int32(e), host: Int32(host), checker: 1), at: event.nextCheck.nanoseconds)

@@ -73,6 +73,9 @@ final class ClusterState {
     let localZone: Int32
     /// Schedules a re-check of the view at an instant (the end of an nginx peer's unavailability); set by the loop.
     var scheduleRecovery: (SimInstant) -> Void = { _ in }
+    /// Schedules an HAProxy check of an endpoint at an instant (`on-error` brought it forward, with `fastinter`);
+    /// set by the loop's health checker.
+    var scheduleHAProxyCheck: (Int, SimInstant) -> Void = { _, _ in }
     /// Attempts sent, per endpoint.
     var sent: [Int]
     /// Attempts that failed (5xx or no response), per endpoint.
@@ -134,7 +137,7 @@ final class ClusterState {
     /// Counts an attempt on `endpoint` ended with `outcome` after `latency`: the balancer lets go of it (unless
     /// `releasingBalancer` is false: a timed-out attempt under `release_on_timeout: false`, released by
     /// ``releaseBalancer(endpoint:latency:at:)`` when its response arrives), the breaker (admitted with `pool`) and
-    /// the throttle learn the result, and outlier detection records it.
+    /// the throttle learn the result, and outlier detection, nginx's and HAProxy's passive health record it.
     ///
     /// - Returns: the ejections and breaker openings it caused, for the metrics.
     /// - Complexity: O(1) plus the policies' own costs (an ejection rebuilds the view).
@@ -186,6 +189,12 @@ final class ClusterState {
             if fresh { ejections += 1 }
             if let until { scheduleRecovery(until) }
         }
+        if edge.haproxy != nil, let event = edge.observeHAProxy(host: endpoint, result: outcome.requestResult, at: now)
+        {
+            // `error-limit` reached: `on-error` acted (a server marked down counts as an ejection).
+            if case .becameUnhealthy? = event.transition { ejections += 1 }
+            if edge.haproxy!.configuration.fastinter != nil { scheduleHAProxyCheck(endpoint, event.nextCheck) }
+        }
         return (ejections, opened)
     }
 
@@ -204,6 +213,15 @@ final class ClusterState {
 
     /// Whether endpoint `i` is ejected by outlier detection now.
     func isEjected(_ i: Int) -> Bool { !edge.ejected.isEmpty && edge.ejected[i] }
+
+    /// Whether endpoint `i` is out of the view for its health now (failing Envoy active checks, or down by nginx's
+    /// or HAProxy's passive health or HAProxy's checks), apart from outlier ejection.
+    func isDown(_ i: Int, at now: SimInstant) -> Bool {
+        if let check = edge.activeCheck, !check.isUsable(host: i, at: now) { return true }
+        if let nginx = edge.nginx, !nginx.isUsable(host: i, at: now) { return true }
+        if let haproxy = edge.haproxy, !haproxy.isUsable(host: i, at: now) { return true }
+        return false
+    }
 }
 
 extension AttemptOutcome {

@@ -21,6 +21,11 @@ import Spec
 /// Hop-by-hop headers are dropped in both directions (RFC 9110 §7.6.1) and `X-Forwarded-For` is added.
 ///
 /// `autoRead` is off: the client is read only while the upstream can take its bytes, or while a head is awaited.
+///
+/// With hedging (gRFC A6) several attempts of one request may be out at once, each on its own upstream connection;
+/// the first whose response head arrives with a status below 500 wins and is the only one passed to the client,
+/// and the others are cancelled (their connections closed). Hedges go only once the whole request has arrived and
+/// fits the replay buffer (``ProxyConfiguration/maxRetryBufferBytes``).
 final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -54,31 +59,31 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private var forwardedFor = ByteBuffer()
 
     // The current exchange.
-    /// Bumped per exchange, so that late connects and timers of an earlier one are ignored.
-    private var exchangeID = 0
+    /// Bumped per request, so that late retry and hedge timers of an earlier one are ignored.
+    private var callID = 0
     private var cluster: ClusterState?
     /// The caller's mesh identity, when the listener runs mutual TLS (set before the first request is read).
     var peer: String?
-    /// The attempt's place in an Envoy breaker's pool (returned when it ends).
-    private var pool = PoolState.none
-    private var endpoint = 0
-    private var backend = 0
-    private var started: UInt64 = 0
+    /// The attempts of the current request that are out (more than one only when hedging), oldest first; the
+    /// request body streams to the first (hedges wait for the whole body).
+    private var outstanding: [ProxyAttempt] = []
+    /// The attempt whose response passes to the client, once its head has arrived.
+    private var forwarding: ProxyAttempt?
+    /// The timer of the backoff before a retry.
+    private var retryTimer: NIOScheduledCallback?
+    /// The hedging delay's timer after the latest attempt.
+    private var hedgeTimer: NIOScheduledCallback?
+    /// The hedging delay passed while the request body was still arriving: the hedge goes once it is complete.
+    private var hedgeDue = false
     private var requestBody = HTTPBodyForwarder(.none)
     private var requestComplete = false
     private var clientKeepAlive = true
     private var clientHTTP10 = false
     private var isHeadMethod = false
-    private var upstream: UpstreamConnection?
-    /// Request bytes waiting for the upstream connection.
-    private var outgoing = ByteBuffer()
     private var responseStarted = false
     private var closeAfterResponse = false
     private var status = 0
-    private var upstreamTimer: NIOScheduledCallback?
-    /// An attempt is out (its endpoint, breaker permission and balancer count are held).
-    private var attemptOpen = false
-    /// Attempts made for the current request (retries included).
+    /// Attempts made for the current request (retries and hedges included).
     private var attempts = 0
     /// The current attempt is a retry that holds a place in the cluster's retry budget.
     private var retryHeld = false
@@ -86,7 +91,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     private var requestHead = ByteBuffer()
     /// The request body as it passed, kept for a retry while it fits ``ProxyConfiguration/maxRetryBufferBytes``.
     private var replayBody = ByteBuffer()
-    /// Whether the request can be sent again (its body fitted the retry buffer).
+    /// Whether the request can be sent again, as a retry or a hedge (its body fitted the retry buffer).
     private var replayable = false
     /// The backoff of the current request's retries (its own jitter state, as each simulated call has).
     private var backoff: Backoff?
@@ -129,10 +134,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         timer = nil
         loop.downstream[ObjectIdentifier(self)] = nil
         if cluster != nil {
-            // The client left first: its upstream work is cancelled, the connection closed, not pooled.
-            endExchange(.cancelled)
-            upstream?.close()
-            upstream = nil
+            // The client left first: its upstream work is cancelled, the connections closed, not pooled.
+            endExchange(.cancelled, closingUpstreams: true)
         }
         phase = .closing
         self.context = nil
@@ -160,12 +163,13 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        upstream?.flush()
+        for attempt in outstanding { attempt.upstream?.flush() }
         readIfWanted()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        upstream?.readIfWanted()
+        for attempt in outstanding { attempt.upstream?.readIfWanted() }
+        forwarding?.upstream?.readIfWanted()
         context.fireChannelWritabilityChanged()
     }
 
@@ -179,7 +183,9 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         let wanted: Bool
         switch phase {
         case .idle, .head: wanted = true
-        case .body: wanted = upstream.map { $0.isWritable } ?? (outgoing.readableBytes < cap)
+        case .body:
+            let attempt = outstanding.first
+            wanted = attempt?.upstream.map { $0.isWritable } ?? ((attempt?.outgoing.readableBytes ?? 0) < cap)
         case .waiting: wanted = buffer.readableBytes < cap
         case .closing: wanted = false
         }
@@ -226,7 +232,13 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                     return
                 }
                 if slice.readableBytes > 0 {
-                    if let upstream { upstream.write(slice) } else { outgoing.writeImmutableBuffer(slice) }
+                    if let attempt = outstanding.first {
+                        if let upstream = attempt.upstream {
+                            upstream.write(slice)
+                        } else {
+                            attempt.outgoing.writeImmutableBuffer(slice)
+                        }
+                    }
                     if replayable {
                         if replayBody.readableBytes + slice.readableBytes <= configuration.maxRetryBufferBytes {
                             replayBody.writeImmutableBuffer(slice)
@@ -240,13 +252,18 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 requestComplete = true
                 phase = .waiting
                 cancelTimer()
+                if hedgeDue {
+                    // The hedging delay passed while the body was arriving: the hedge goes now that it is whole.
+                    hedgeDue = false
+                    sendHedge(at: loop.now())
+                }
             case .waiting, .closing:
                 break loop
             }
         }
         // Body bytes taken outside a read (a pipelined request started when the previous response ended) must not
         // wait for the client's next read to be flushed.
-        if flushing { upstream?.flush() }
+        if flushing { for attempt in outstanding { attempt.upstream?.flush() } }
         if buffer.readableBytes == 0 {
             buffer.clear()
         } else if buffer.readerIndex > 4096 {
@@ -290,12 +307,14 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         loop.pending += 1
         self.cluster = cluster
+        callID &+= 1
         attempts = 0
         retryHeld = false
+        hedgeDue = false
         backoff = cluster.spec.policy.backoff
         requestBody = HTTPBodyForwarder(head.framing)
         requestComplete = requestBody.isComplete
-        replayable = cluster.spec.policy.retries > 0
+        replayable = cluster.spec.policy.retries > 0 || cluster.spec.policy.hedging != nil
         replayBody = ByteBuffer()
         clientKeepAlive = head.keepAlive
         clientHTTP10 = head.isHTTP10
@@ -351,16 +370,23 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             finishLocally(.deadlineExpired, at: now)
             return
         }
-        startAttempt(isRetry: false, at: now)
+        startAttempt(at: now)
     }
 
-    /// Makes the next attempt of the current request: the throttle and the breaker admit it, the balancer picks an
-    /// endpoint, the per-try timer starts, and the request goes out on a pooled or new connection (a retry sends the
-    /// kept head and body again).
-    private func startAttempt(isRetry: Bool, at now: SimInstant) {
+    /// Makes the next attempt of the current request (a hedge when `hedge`): the throttle and the breaker admit it,
+    /// the balancer picks an endpoint, the per-try timer and the hedging timer start, and the request goes out on a
+    /// pooled or new connection (a retry or a hedge sends the kept head and body again).
+    ///
+    /// As in the simulator, an attempt after the first is a retry unless it is a hedge (`isRetry` for the breaker's
+    /// and the budget's accounting); a hedge that a policy refuses while other attempts are out is not sent, and
+    /// the request waits for those.
+    ///
+    /// - Complexity: O(head length) plus the policies' and the balancer's costs.
+    private func startAttempt(hedge: Bool = false, at now: SimInstant) {
         guard let cluster else { return }
         let shared = loop.shared
         attempts += 1
+        let isRetry = attempts > 1 && !hedge
         let (admission, opened) = cluster.admitAttempt(isRetry: isRetry, at: now)
         if opened { shared.metrics.breakerOpens[cluster.index].increment() }
         let pool: PoolState
@@ -379,20 +405,25 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         if isRetry { shared.metrics.retries[cluster.index].increment() }
-        self.pool = pool
+        if hedge { shared.metrics.hedges[cluster.index].increment() }
         cluster.attemptStarted(endpoint: endpoint, at: now)
-        attemptOpen = true
-        exchangeID &+= 1
-        self.endpoint = endpoint
-        backend = cluster.backendOfEndpoint[endpoint]
-        started = UInt64(now.nanoseconds) &+ shared.startUptime
-        outgoing = requestHead
+        let backend = cluster.backendOfEndpoint[endpoint]
+        let attempt = ProxyAttempt(
+            endpoint: endpoint,
+            backend: backend,
+            pool: pool,
+            isRetry: isRetry,
+            isHedge: hedge,
+            started: UInt64(now.nanoseconds) &+ shared.startUptime
+        )
+        outstanding.append(attempt)
+        attempt.outgoing = requestHead
         if callDeadline != .none {
             let remaining = max(0, (callDeadline.instant.nanoseconds - now.nanoseconds) / 1_000_000)
-            outgoing.writeString(Self.deadlineHeader + ": \(remaining)\r\n")
+            attempt.outgoing.writeString(Self.deadlineHeader + ": \(remaining)\r\n")
         }
-        outgoing.writeStaticString("\r\n")
-        if isRetry { outgoing.writeImmutableBuffer(replayBody) }
+        attempt.outgoing.writeStaticString("\r\n")
+        if attempts > 1 { attempt.outgoing.writeImmutableBuffer(replayBody) }
 
         // The attempt's timeout: the cluster's per-try `timeout`, within the proxy's overall upstream timeout.
         let perTry = cluster.spec.policy.timeout
@@ -400,29 +431,51 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             callDeadline == .none ? nil : .nanoseconds(max(1, callDeadline.instant.nanoseconds - now.nanoseconds))
         let attemptTimeout = [configuration.upstreamTimeout, perTry, untilDeadline].compactMap { $0 }.min()
         if let timeout = attemptTimeout, let context {
-            let id = exchangeID
-            upstreamTimer = try? context.eventLoop.scheduleCallback(
+            attempt.timer = try? context.eventLoop.scheduleCallback(
                 in: .nanoseconds(timeout.nanoseconds),
                 handler: LoopTimer { [self] in
-                    upstreamTimer = nil
-                    guard id == exchangeID, attemptOpen, let cluster = self.cluster else { return }
-                    if !cluster.spec.policy.releaseOnTimeout, !responseStarted, requestComplete,
-                        let connection = upstream
+                    attempt.timer = nil
+                    guard attempt.isOpen, let cluster = self.cluster else { return }
+                    if !cluster.spec.policy.releaseOnTimeout, forwarding !== attempt, requestComplete,
+                        let connection = attempt.upstream
                     {
                         // `release_on_timeout: false`: the balancer counts the attempt until the backend's answer
                         // arrives, and learns its whole latency.
-                        upstream = nil
+                        attempt.upstream = nil
                         let orphan = OrphanedExchange(
                             cluster: cluster,
-                            endpoint: endpoint,
-                            started: started,
+                            endpoint: attempt.endpoint,
+                            started: attempt.started,
                             loop: loop
                         )
-                        attemptFailed(.timeout, releasingBalancer: false)
+                        attemptFailed(attempt, .timeout, releasingBalancer: false)
                         connection.orphan(orphan)
                         return
                     }
-                    upstreamFailed(from: upstream, .timeout)
+                    let connection = attempt.upstream
+                    attempt.upstream = nil
+                    connection?.close()
+                    attemptFailed(attempt, .timeout)
+                }
+            )
+        }
+        // Hedging: after the delay without an answer (and no attempt sent since), another attempt goes out.
+        if let hedging = cluster.spec.policy.hedging, attempts < hedging.maxAttempts, let context {
+            hedgeTimer?.cancel()
+            let id = callID
+            let number = attempts
+            hedgeTimer = try? context.eventLoop.scheduleCallback(
+                in: .nanoseconds(hedging.delay.nanoseconds),
+                handler: LoopTimer { [self] in
+                    hedgeTimer = nil
+                    guard id == callID, cluster === self.cluster, attempts == number, forwarding == nil,
+                        !outstanding.isEmpty
+                    else { return }
+                    if requestComplete {
+                        sendHedge(at: loop.now())
+                    } else {
+                        hedgeDue = true
+                    }
                 }
             )
         }
@@ -436,16 +489,27 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 continue
             }
             shared.metrics.reused[backend].increment()
-            attach(pooled)
+            attach(pooled, to: attempt)
             return
         }
-        connect()
+        connect(attempt)
+    }
+
+    /// Sends a hedge of the current request if it can go again (its body whole and kept, nothing answered yet).
+    private func sendHedge(at now: SimInstant) {
+        guard replayable, requestComplete, !responseStarted, phase != .closing, context != nil else { return }
+        startAttempt(hedge: true, at: now)
     }
 
     /// The request ends without an upstream answer, refused by a policy before its attempt went out: 503 if it was
     /// the first attempt; a refused retry ends the request with the last failure's answer.
     private func finishLocally(_ rejection: Rejection, at now: SimInstant) {
         guard let cluster else { return }
+        if !outstanding.isEmpty {
+            // A hedge refused while other attempts are out: the request waits for those.
+            loop.shared.metrics.rejections[rejection.rawValue].increment()
+            return
+        }
         releaseRetry(at: now)
         cluster.edge.callFinished(success: false, at: now)
         loop.pending -= 1
@@ -521,16 +585,25 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// The current attempt failed with `outcome` before anything was answered: it ends (breaker, throttle, outlier
-    /// detection learn it; the balancer lets go unless `releasingBalancer` is false), then the cluster's retry
-    /// policy, budget and backoff decide whether the request goes out again; otherwise the client gets the
-    /// failure (502, or 504 for a timeout).
-    private func attemptFailed(_ outcome: AttemptOutcome, releasingBalancer: Bool = true) {
+    /// Attempt `attempt` failed with `outcome`: it ends (breaker, throttle, outlier detection learn it; the
+    /// balancer lets go unless `releasingBalancer` is false). While other hedged attempts are out, the next hedge
+    /// goes at once if `retry_on` covers the failure (``CallEdge/hedgesAfter(attemptsMade:failure:)``); when none
+    /// is left, the cluster's hedging or retry policy, budget and backoff decide whether the request goes out again;
+    /// otherwise the client gets the failure (502, or 504 for a timeout).
+    private func attemptFailed(
+        _ attempt: ProxyAttempt,
+        _ outcome: AttemptOutcome,
+        releasingBalancer: Bool = true
+    ) {
         guard let cluster else { return }
-        endAttempt(outcome, releasingBalancer: releasingBalancer)
+        endAttempt(attempt, outcome, releasingBalancer: releasingBalancer)
         let now = loop.now()
-        releaseRetry(at: now)
         lastFailure = outcome
+        if !outstanding.isEmpty && forwarding == nil {
+            if cluster.edge.hedgesAfter(attemptsMade: attempts, failure: Self.failure(outcome)) { sendHedge(at: now) }
+            return
+        }
+        releaseRetry(at: now)
         if replayable && requestComplete && !responseStarted && phase != .closing && context != nil {
             let decision = cluster.edge.afterFailure(
                 attemptsMade: attempts,
@@ -563,7 +636,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             retryAfter(wait)
             return true
         case .hedge:
-            retryAfter(.zero)
+            // Every attempt failed and hedging allows more: the next hedge goes at once.
+            startAttempt(hedge: true, at: loop.now())
             return true
         case .budgetDenied:
             loop.shared.metrics.retriesDenied[cluster.index].increment()
@@ -576,25 +650,24 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Sends the request again after `wait` (the backoff's draw).
     private func retryAfter(_ wait: SimDuration) {
         guard wait > .zero, let context else {
-            startAttempt(isRetry: true, at: loop.now())
+            startAttempt(at: loop.now())
             return
         }
-        let id = exchangeID
-        upstreamTimer = try? context.eventLoop.scheduleCallback(
+        let id = callID
+        retryTimer = try? context.eventLoop.scheduleCallback(
             in: .nanoseconds(wait.nanoseconds),
             handler: LoopTimer { [self] in
-                upstreamTimer = nil
-                guard id == exchangeID, !attemptOpen, cluster != nil else { return }
-                startAttempt(isRetry: true, at: loop.now())
+                retryTimer = nil
+                guard id == callID, outstanding.isEmpty, cluster != nil else { return }
+                startAttempt(at: loop.now())
             }
         )
     }
 
-    /// Opens a new upstream connection for the current exchange.
-    private func connect() {
+    /// Opens a new upstream connection for `attempt`.
+    private func connect(_ attempt: ProxyAttempt) {
         guard let context else { return }
-        let id = exchangeID
-        let backend = self.backend
+        let backend = attempt.backend
         let loop = self.loop
         let connection = UpstreamConnection(loop: loop, backend: backend)
         let clusterIndex = cluster?.index ?? 0
@@ -613,39 +686,61 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             .whenComplete { [self] result in
                 switch result {
                 case .success:
-                    if id == exchangeID, cluster != nil, upstream == nil, connection.isOpen {
-                        attach(connection)
+                    if attempt.isOpen, attempt.upstream == nil, connection.isOpen {
+                        attach(connection, to: attempt)
                     } else {
                         connection.close()
                     }
                 case .failure:
-                    if id == exchangeID, cluster != nil, upstream == nil { upstreamFailed(from: nil, .connectFailure) }
+                    if attempt.isOpen, attempt.upstream == nil { attemptFailed(attempt, .connectFailure) }
                 }
             }
     }
 
-    /// Sends the current request on `connection`.
-    private func attach(_ connection: UpstreamConnection) {
-        upstream = connection
+    /// Sends `attempt`'s request on `connection`.
+    private func attach(_ connection: UpstreamConnection, to attempt: ProxyAttempt) {
+        attempt.upstream = connection
         connection.begin(for: self, requestIsHead: isHeadMethod)
-        connection.write(outgoing)
-        outgoing = ByteBuffer()
+        connection.write(attempt.outgoing)
+        attempt.outgoing = ByteBuffer()
         connection.flush()
         readIfWanted()
     }
 
+    /// The open attempt (or the forwarded one) carried by `connection`.
+    private func attempt(on connection: UpstreamConnection) -> ProxyAttempt? {
+        if let forwarding, forwarding.upstream === connection { return forwarding }
+        return outstanding.first { $0.upstream === connection }
+    }
+
     // MARK: - Responses (called by the upstream connection)
 
-    /// The response head arrived: pass it on, hop-by-hop lines dropped, saying whether the connection stays open.
+    /// A response head arrived on `connection`. A 5xx ends its attempt when the request could go again: while other
+    /// hedged attempts are out it is dropped (and the next hedge may go), otherwise the retry policy decides whether
+    /// the client sees it. Any other response wins: the other attempts are cancelled and it is passed on, hop-by-hop
+    /// lines dropped, saying whether the connection stays open.
     ///
-    /// - Complexity: O(head length), one buffer.
-    func responseHead(_ head: HTTPForwardHead) {
-        guard let context else { return }
-        if head.status >= 500, replayable, requestComplete, let cluster, let connection = upstream {
-            // A 5xx ends the attempt; the retry policy decides whether the client sees it or the request goes out
-            // again (then this response is read and dropped, and its connection pooled).
-            endAttempt(.response(status: head.status))
+    /// - Complexity: O(head length), one buffer, plus O(attempts) to cancel the losers.
+    func responseHead(_ head: HTTPForwardHead, from connection: UpstreamConnection) {
+        guard let context, let attempt = attempt(on: connection), forwarding == nil else {
+            connection.close()
+            return
+        }
+        if head.status >= 500, replayable, requestComplete, let cluster {
+            // A 5xx ends the attempt; the hedging or retry policy decides whether the client sees it or the request
+            // goes out again (then this response is read and dropped, and its connection pooled).
+            endAttempt(attempt, .response(status: head.status))
             let now = loop.now()
+            if !outstanding.isEmpty {
+                // Hedged, with other attempts out: this one failed.
+                attempt.upstream = nil
+                connection.orphan(OrphanedExchange(cluster: nil, endpoint: 0, started: 0, loop: loop))
+                lastFailure = .response(status: head.status)
+                if cluster.edge.hedgesAfter(attemptsMade: attempts, failure: .httpStatus(head.status)) {
+                    sendHedge(at: now)
+                }
+                return
+            }
             releaseRetry(at: now)
             let decision = cluster.edge.afterFailure(
                 attemptsMade: attempts,
@@ -655,11 +750,15 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
                 at: now
             )
             if decision.sendsAgain {
-                upstream = nil
+                attempt.upstream = nil
                 connection.orphan(OrphanedExchange(cluster: nil, endpoint: 0, started: 0, loop: loop))
             }
             if follow(decision, cluster: cluster) { return }
         }
+        forwarding = attempt
+        // A hedge wins with a success, as the simulator counts it (a 5xx passed on after the last attempt is not a win).
+        if attempt.isHedge, head.status < 500, let cluster { loop.shared.metrics.hedgesWon[cluster.index].increment() }
+        cancelOthers(than: attempt)
         responseStarted = true
         status = head.status
         // The client's connection closes after this response when it asked so, when the response runs to the
@@ -681,6 +780,23 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         context.write(wrapOutboundOut(out), promise: nil)
     }
 
+    /// A hedge won: the other attempts still out are cancelled (their connections closed, the balancer and the
+    /// breaker let go of them as of any cancelled attempt), and no further hedge goes.
+    ///
+    /// - Complexity: O(attempts).
+    private func cancelOthers(than winner: ProxyAttempt) {
+        hedgeTimer?.cancel()
+        hedgeTimer = nil
+        hedgeDue = false
+        guard outstanding.count > 1 else { return }
+        for other in outstanding where other !== winner {
+            let connection = other.upstream
+            other.upstream = nil
+            endAttempt(other, .cancelled)
+            connection?.close()
+        }
+    }
+
     /// Response body bytes arrived: pass them on.
     ///
     /// - Complexity: O(1); the bytes are not copied.
@@ -695,8 +811,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     ///
     /// - Complexity: O(1) plus the cluster's end-of-attempt hook and any pipelined bytes.
     func responseEnded(from connection: UpstreamConnection, reusable: Bool) {
-        guard connection === upstream else { return }
-        upstream = nil
+        guard let forwarding, connection === forwarding.upstream else { return }
+        forwarding.upstream = nil
         endExchange(.response(status: status))
         connection.release(reusable: reusable && requestComplete)
         guard let context else { return }
@@ -717,13 +833,17 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// The upstream failed (no connection, broken, malformed, or timed out): the request goes out again if the
     /// retry policy says so; otherwise 502 or 504 if nothing was sent yet, else the client connection is closed.
-    func upstreamFailed(from connection: UpstreamConnection?, _ outcome: AttemptOutcome) {
-        guard cluster != nil, attemptOpen else { return }
-        if let connection, connection !== upstream { return }
-        let connection = upstream
-        upstream = nil
-        connection?.close()
-        attemptFailed(outcome)
+    func upstreamFailed(from connection: UpstreamConnection, _ outcome: AttemptOutcome) {
+        guard cluster != nil, let attempt = attempt(on: connection) else { return }
+        attempt.upstream = nil
+        connection.close()
+        if attempt.isOpen {
+            attemptFailed(attempt, outcome)
+        } else {
+            // A passed-on 5xx whose attempt had ended already broke mid-way: the client's connection is closed.
+            endCall(success: false, at: loop.now())
+            answerFailure(outcome)
+        }
     }
 
     /// Answers a failed exchange: 502 or 504 if nothing was sent yet, else the client connection is closed.
@@ -743,10 +863,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// The request body was malformed mid-way: the upstream connection is dropped; 400 if nothing was answered yet.
     private func requestFailed() {
-        let connection = upstream
-        upstream = nil
-        if cluster != nil { endExchange(.cancelled) }
-        connection?.close()
+        if cluster != nil { endExchange(.cancelled, closingUpstreams: true) }
         if responseStarted {
             phase = .closing
             context?.close(promise: nil)
@@ -755,37 +872,53 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// The current request ends with `outcome`: its attempt (if one is out) and the call.
-    private func endExchange(_ outcome: AttemptOutcome) {
+    /// The current request ends with `outcome`: its attempts still out and the call; `closingUpstreams`: their
+    /// connections (and the passed-on one's) are closed, not pooled.
+    private func endExchange(_ outcome: AttemptOutcome, closingUpstreams: Bool = false) {
         guard cluster != nil else { return }
-        endAttempt(outcome)
+        let attempts = outstanding
+        var connections: [UpstreamConnection] = []
+        if closingUpstreams {
+            for attempt in attempts {
+                if let connection = attempt.upstream { connections.append(connection) }
+                attempt.upstream = nil
+            }
+            if let connection = forwarding?.upstream { connections.append(connection) }
+            forwarding?.upstream = nil
+        }
+        for attempt in attempts { endAttempt(attempt, outcome) }
         endCall(success: !outcome.isFailure, at: loop.now())
+        for connection in connections { connection.close() }
     }
 
-    /// Counts the end of the current attempt on its cluster (the balancer lets go unless `releasingBalancer` is
-    /// false; the breaker, throttle and outlier detection learn the outcome) and in the metrics.
-    private func endAttempt(_ outcome: AttemptOutcome, releasingBalancer: Bool = true) {
-        guard attemptOpen, let cluster else { return }
-        attemptOpen = false
+    /// Counts the end of `attempt` on its cluster (the balancer lets go unless `releasingBalancer` is false; the
+    /// breaker, throttle and outlier detection learn the outcome) and in the metrics; a second end is ignored.
+    ///
+    /// - Complexity: O(attempts) to forget it, plus the cluster's end-of-attempt hook.
+    private func endAttempt(_ attempt: ProxyAttempt, _ outcome: AttemptOutcome, releasingBalancer: Bool = true) {
+        guard attempt.isOpen, let cluster else { return }
+        attempt.isOpen = false
+        if let i = outstanding.firstIndex(where: { $0 === attempt }) { outstanding.remove(at: i) }
         let now = loop.now()
-        let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- started)))
+        let latency = SimDuration(nanoseconds: max(0, Int64(NIODeadline.now().uptimeNanoseconds &- attempt.started)))
         let (ejections, opened) = cluster.attemptEnded(
-            endpoint: endpoint,
+            endpoint: attempt.endpoint,
             outcome: outcome,
             latency: latency,
-            pool: pool,
-            isRetry: attempts > 1,
+            pool: attempt.pool,
+            isRetry: attempt.isRetry,
             releasingBalancer: releasingBalancer,
             at: now
         )
-        pool = .none
         let metrics = loop.shared.metrics
         if ejections > 0 { metrics.ejections[cluster.index].increment(by: Int64(ejections)) }
         if opened { metrics.breakerOpens[cluster.index].increment() }
-        metrics.requests[cluster.index][endpoint][outcome.label].increment()
-        if case .response = outcome { metrics.latency[cluster.index][endpoint].recordNanoseconds(latency.nanoseconds) }
-        upstreamTimer?.cancel()
-        upstreamTimer = nil
+        metrics.requests[cluster.index][attempt.endpoint][outcome.label].increment()
+        if case .response = outcome {
+            metrics.latency[cluster.index][attempt.endpoint].recordNanoseconds(latency.nanoseconds)
+        }
+        attempt.timer?.cancel()
+        attempt.timer = nil
     }
 
     /// Whether the authorization rules let the caller (its mutual-TLS identity) send `head` to `cluster`'s service.
@@ -807,8 +940,12 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         cluster.edge.callFinished(success: success, at: now)
         loop.pending -= 1
         self.cluster = nil
-        upstreamTimer?.cancel()
-        upstreamTimer = nil
+        forwarding = nil
+        hedgeDue = false
+        retryTimer?.cancel()
+        retryTimer = nil
+        hedgeTimer?.cancel()
+        hedgeTimer = nil
     }
 
     // MARK: - Local answers
@@ -899,10 +1036,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// The request body paused longer than the body timeout: 408 if nothing was answered yet, else close; the
     /// upstream connection is dropped.
     private func bodyTimedOut() {
-        let connection = upstream
-        upstream = nil
-        if cluster != nil { endExchange(.cancelled) }
-        connection?.close()
+        if cluster != nil { endExchange(.cancelled, closingUpstreams: true) }
         if responseStarted {
             loop.shared.metrics.rejections[Rejection.bodyTimeout.rawValue].increment()
             phase = .closing
@@ -924,6 +1058,41 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Closes the connection now (shutdown past the drain time).
     func closeNow() {
         context?.close(promise: nil)
+    }
+}
+
+/// One attempt of a request on an upstream endpoint: its endpoint, breaker permission and balancer count are held
+/// while it is open. Several are out at once when the request is hedged. Confined to its event loop, as its
+/// ``DownstreamConnection`` is.
+final class ProxyAttempt: @unchecked Sendable {
+    /// The endpoint in its cluster.
+    let endpoint: Int
+    /// The backend index.
+    let backend: Int
+    /// Its place in an Envoy breaker's pool (returned when it ends).
+    let pool: PoolState
+    /// A retry (an attempt after the first that is not a hedge), for the breaker's accounting.
+    let isRetry: Bool
+    /// A hedge.
+    let isHedge: Bool
+    /// When it was sent (uptime ns).
+    let started: UInt64
+    /// The connection carrying it, once one is attached.
+    var upstream: UpstreamConnection?
+    /// Request bytes waiting for the connection.
+    var outgoing = ByteBuffer()
+    /// Its per-try timeout.
+    var timer: NIOScheduledCallback?
+    /// Not yet ended (answered, failed or cancelled).
+    var isOpen = true
+
+    init(endpoint: Int, backend: Int, pool: PoolState, isRetry: Bool, isHedge: Bool, started: UInt64) {
+        self.endpoint = endpoint
+        self.backend = backend
+        self.pool = pool
+        self.isRetry = isRetry
+        self.isHedge = isHedge
+        self.started = started
     }
 }
 

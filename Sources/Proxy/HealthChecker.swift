@@ -9,29 +9,70 @@ import Prometheus
 import SharedModel
 import SimCore
 
-/// Envoy-style active HTTP health checking of one cluster's endpoints from one event loop: each check is a
-/// `GET` of the health path on a new connection, passing on a 200 within the configured timeout, failing on another
-/// status or a refused or broken connection, and timing out otherwise. The cluster's call edge
-/// (`CallEdge.recordActiveCheck`, as in the simulator) records the result, follows a change of health in its
-/// view, and says when the next check is due.
+/// Active HTTP health checking of one cluster's endpoints from one event loop, Envoy's (`health_check`) or HAProxy's
+/// (`check` with `passive_health: haproxy`): each check is a `GET` of the health path on a new connection, passing on
+/// a 200 within the check's timeout, failing on another status or a refused or broken connection, and timing out
+/// otherwise. The cluster's call edge records the result as in the simulator (`CallEdge.recordActiveCheck`, or
+/// `CallEdge.recordHAProxyCheck` with HAProxy's `inter`, `fastinter`, `downinter`, `fall` and `rise`), follows a
+/// change of health in its view, and says when the next check is due.
+///
+/// At most one check of an endpoint is in flight per checker; a check whose time was brought forward by HAProxy's
+/// `on-error` (with `fastinter`) replaces the one scheduled later, which then finds nothing due.
 final class HealthChecker {
+    /// Whose checks it runs.
+    enum Kind {
+        /// Envoy active health checking (`health_check`).
+        case envoy
+        /// HAProxy's `check` (`passive_health: haproxy`); the check timeout is `timeout_check`, else `inter`.
+        case haproxy
+    }
+
     let loop: ProxyLoop
     let cluster: ClusterState
+    let kind: Kind
     private var stopped = false
+    /// Whether a check of each endpoint is in flight.
+    private var inFlight: [Bool]
 
-    init(loop: ProxyLoop, cluster: ClusterState) {
+    init(loop: ProxyLoop, cluster: ClusterState, kind: Kind = .envoy) {
         self.loop = loop
         self.cluster = cluster
+        self.kind = kind
+        inFlight = Array(repeating: false, count: cluster.spec.backends.count)
     }
 
     /// Schedules the first check of every endpoint (each due at once, as the simulator starts them).
     func start() {
-        guard let checker = cluster.edge.activeCheck else { return }
-        for host in 0..<cluster.spec.backends.count { schedule(host: host, at: checker.nextCheckDue(host: host)) }
+        if kind == .haproxy {
+            cluster.scheduleHAProxyCheck = { [unowned self] host, due in schedule(host: host, at: due) }
+        }
+        for host in 0..<cluster.spec.backends.count {
+            if let due = nextDue(host: host) { schedule(host: host, at: due) }
+        }
     }
 
     /// Stops checking (shutdown): checks in flight finish, none is scheduled.
-    func stop() { stopped = true }
+    func stop() {
+        stopped = true
+        if kind == .haproxy { cluster.scheduleHAProxyCheck = { _, _ in } }
+    }
+
+    /// When the next check of `host` is due, by the checker's state machine.
+    private func nextDue(host: Int) -> SimInstant? {
+        switch kind {
+        case .envoy: return cluster.edge.activeCheck?.nextCheckDue(host: host)
+        case .haproxy: return cluster.edge.haproxy?.nextCheckDue(host: host)
+        }
+    }
+
+    /// The check's timeout (HAProxy: without `timeout check`, `inter` bounds the whole check, as in the
+    /// simulator).
+    private var timeout: SimDuration? {
+        switch kind {
+        case .envoy: return cluster.edge.activeCheck?.configuration.timeout
+        case .haproxy: return cluster.edge.haproxy.map { $0.configuration.checkTimeout ?? $0.configuration.inter }
+        }
+    }
 
     private func schedule(host: Int, at due: SimInstant) {
         guard !stopped, due < .distantFuture else { return }
@@ -39,10 +80,12 @@ final class HealthChecker {
         _ = try? loop.loop.scheduleCallback(at: deadline, handler: LoopTimer { [self] in check(host: host) })
     }
 
-    /// Sends one check to `host`.
+    /// Sends one check to `host`, unless one is in flight or none is due yet (the schedule moved).
     private func check(host: Int) {
-        guard !stopped, let checker = cluster.edge.activeCheck else { return }
-        let timeout = checker.configuration.timeout
+        guard !stopped, !inFlight[host], let timeout, let due = nextDue(host: host) else { return }
+        // The timer fires at or after the due instant; 1 ms of slack covers the clock's rounding.
+        guard due <= loop.now() + .milliseconds(1) else { return }
+        inFlight[host] = true
         let started = loop.now()
         let probe = HealthProbe(
             path: loop.shared.configuration.healthPath,
@@ -52,6 +95,7 @@ final class HealthChecker {
         let finish: (CheckResult) -> Void = { [self] result in
             guard !finished else { return }
             finished = true
+            inFlight[host] = false
             record(host: host, result: result)
         }
         let timer = try? loop.loop.scheduleCallback(
@@ -78,10 +122,19 @@ final class HealthChecker {
     }
 
     private func record(host: Int, result: CheckResult) {
-        let (event, transition, next) = cluster.edge.recordActiveCheck(host: host, result: result, at: loop.now())
         var ejections = 0
-        if case .ejected? = event { ejections += 1 }
-        if case .becameUnhealthy? = transition { ejections += 1 }
+        let next: SimInstant
+        switch kind {
+        case .envoy:
+            let (event, transition, due) = cluster.edge.recordActiveCheck(host: host, result: result, at: loop.now())
+            if case .ejected? = event { ejections += 1 }
+            if case .becameUnhealthy? = transition { ejections += 1 }
+            next = due
+        case .haproxy:
+            let (transition, due) = cluster.edge.recordHAProxyCheck(host: host, result: result, at: loop.now())
+            if case .becameUnhealthy? = transition { ejections += 1 }
+            next = due
+        }
         if ejections > 0 { loop.shared.metrics.ejections[cluster.index].increment(by: Int64(ejections)) }
         loop.shared.metrics.healthChecks[cluster.index][Self.label(result)].increment()
         schedule(host: host, at: next)

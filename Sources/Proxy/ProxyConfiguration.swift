@@ -177,8 +177,8 @@ public struct ProxyConfiguration: Sendable, Equatable {
     public var maxBufferedBytes = 64 * 1024
     /// The path of the backends' health endpoint, for active health checks (`meshsim serve`'s default).
     public var healthPath = "/health"
-    /// The largest request body kept to send a request again (a retry); a longer one is not retried, as with
-    /// Envoy's `per_request_buffer_limit_bytes`.
+    /// The largest request body kept to send a request again (a retry or a hedge); a longer one is not retried or
+    /// hedged, as with Envoy's `per_request_buffer_limit_bytes`.
     public var maxRetryBufferBytes = 64 * 1024
     /// Mutual TLS with the mesh's credentials, and authorization of the callers on the listener, if on.
     public var tls: ProxyTLS?
@@ -207,12 +207,10 @@ public struct ProxyConfiguration: Sendable, Equatable {
     }
 
     /// The keys of `policy` the proxy does not run yet, as scenario key names: a configuration that sets one is
-    /// refused rather than run without it.
+    /// refused rather than run without it. Every call-policy key is run now, so the list is empty; the check stays
+    /// for keys added to the scenario format later.
     public static func unsupported(_ policy: CallPolicy) -> [String] {
-        var keys: [String] = []
-        if policy.hedging != nil { keys.append("hedging") }
-        if case .haproxy? = policy.passiveHealth { keys.append("passive_health") }
-        return keys
+        []
     }
 
     /// The problems that make it unusable, if any (empty clusters, routes to missing clusters, bad weights, policies

@@ -39,7 +39,7 @@ final class ProxyLoop: @unchecked Sendable {
     var stopping = false
     /// The clusters' periodic outlier-detection sweeps.
     private var sweeps: [RepeatedTask] = []
-    /// The clusters' active health checkers.
+    /// The clusters' active health checkers (Envoy's and HAProxy's).
     private var checkers: [HealthChecker] = []
 
     init(loop: any EventLoop, index: Int, shared: ProxyShared) {
@@ -70,13 +70,17 @@ final class ProxyLoop: @unchecked Sendable {
         }
     }
 
-    /// Starts each cluster's outlier-detection sweep every `interval` (Envoy's `interval`), on this loop.
+    /// Starts each cluster's health checkers and outlier-detection sweep every `interval` (Envoy's `interval`), on
+    /// this loop.
     func startSweeps() {
-        for cluster in clusters where cluster.edge.activeCheck != nil {
-            let checker = HealthChecker(loop: self, cluster: cluster)
-            checkers.append(checker)
-            checker.start()
+        for cluster in clusters {
+            if cluster.edge.activeCheck != nil { checkers.append(HealthChecker(loop: self, cluster: cluster)) }
+            // HAProxy's own checks run whenever its server health does (as in the simulator).
+            if cluster.edge.haproxy != nil {
+                checkers.append(HealthChecker(loop: self, cluster: cluster, kind: .haproxy))
+            }
         }
+        for checker in checkers { checker.start() }
         for cluster in clusters {
             guard let interval = cluster.spec.policy.outlierDetection?.interval else { continue }
             let every = TimeAmount.nanoseconds(interval.nanoseconds)

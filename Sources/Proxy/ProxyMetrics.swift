@@ -71,7 +71,7 @@ final class ProxyMetrics: Sendable {
     let ejections: [Counter]
     /// Circuit-breaker openings, by cluster.
     let breakerOpens: [Counter]
-    /// Active health checks, by cluster and result (``HealthChecker/labels``).
+    /// Active health checks (Envoy's and HAProxy's), by cluster and result (``HealthChecker/labels``).
     let healthChecks: [[Counter]]
     /// Retries sent, by cluster.
     let retries: [Counter]
@@ -83,6 +83,10 @@ final class ProxyMetrics: Sendable {
     /// completed with a mesh identity (`ok`) or failed (`failed`: a TLS error, or a peer without the identity
     /// expected).
     let tlsHandshakes: [Counter]
+    /// Hedges sent (attempts sent after the hedging delay or a failed hedged attempt), by cluster.
+    let hedges: [Counter]
+    /// Requests answered with a success (below 500) by a hedge, by cluster.
+    let hedgesWon: [Counter]
 
     /// The name of the counter `meshsim_proxy_NAME_total`, with its help text.
     static func counterName(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -171,7 +175,10 @@ final class ProxyMetrics: Sendable {
                 registry.makeCounter(descriptor: descriptor, labels: [("cluster", $0.name)])
             }
         }
-        ejections = perCluster("outlier_ejections", "Endpoints ejected by outlier detection, by cluster.")
+        ejections = perCluster(
+            "outlier_ejections",
+            "Endpoints ejected by outlier detection or marked down by health checks or passive health, by cluster."
+        )
         breakerOpens = perCluster("breaker_opens", "Times the cluster's circuit breaker opened, by cluster.")
         retries = perCluster("retries", "Retries sent (attempts after the first), by cluster.")
         retriesDenied = perCluster("retries_denied", "Retries the retry budget refused, by cluster.")
@@ -182,6 +189,8 @@ final class ProxyMetrics: Sendable {
         )
         tlsHandshakes = [("upstream", "ok"), ("upstream", "failed"), ("downstream", "ok"), ("downstream", "failed")]
             .map { registry.makeCounter(descriptor: handshakesName, labels: [("side", $0.0), ("result", $0.1)]) }
+        hedges = perCluster("hedges", "Hedged attempts sent, by cluster.")
+        hedgesWon = perCluster("hedges_won", "Requests answered with a success by a hedged attempt, by cluster.")
         let checksName = Self.counterName(
             "health_checks",
             "Active health checks, by cluster and result (passed, failed, timed_out)."

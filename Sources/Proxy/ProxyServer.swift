@@ -185,11 +185,12 @@ public final class ProxyServer: Sendable {
         let first = loops[0].loop
         let futures = loops.map { state in
             state.loop.submit {
-                state.clusters.map { cluster in
+                let now = state.now()
+                return state.clusters.map { cluster in
                     cluster.sent.indices.map {
                         (
                             Int(cluster.edge.activeByReplica[$0]), cluster.sent[$0], cluster.failures[$0],
-                            cluster.isEjected($0)
+                            cluster.isEjected($0), cluster.isDown($0, at: now)
                         )
                     }
                 }
@@ -214,6 +215,7 @@ public final class ProxyServer: Sendable {
                                 report.requests += counts[c][e].1
                                 report.failures += counts[c][e].2
                                 report.ejectedOnLoops += counts[c][e].3 ? 1 : 0
+                                report.downOnLoops += counts[c][e].4 ? 1 : 0
                             }
                             return report
                         }
@@ -238,10 +240,14 @@ public struct EndpointsReport: Codable, Sendable, Equatable {
         public var failures: Int
         /// On how many event loops outlier detection has it ejected now (each loop keeps its own view).
         public var ejectedOnLoops = 0
+        /// On how many event loops its health has it out of the view now: failing Envoy active checks, or down by
+        /// nginx's or HAProxy's passive health or HAProxy's checks.
+        public var downOnLoops = 0
 
         enum CodingKeys: String, CodingKey {
             case address, active, requests, failures
             case ejectedOnLoops = "ejected_on_loops"
+            case downOnLoops = "down_on_loops"
         }
 
         /// An endpoint's row.

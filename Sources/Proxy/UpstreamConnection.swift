@@ -187,9 +187,10 @@ final class UpstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             headRead = true
             responseKeepAlive = head.keepAlive
             body = HTTPBodyForwarder(head.framing)
-            owner.responseHead(head)
+            owner.responseHead(head, from: self)
             guard self.owner === owner else {
-                // The exchange let go of the response (a retried 5xx): drop what is buffered of it.
+                // The exchange let go of the response (a retried 5xx, or a hedge that lost): drop what is buffered
+                // of it.
                 if orphan != nil { drainOrphan() }
                 return
             }

@@ -183,6 +183,35 @@ extension CallEdge {
         return (event, transition, next)
     }
 
+    /// An HAProxy check of replica `host` (`check`, checker 1) ended with `result`: the server's health counter
+    /// records it (`fall`, `rise`), and the view follows a change of health.
+    ///
+    /// - Returns: the transition (already applied to the view; `nil` if none; marking a server down counts as an
+    ///   ejection), and when the next check of `host` is due (`inter`, `fastinter` or `downinter` from now).
+    /// - Complexity: O(1), plus a rebuild of the view on a transition.
+    public mutating func recordHAProxyCheck(host: Int, result: CheckResult, at now: SimInstant) -> (
+        transition: HealthTransition?, next: SimInstant
+    ) {
+        guard haproxy != nil else { return (nil, .distantFuture) }
+        let transition = haproxy!.recordCheck(host: host, result: result, at: now)
+        let next = haproxy!.nextCheckDue(host: host)
+        if transition != nil { setView(fullView, at: now) }
+        return (transition, next)
+    }
+
+    /// HAProxy's `observe` learns an attempt's result on `host`: at `error-limit` consecutive errors `on-error`
+    /// acts, and the view follows a change of health.
+    ///
+    /// - Returns: what `on-error` did (its transition already applied to the view), or `nil`. With `fastinter`
+    ///   set, the next check of `host` is now due at the event's `nextCheck`: schedule it.
+    /// - Complexity: O(1), plus a rebuild of the view on a transition.
+    public mutating func observeHAProxy(host: Int, result: RequestResult, at now: SimInstant) -> HAProxyErrorLimitEvent?
+    {
+        guard haproxy != nil, let event = haproxy!.observe(host: host, result: result, at: now) else { return nil }
+        if event.transition != nil { setView(fullView, at: now) }
+        return event
+    }
+
     /// nginx's round-robin peer accounting learns that the balancer picked `host`: a peer picked after its
     /// `fail_timeout` is a probe, unavailable again at once until a success clears its failures.
     public mutating func nginxSelected(host: Int, at now: SimInstant) {

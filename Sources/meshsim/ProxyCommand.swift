@@ -26,12 +26,17 @@ extension MeshSim {
                 With --scenario, the proxy is the one a scenario's client calls through (--client, default the
                 first; --variant, default the first): its call edge becomes the routes (direct, weighted split, or
                 routes by host and path prefix) and each route's policies with the scenario's key names and
-                defaults: the balancer, the per-try timeout, retries (retry_on, backoff, budget), the deadline
-                (passed on in the x-meshsim-deadline-ms header), rate_limit, adaptive_throttle, circuit_breaker,
-                outlier_detection, health_check (GET /health), nginx passive_health and zone_aware run on the
-                simulator's own state machines. The backends are the target services' running replicas at the ports `meshsim serve
-                --scenario FILE --port BASE` gives them (--backend-port BASE). A policy the proxy does not run yet
-                (hedging, HAProxy passive_health) is refused with its key path (exit 64).
+                defaults: the balancer, the per-try timeout, retries (retry_on, backoff, budget), hedging, the
+                deadline (passed on in the x-meshsim-deadline-ms header), rate_limit, adaptive_throttle,
+                circuit_breaker, outlier_detection, health_check (GET /health), nginx and HAProxy passive_health and
+                zone_aware run on the simulator's own state machines. The backends are the target services' running
+                replicas at the ports `meshsim serve --scenario FILE --port BASE` gives them (--backend-port BASE).
+
+                With --tls-dir (credentials from `meshsim certs`), the proxy calls the backends over mutual TLS
+                with its --identity (default with --scenario: the client's name) and accepts only backends whose
+                certificate names their service (--upstream-service with --backends). --tls-listen requires a client
+                certificate of the mesh on the listener too, and enforces the scenario's security.authorization
+                there (403); --plain-upstream then talks plain HTTP to a local backend.
 
                 Balancers (the scenario names): \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", ")).
 

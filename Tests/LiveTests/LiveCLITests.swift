@@ -183,30 +183,6 @@ struct LiveCLITests {
         #expect(!FileManager.default.fileExists(atPath: out + "/summary.csv"))
     }
 
-    @Test("meshsim proxy (the default) refuses what it does not run yet, with the key path (exit 64)")
-    func refusedByMeshsimProxy() throws {
-        let text =
-            proxyScenario
-                + """
-
-                  - name: retrying
-                    set:
-                      clients.users.hedging: {delay: 20ms, max_attempts: 2}
-                      clients.users.circuit_breaker: {kind: envoy, max_requests: 10}
-                """
-        let scenario = try LiveCLI.file(text, name: "refused-meshsim.yaml")
-        let out = NSTemporaryDirectory() + "meshsim-live-cli-refused-meshsim-\(getpid())"
-        defer {
-            try? FileManager.default.removeItem(atPath: scenario)
-            try? FileManager.default.removeItem(atPath: out)
-        }
-        let outcome = try LiveCLI.run(["live", scenario, "--out", out])
-        #expect(outcome.status == 64, "\(outcome.stderr)")
-        #expect(outcome.stderr.contains("variant retrying: clients.users.hedging"), "\(outcome.stderr)")
-        // The breaker it does run is not refused.
-        #expect(!outcome.stderr.contains("circuit_breaker"), "\(outcome.stderr)")
-    }
-
     @Test("a duration override that gives too many windows is refused before anything starts")
     func liveWindowRows() throws {
         let scenario = try LiveCLI.file(proxyScenario, name: "rows.yaml")

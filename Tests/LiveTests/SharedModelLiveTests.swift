@@ -119,4 +119,40 @@ struct SharedModelLiveTests {
         let metrics = try String(contentsOfFile: directory + "/metrics.prom", encoding: .utf8)
         #expect(metrics.contains("meshsim_proxy_retries_total{cluster=\"svc\"} \(retries)"), "\(metrics)")
     }
+
+    @Test("hedging through meshsim proxy is the simulator's: the same requests fail, the same hedges are sent and win")
+    func sameHedges() async throws {
+        var spec = spec()
+        spec.faults = []
+        // The delay is far above the 1 ms of work: every hedge follows a failed attempt (afterFailure's `.hedge`),
+        // so the replica sees the same requests in the same order in both clocks.
+        spec.clients[0].policy.hedging = try HedgingSpec(delay: .milliseconds(500), maxAttempts: 3)
+        spec.clients[0].policy.retryOn = [.fiveXX]
+        let seed: UInt64 = 9
+        var simulation = Simulation(spec: spec, seed: seed)
+        let simulated = simulation.run()
+        let hedges = simulated.counters[.hedgesSent]
+        let won = simulated.counters[.hedgesWon]
+        #expect(hedges > 30, "\(hedges) hedges")
+        #expect(won > 20, "\(won) hedges won")
+
+        let plan = try LivePlan(spec: spec, seed: seed, backendPort: 20411, proxyPort: 20410, threads: 1)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshsim-hedges-\(getpid())")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let live = try await LiveRunner.run(
+            plan: plan,
+            proxy: .meshsim,
+            proxyPort: 20410,
+            directory: directory,
+            threads: 1
+        )
+        #expect(live.total.arrivals == 200)
+        #expect(live.total.response.count(.failed) == simulated.summary.failed)
+        #expect(live.total.response.count(.ok) == simulated.summary.ok)
+        let metrics = try String(contentsOfFile: directory + "/metrics.prom", encoding: .utf8)
+        #expect(metrics.contains("meshsim_proxy_hedges_total{cluster=\"svc\"} \(hedges)"), "\(metrics)")
+        #expect(metrics.contains("meshsim_proxy_hedges_won_total{cluster=\"svc\"} \(won)"), "\(metrics)")
+        #expect(metrics.contains("meshsim_proxy_retries_total{cluster=\"svc\"} 0"), "\(metrics)")
+    }
 }

@@ -510,24 +510,4 @@ struct ScenarioConfigurationTests {
             ]
         )
     }
-
-    @Test("a policy the proxy does not run yet is refused with its key path")
-    func refused() throws {
-        var policy = CallPolicy(retries: 2)
-        policy.hedging = try HedgingSpec(delay: .milliseconds(10), maxAttempts: 2)
-        policy.passiveHealth = .haproxy(try HAProxyServerHealthConfiguration())
-        policy.deadline = .seconds(1)
-        #expect {
-            _ = try ProxyConfiguration(
-                spec: spec(.direct, policy: policy),
-                client: 0,
-                backendPort: 9000,
-                listen: listen
-            )
-        } throws: { error in
-            let text = "\(error)"
-            return text.contains("clients.users.passive_health") && text.contains("clients.users.hedging")
-                && !text.contains("retries") && !text.contains("deadline")
-        }
-    }
 }
