@@ -74,7 +74,8 @@ struct ReportsTests {
         let rows = recorder.timeseries.split(separator: "\n").map(String.init)
         #expect(rows.count == 3)
         #expect(rows[0].hasPrefix("s,v,1,0.000,1,1,0,0,0,1.000000,1.000,1.000,1.0000,"))
-        #expect(rows[0].hasSuffix(",1,0,0,0,0,0,0,0,0,0,0,,"))
+        // … in_flight, queue_depth, nine counters, retry_amplification, concurrency_limit, authz_denials, tls_handshakes.
+        #expect(rows[0].hasSuffix(",1,0,0,0,0,0,0,0,0,0,0,,,0,0"))
         #expect(rows[1].hasPrefix("s,v,1,1.000,0,0,0,0,0,,1.000,0.000,,,,,,,,1,0"))
         #expect(rows[2].hasPrefix("s,v,1,2.000,1,0,1,0,0,0.000000,0.000,0.000,1000.0000,"))
         let summary = recorder.summaryRow(unfinished: 0)
