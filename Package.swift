@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "Live", targets: ["Live"]),
         .library(name: "Proxy", targets: ["Proxy"]),
         .library(name: "MeshTLS", targets: ["MeshTLS"]),
+        .library(name: "Regress", targets: ["Regress"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -104,6 +105,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The CI gate: compares two results folders metric by metric, with tolerances and significance tests.
+        .target(name: "Regress", dependencies: ["Reports", .product(name: "Yams", package: "Yams")]),
         // Runs variants × seeds in parallel and writes the reports.
         .target(name: "Runner", dependencies: ["SimCore", "MeshModel", "Scenario", "Reports"]),
         // Lean HTTP/1.1 request and response parsers working directly on NIO's ByteBuffer.
@@ -158,7 +161,7 @@ let package = Package(
             name: "meshsim",
             dependencies: [
                 "Runner", "Scenario", "SimCore", "SimRandom", "Spec", "SharedModel", "MeshModel", "Live", "Proxy",
-                "MeshTLS",
+                "MeshTLS", "Regress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -181,6 +184,7 @@ let package = Package(
                 "Breakers",
             ]
         ),
+        .testTarget(name: "RegressTests", dependencies: ["Regress", "Reports"]),
         .testTarget(name: "CLITests", dependencies: ["Runner", .product(name: "Yams", package: "Yams")]),
         .testTarget(
             name: "LiveHTTPTests",

@@ -28,7 +28,10 @@ struct MeshSim: AsyncParsableCommand {
               130 interrupted (SIGINT/SIGTERM); live keeps the runs that finished
             """,
         version: meshsimVersion,
-        subcommands: [Run.self, Validate.self, Serve.self, Load.self, Live.self, ProxyCommand.self, Certs.self],
+        subcommands: [
+            Run.self, Validate.self, Serve.self, Load.self, Live.self, ProxyCommand.self, Certs.self,
+            RegressCommand.self,
+        ],
         defaultSubcommand: Run.self
     )
 }

@@ -226,7 +226,9 @@ struct RobustnessTests {
                 }
                 #expect(await backend.wait { backend.closed == 1 })
                 #expect(await server.idleUpstreamConnections() == 0)
-                #expect(await server.openUpstreamConnections() == 0)
+                // The backend sees the close on its own thread; the proxy's loop forgets the connection when its
+                // close completes there, which a loaded machine may run a moment later.
+                #expect(await eventually { await server.openUpstreamConnections() == 0 })
                 #expect(await server.pendingRequests() == 0)
                 #expect(server.metricsText().contains("outcome=\"cancelled\"} 1"))
             }

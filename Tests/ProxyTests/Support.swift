@@ -61,6 +61,16 @@ func withBackends<T>(
     }
 }
 
+/// Whether `condition` holds within `seconds`, polled every 10 ms (for state another thread updates).
+func eventually(seconds: Double = 3, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}
+
 /// `count` backends answering at once (or after `serviceTime`) on OS-chosen ports.
 func replicas(_ count: Int, serviceTime: String = "constant:0ms", workers: Int = 64, speeds: [Double] = [])
     -> [BackendReplica]

@@ -9,11 +9,7 @@ import Testing
 /// Outlier detection, circuit breakers and limiters wired into the mesh.
 @Suite("Health, breakers and limiters in the mesh")
 struct ResilienceIntegrationTests {
-    static func run(_ yaml: String) throws -> Simulation.Result {
-        let scenario = try Scenario.parse(yaml, file: "h.yaml")
-        var simulation = Simulation(spec: scenario.variants[0].spec, seed: 1)
-        return simulation.run()
-    }
+    static func run(_ yaml: String) throws -> Simulation.Result { try simulate(yaml: yaml, file: "h.yaml") }
 
     static func mesh(replicas: Int = 10, client: String, service: String = "", faults: String = "") -> String {
         """

@@ -9,11 +9,7 @@ import Testing
 /// Retry conditions, backoff and budgets on call edges.
 @Suite("Retries in the mesh")
 struct RetryIntegrationTests {
-    static func run(_ yaml: String) throws -> Simulation.Result {
-        let scenario = try Scenario.parse(yaml, file: "r.yaml")
-        var simulation = Simulation(spec: scenario.variants[0].spec, seed: 1)
-        return simulation.run()
-    }
+    static func run(_ yaml: String) throws -> Simulation.Result { try simulate(yaml: yaml, file: "r.yaml") }
 
     static func dead(_ policy: String) -> String {
         """

@@ -10,11 +10,7 @@ import Testing
 /// block's validation.
 @Suite("Security in the simulator")
 struct SecurityModelTests {
-    static func run(_ yaml: String) throws -> Simulation.Result {
-        let scenario = try Scenario.parse(yaml, file: "t.yaml")
-        var simulation = Simulation(spec: scenario.variants[0].spec, seed: 1)
-        return simulation.run()
-    }
+    static func run(_ yaml: String) throws -> Simulation.Result { try simulate(yaml: yaml, file: "t.yaml") }
 
     /// Two tiers, constant times and evenly spaced arrivals, so every latency is known exactly.
     static func twoTiers(_ security: String, crash: Bool = false) -> String {

@@ -55,6 +55,13 @@ func runWithOneAndTwoJobs(_ scenario: Scenario) -> Experiment {
     return one
 }
 
+/// Parses scenario text (named `file` in errors) and runs its first variant's replication with seed 1.
+func simulate(yaml: String, file: String = "t.yaml") throws -> Simulation.Result {
+    let scenario = try Scenario.parse(yaml, file: file)
+    var simulation = Simulation(spec: scenario.variants[0].spec, seed: 1)
+    return simulation.run()
+}
+
 /// Runs a spec's replication and returns its result.
 func simulate(_ spec: MeshSpec, seed: UInt64 = 1) -> Simulation.Result {
     var simulation = Simulation(spec: spec, seed: seed)

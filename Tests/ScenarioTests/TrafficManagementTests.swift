@@ -9,11 +9,7 @@ import Testing
 /// Weighted splits between service versions, and routes by path or host with per-route policies.
 @Suite("Traffic management")
 struct TrafficManagementTests {
-    static func run(_ yaml: String) throws -> Simulation.Result {
-        let scenario = try Scenario.parse(yaml, file: "t.yaml")
-        var simulation = Simulation(spec: scenario.variants[0].spec, seed: 1)
-        return simulation.run()
-    }
+    static func run(_ yaml: String) throws -> Simulation.Result { try simulate(yaml: yaml, file: "t.yaml") }
 
     @Test("a 90/10 canary split sends a tenth of the calls to the new version")
     func canary() throws {
