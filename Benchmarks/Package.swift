@@ -5,7 +5,10 @@ import PackageDescription
 /// Kept in a nested package so that the root package never links the malloc counter.
 let package = Package(
     name: "meshsim-benchmarks",
-    dependencies: [.package(name: "meshsim", path: "..")],
+    dependencies: [
+        .package(name: "meshsim", path: ".."),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+    ],
     targets: [
         // Counts calls to malloc and its siblings by defining them in the executable, forwarding to glibc.
         .target(name: "CMallocCounter"),
@@ -17,6 +20,10 @@ let package = Package(
                 .product(name: "Balancers", package: "meshsim"),
                 .product(name: "Limiters", package: "meshsim"),
                 .product(name: "Breakers", package: "meshsim"),
+                .product(name: "Retries", package: "meshsim"),
+                .product(name: "SimKernel", package: "meshsim"),
+                .product(name: "LiveHTTP", package: "meshsim"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ],

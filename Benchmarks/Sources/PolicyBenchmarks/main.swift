@@ -1,62 +1,13 @@
-// Nanoseconds and heap allocations per call of each policy module's hot path.
-//
-//   swift run -c release --package-path Benchmarks PolicyBenchmarks [--quick]
+// Nanoseconds and heap allocations per call of meshsim's hot paths: the kernel's event queue, each balancer's pick,
+// each limiter's acquire, the breaker and retry calls, the HTTP parsers. Options in Harness.swift.
 
 import Balancers
 import Breakers
-import CMallocCounter
 import Limiters
 import SimCore
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// A fast deterministic generator (SplitMix64), so that the benchmark measures the balancer, not the generator.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return StreamSeed.splitMix64(state)
-    }
-}
-
-/// Monotonic nanoseconds.
-func nanoseconds() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-}
-
-let quick = CommandLine.arguments.contains("--quick")
-let iterations = quick ? 200_000 : 2_000_000
-nonisolated(unsafe) var sink = 0
-
-/// Times `iterations` calls of `body` after a warm-up; prints ns/call and allocations/call.
-func measure(_ name: String, iterations: Int, _ body: () -> Int) {
-    for _ in 0..<(iterations / 10) { sink &+= body() }
-    let allocationsBefore = meshsim_allocation_count()
-    let start = nanoseconds()
-    for _ in 0..<iterations { sink &+= body() }
-    let elapsed = nanoseconds() - start
-    let allocations = meshsim_allocation_count() - allocationsBefore
-    let perCall = Double(elapsed) / Double(iterations)
-    let name = name.padding(58)
-    print(
-        "\(name) \(String(format1(perCall)).leftPadding(8)) ns/call   \(allocations) allocations in \(iterations) calls"
-    )
-}
-
-func format1(_ x: Double) -> String {
-    let tenths = Int((x * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10)"
-}
-
-extension String {
-    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
-    func leftPadding(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
-}
-
+calibrate()
+print("")
 /// Benchmarks `balancer.pick` over `n` endpoints whose active counts drift as picks come and go.
 func benchmarkPick(_ name: String, endpoints n: Int, weighted: Bool = false, _ balancer: inout some LoadBalancer) {
     var rng = SplitMix(state: 42)
@@ -67,7 +18,7 @@ func benchmarkPick(_ name: String, endpoints n: Int, weighted: Bool = false, _ b
     var step = 0
     endpoints.withUnsafeMutableBufferPointer { buffer in
         let view = UnsafeBufferPointer<EndpointState>(buffer)
-        measure("\(name), \(n) endpoints\(weighted ? ", weights 1-3" : "")", iterations: iterations) {
+        measure("\(name), \(n) endpoints\(weighted ? ", weights 1-3" : "")", iterations: Options.iterations) {
             let p = balancer.pick(from: view, at: SimInstant(nanoseconds: Int64(step) * 1_000), using: &rng)!
             // Simulate load moving: the picked endpoint gains a request, a rotating one loses one.
             buffer[p].active &+= 1
@@ -120,7 +71,7 @@ print("Limiters: tryAcquire / acquire+release, one call per simulated 100 µs")
 /// Benchmarks a rate limiter's `tryAcquire` as time advances.
 func benchmarkRate(_ name: String, _ limiter: inout some RateLimiter) {
     var step: Int64 = 0
-    measure(name, iterations: iterations) {
+    measure(name, iterations: Options.iterations) {
         step &+= 1
         return limiter.tryAcquire(permits: 1, at: SimInstant(nanoseconds: step * 100_000)) == .admit ? 1 : 0
     }
@@ -147,7 +98,7 @@ benchmarkRate("SlidingWindowCounter", &counter)
 func benchmarkConcurrency<L: ConcurrencyLimit>(_ name: String, _ limiter: inout ConcurrencyLimiter<L>) {
     var rng = SplitMix(state: 7)
     var step: Int64 = 0
-    measure(name, iterations: iterations) {
+    measure(name, iterations: Options.iterations) {
         step &+= 1
         let now = SimInstant(nanoseconds: step * 100_000)
         guard let permit = limiter.acquire(at: now) else { return 0 }
@@ -173,7 +124,7 @@ print("Circuit breakers: acquire + record")
 do {
     var hystrix = HystrixCircuitBreakerStateMachine(configuration: try! HystrixCircuitBreakerConfiguration())
     var step: Int64 = 0
-    measure("Hystrix acquire+record", iterations: iterations) {
+    measure("Hystrix acquire+record", iterations: Options.iterations) {
         step &+= 1
         let now = SimInstant(nanoseconds: step * 100_000)
         guard hystrix.acquire(at: now) == .permitted else { return 0 }
@@ -181,7 +132,7 @@ do {
         return 1
     }
     var r4j = Resilience4jCircuitBreakerStateMachine(configuration: try! Resilience4jCircuitBreakerConfiguration())
-    measure("resilience4j acquire+record (count-based 100)", iterations: iterations) {
+    measure("resilience4j acquire+record (count-based 100)", iterations: Options.iterations) {
         step &+= 1
         let now = SimInstant(nanoseconds: step * 100_000)
         guard r4j.acquire(at: now) == .permitted else { return 0 }
@@ -189,4 +140,10 @@ do {
         return 1
     }
 }
-if sink == 42 { print("") }
+print("")
+benchmarkKernel()
+print("")
+benchmarkRetries()
+print("")
+benchmarkHTTP()
+finish()
