@@ -2,7 +2,7 @@
 // meshsim — MeshTLS
 //===----------------------------------------------------------------------===//
 
-public import Crypto
+import Crypto
 import Foundation
 public import NIOSSL
 import SwiftASN1

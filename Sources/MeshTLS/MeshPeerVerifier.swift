@@ -3,7 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 public import NIOCore
-public import NIOSSL
+import NIOSSL
 import NIOTLS
 
 /// The peer's certificate named no mesh identity, or not the one expected.
