@@ -30,6 +30,18 @@ public enum BreakerBox {
     case resilience4j(Resilience4jCircuitBreakerStateMachine)
     case hystrix(HystrixCircuitBreakerStateMachine)
 
+    /// The breaker's state for a metrics view: resilience4j's and Hystrix's own (as last updated by a call);
+    /// Envoy's thresholds count as open while any resource is at its limit (Envoy's `cx_open`, `rq_pending_open`,
+    /// `rq_open`, `rq_retry_open` gauges), else closed; `nil` without a breaker.
+    public var state: BreakerState? {
+        switch self {
+        case .empty: return nil
+        case .envoy(let b): return EnvoyCircuitBreakerResource.allCases.contains { b.isOpen($0) } ? .open : .closed
+        case .resilience4j(let b): return b.state
+        case .hystrix(let b): return b.state
+        }
+    }
+
     /// Asks to send an attempt (a retry counts against Envoy's `max_retries` too); `permitted` false rejects it,
     /// and `opened` tells that asking tripped the breaker (Hystrix trips when a request asks).
     public mutating func acquire(isRetry: Bool, at now: SimInstant) -> (permitted: Bool, opened: Bool) {

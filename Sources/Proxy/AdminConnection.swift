@@ -38,7 +38,16 @@ final class AdminConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         switch path {
         case "/metrics":
-            respond(context.channel, status: "200 OK", type: "text/plain; version=0.0.4", body: server.metricsText())
+            answered = true
+            let channel = context.channel
+            server.refreshedMetricsText().hop(to: context.eventLoop).whenComplete { [self] result in
+                switch result {
+                case .success(let text):
+                    respond(channel, status: "200 OK", type: "text/plain; version=0.0.4", body: text)
+                case .failure:
+                    respond(channel, status: "500 Internal Server Error", type: "text/plain", body: "unavailable\n")
+                }
+            }
         case "/endpoints":
             answered = true
             let channel = context.channel

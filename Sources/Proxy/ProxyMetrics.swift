@@ -2,7 +2,9 @@
 // meshsim — Proxy
 //===----------------------------------------------------------------------===//
 
+import Breakers
 import Prometheus
+import Spec
 
 /// Why the proxy answered a request itself, without an upstream.
 enum Rejection: Int, CaseIterable {
@@ -50,6 +52,23 @@ enum Rejection: Int, CaseIterable {
     }
 }
 
+extension ProxyMetrics {
+    /// The `state` label values of ``breakerStates``.
+    static let breakerStateLabels = ["closed", "open", "half_open", "disabled", "forced_open", "metrics_only"]
+
+    /// The index of a state in ``breakerStateLabels``.
+    static func index(_ state: BreakerState) -> Int {
+        switch state {
+        case .closed: return 0
+        case .open: return 1
+        case .halfOpen: return 2
+        case .disabled: return 3
+        case .forcedOpen: return 4
+        case .metricsOnly: return 5
+        }
+    }
+}
+
 /// The proxy's Prometheus metrics, every series created up front so the request path only increments.
 ///
 /// Counters are atomic (no lock); recording a latency takes the histogram's own short lock (swift-prometheus).
@@ -83,6 +102,9 @@ final class ProxyMetrics: Sendable {
     /// completed with a mesh identity (`ok`) or failed (`failed`: a TLS error, or a peer without the identity
     /// expected).
     let tlsHandshakes: [Counter]
+    /// `meshsim_proxy_breaker_state{cluster, state}`: on how many event loops the cluster's circuit breaker is in
+    /// each state (closed, open, half_open), refreshed when `/metrics` is read; indexed `[cluster][state]`.
+    let breakerStates: [[Gauge]]
     /// Hedges sent (attempts sent after the hedging delay or a failed hedged attempt), by cluster.
     let hedges: [Counter]
     /// Requests answered with a success (below 500) by a hedge, by cluster.
@@ -190,6 +212,18 @@ final class ProxyMetrics: Sendable {
         tlsHandshakes = [("upstream", "ok"), ("upstream", "failed"), ("downstream", "ok"), ("downstream", "failed")]
             .map { registry.makeCounter(descriptor: handshakesName, labels: [("side", $0.0), ("result", $0.1)]) }
         hedges = perCluster("hedges", "Hedged attempts sent, by cluster.")
+        let breakerName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "breaker_state",
+            helpText: "Event loops on which the cluster's circuit breaker is in each state (clusters with a breaker)."
+        )
+        breakerStates = configuration.clusters.map { cluster in
+            guard cluster.policy.breaker != nil else { return [] }
+            return ProxyMetrics.breakerStateLabels.map {
+                registry.makeGauge(descriptor: breakerName, labels: [("cluster", cluster.name), ("state", $0)])
+            }
+        }
         hedgesWon = perCluster("hedges_won", "Requests answered with a success by a hedged attempt, by cluster.")
         let checksName = Self.counterName(
             "health_checks",

@@ -2,6 +2,7 @@
 // meshsim — Proxy
 //===----------------------------------------------------------------------===//
 
+import Breakers
 import Foundation
 import MeshTLS
 public import NIOCore
@@ -177,8 +178,39 @@ public final class ProxyServer: Sendable {
         return total
     }
 
-    /// The metrics in Prometheus text format.
+    /// The metrics in Prometheus text format (the breaker-state gauges as last refreshed).
     public func metricsText() -> String { shared.metrics.registry.emitToString() }
+
+    /// The metrics in Prometheus text format, the breaker-state gauges first read from every event loop.
+    public func refreshedMetricsText() -> EventLoopFuture<String> {
+        breakerStates().map { [shared] perCluster in
+            for (c, counts) in perCluster.enumerated() where !shared.metrics.breakerStates[c].isEmpty {
+                for (s, count) in counts.enumerated() { shared.metrics.breakerStates[c][s].set(Int64(count)) }
+            }
+            return shared.metrics.registry.emitToString()
+        }
+    }
+
+    /// On how many event loops each cluster's breaker is closed, open and half open (empty without a breaker).
+    func breakerStates() -> EventLoopFuture<[[Int]]> {
+        let futures = loops.map { state in
+            state.loop.submit { state.clusters.map { $0.edge.breaker?.state } }
+        }
+        let clusters = configuration.clusters.count
+        return EventLoopFuture.whenAllSucceed(futures, on: loops[0].loop).map { perLoop in
+            (0..<clusters).map { c in
+                var counts = Array(repeating: 0, count: ProxyMetrics.breakerStateLabels.count)
+                var any = false
+                for states in perLoop {
+                    if let state = states[c] {
+                        any = true
+                        counts[ProxyMetrics.index(state)] += 1
+                    }
+                }
+                return any ? counts : []
+            }
+        }
+    }
 
     /// Each cluster's endpoints with their counts summed over the loops.
     public func endpoints() -> EventLoopFuture<EndpointsReport> {
@@ -197,12 +229,17 @@ public final class ProxyServer: Sendable {
             }
         }
         let configuration = self.configuration
-        return EventLoopFuture.whenAllSucceed(futures, on: first).map { perLoop in
+        return EventLoopFuture.whenAllSucceed(futures, on: first).and(breakerStates()).map { perLoop, breakers in
             EndpointsReport(
                 clusters: configuration.clusters.enumerated().map { c, cluster in
                     EndpointsReport.Cluster(
                         name: cluster.name,
                         balancer: cluster.balancer.kind.rawValue,
+                        breaker: breakers[c].isEmpty
+                            ? nil
+                            : Dictionary(
+                                uniqueKeysWithValues: zip(ProxyMetrics.breakerStateLabels, breakers[c])
+                            ),
                         endpoints: cluster.backends.enumerated().map { e, address in
                             var report = EndpointsReport.Endpoint(
                                 address: "\(address)",
@@ -265,6 +302,8 @@ public struct EndpointsReport: Codable, Sendable, Equatable {
         public var name: String
         /// Its balancer (the scenario name).
         public var balancer: String
+        /// On how many event loops its circuit breaker is closed, open and half open; `nil` without a breaker.
+        public var breaker: [String: Int]?
         /// Its endpoints, in configuration order.
         public var endpoints: [Endpoint]
     }

@@ -118,6 +118,16 @@ struct PolicyTests {
                 let adminPort = try #require(server.adminAddress?.port)
                 let metrics = try #require(try fetch(port: adminPort, get("/metrics")))
                 #expect(metrics.body.contains("meshsim_proxy_breaker_opens_total{cluster=\"default\"} 1"))
+                // The breaker's state, read from the loop when /metrics and /endpoints are asked for.
+                #expect(metrics.body.contains("meshsim_proxy_breaker_state{cluster=\"default\",state=\"open\"} 1"))
+                #expect(metrics.body.contains("meshsim_proxy_breaker_state{cluster=\"default\",state=\"closed\"} 0"))
+                let endpoints = try #require(try fetch(port: adminPort, get("/endpoints")))
+                #expect(
+                    endpoints.body.contains(
+                        #""breaker":{"closed":0,"disabled":0,"forced_open":0,"half_open":0,"metrics_only":0,"open":1}"#
+                    ),
+                    "\(endpoints.body)"
+                )
             }
         }
     }
