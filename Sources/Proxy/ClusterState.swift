@@ -76,6 +76,10 @@ final class ClusterState {
     /// Schedules an HAProxy check of an endpoint at an instant (`on-error` brought it forward, with `fastinter`);
     /// set by the loop's health checker.
     var scheduleHAProxyCheck: (Int, SimInstant) -> Void = { _, _ in }
+    /// The cluster's adaptive concurrency limit, if any (this loop's).
+    var concurrency: ConcurrencyLimiterBox?
+    /// The stream the concurrency limit draws from (`proxy/LOOP/CLUSTER/concurrency`).
+    let concurrencyRng: RandomStream
     /// Attempts sent, per endpoint.
     var sent: [Int]
     /// Attempts that failed (5xx or no response), per endpoint.
@@ -103,6 +107,8 @@ final class ClusterState {
             edge.originByZone = spec.callersByZone + Array(repeating: 0, count: zoneCount - spec.callersByZone.count)
         }
         localZone = Int32(spec.localZone)
+        concurrency = ConcurrencyLimiterBox(spec.concurrencyLimit)
+        concurrencyRng = RandomStream(seed: seed, replication: 0, key: "proxy/\(loop)/\(spec.name)/concurrency")
         edge.setView((0..<count).map { EndpointState(index: Int32($0), weight: spec.weight($0)) }, at: .zero)
         sent = Array(repeating: 0, count: count)
         failures = Array(repeating: 0, count: count)
@@ -110,6 +116,23 @@ final class ClusterState {
 
     /// Whether a new request may go to the cluster now: the retry budget counts it and the rate limiter admits it.
     func admit(at now: SimInstant) -> Bool { edge.admitCall(at: now) }
+
+    /// A permit of the cluster's concurrency limit for a new request: `.some(nil)` without a limit, `nil` when the
+    /// limit is reached.
+    ///
+    /// - Complexity: O(1).
+    func acquireConcurrency(at now: SimInstant) -> ConcurrencyPermit?? {
+        guard concurrency != nil else { return .some(nil) }
+        guard let permit = concurrency!.acquire(at: now) else { return nil }
+        return .some(permit)
+    }
+
+    /// Returns a request's concurrency permit; the limit learns from `outcome`.
+    func releaseConcurrency(_ permit: ConcurrencyPermit, outcome: ConcurrencyOutcome, at now: SimInstant) {
+        guard concurrency != nil else { return }
+        var rng = concurrencyRng
+        concurrency!.release(permit, at: now, outcome: outcome, using: &rng)
+    }
 
     /// Whether an attempt may go out (a retry counts against Envoy's `max_retries`): the adaptive throttle, then the
     /// circuit breaker (and Envoy's pool limits). Returns the admission and whether the breaker opened.
@@ -225,6 +248,17 @@ final class ClusterState {
 }
 
 extension AttemptOutcome {
+    /// What the end of a request with this outcome teaches an adaptive concurrency limit, as a replica's limit
+    /// learns: a success (below 500) is a latency sample, an overload sign (503, a timeout, a refused or broken
+    /// connection) a drop, another 5xx or a client that left nothing.
+    var concurrencyOutcome: ConcurrencyOutcome {
+        switch self {
+        case .response(let status): return status < 500 ? .success : (status == 503 ? .dropped : .ignored)
+        case .timeout, .connectFailure, .upstreamError: return .dropped
+        case .cancelled: return .ignored
+        }
+    }
+
     /// The result as outlier detection sees it (Envoy: 5xx responses, and local-origin gateway failures).
     var requestResult: RequestResult {
         switch self {

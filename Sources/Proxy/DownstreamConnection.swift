@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Breakers
+import Limiters
 import LiveHTTP
 import NIOCore
 import NIOPosix
@@ -62,6 +63,8 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Bumped per request, so that late retry and hedge timers of an earlier one are ignored.
     private var callID = 0
     private var cluster: ClusterState?
+    /// The current request's permit of the cluster's concurrency limit, if it has one.
+    private var concurrencyPermit: ConcurrencyPermit?
     /// The caller's mesh identity, when the listener runs mutual TLS (set before the first request is read).
     var peer: String?
     /// The attempts of the current request that are out (more than one only when hedging), oldest first; the
@@ -305,6 +308,12 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             respondLocally(.rateLimited)
             return
         }
+        guard let permit = cluster.acquireConcurrency(at: now) else {
+            cluster.edge.callFinished(success: false, at: now)
+            respondLocally(.concurrencyLimited)
+            return
+        }
+        concurrencyPermit = permit
         loop.pending += 1
         self.cluster = cluster
         callID &+= 1
@@ -887,7 +896,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
             forwarding?.upstream = nil
         }
         for attempt in attempts { endAttempt(attempt, outcome) }
-        endCall(success: !outcome.isFailure, at: loop.now())
+        endCall(success: !outcome.isFailure, concurrency: outcome.concurrencyOutcome, at: loop.now())
         for connection in connections { connection.close() }
     }
 
@@ -933,11 +942,16 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         return authorization.allows(caller: peer, service: cluster.service ?? cluster.name, path: path)
     }
 
-    /// The current request has ended: the budget learns how, and it is forgotten.
-    private func endCall(success: Bool, at now: SimInstant) {
+    /// The current request has ended: the budget learns how, the concurrency limit what `concurrency` says, and it
+    /// is forgotten.
+    private func endCall(success: Bool, concurrency: ConcurrencyOutcome = .ignored, at now: SimInstant) {
         guard let cluster else { return }
         releaseRetry(at: now)
         cluster.edge.callFinished(success: success, at: now)
+        if let permit = concurrencyPermit {
+            concurrencyPermit = nil
+            cluster.releaseConcurrency(permit, outcome: concurrency, at: now)
+        }
         loop.pending -= 1
         self.cluster = nil
         forwarding = nil
@@ -966,7 +980,7 @@ final class DownstreamConnection: ChannelInboundHandler, @unchecked Sendable {
         case .headerTooLarge: answer = .headerTooLarge
         case .headerTimeout, .bodyTimeout: answer = .requestTimeout
         case .noRoute: answer = .notFound
-        case .overload, .noEndpoint, .rateLimited, .throttled, .breakerOpen: answer = .unavailable
+        case .overload, .noEndpoint, .rateLimited, .throttled, .breakerOpen, .concurrencyLimited: answer = .unavailable
         case .deadlineExpired: answer = .gatewayTimeout
         case .forbidden: answer = .forbidden
         }

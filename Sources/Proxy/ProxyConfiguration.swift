@@ -52,6 +52,10 @@ public struct ProxyCluster: Sendable, Equatable {
     /// The call policy: the balancer and the resilience policies (``ProxyConfiguration/unsupported(_:)`` lists
     /// those the proxy does not run yet).
     public var policy: CallPolicy
+    /// An adaptive concurrency limit on the cluster's requests, applied by the proxy in front of the service (as
+    /// Envoy's adaptive-concurrency filter is): beyond the limit a request is answered 503 at once; each answer
+    /// teaches the limit (a success is a sample, a 503, 502 or timeout a drop, another 5xx nothing). `nil`: none.
+    public var concurrencyLimit: ConcurrencyLimitSpec?
     /// The service the backends run: the mesh identity their mutual-TLS certificates must carry, and the service
     /// authorization rules guard; `nil`: any identity of the mesh, and the cluster's name for the rules.
     public var service: String?

@@ -30,6 +30,8 @@ enum Rejection: Int, CaseIterable {
     case breakerOpen
     /// The deadline the client passed on had already expired (504).
     case deadlineExpired
+    /// The cluster's adaptive concurrency limit is reached (503).
+    case concurrencyLimited
     /// An authorization rule denies the caller (identified by its mutual-TLS certificate) this request (403).
     case forbidden
 
@@ -47,6 +49,7 @@ enum Rejection: Int, CaseIterable {
         case .throttled: return "throttled"
         case .breakerOpen: return "breaker_open"
         case .deadlineExpired: return "deadline_expired"
+        case .concurrencyLimited: return "concurrency_limited"
         case .forbidden: return "forbidden"
         }
     }
@@ -105,6 +108,9 @@ final class ProxyMetrics: Sendable {
     /// `meshsim_proxy_breaker_state{cluster, state}`: on how many event loops the cluster's circuit breaker is in
     /// each state (closed, open, half_open), refreshed when `/metrics` is read; indexed `[cluster][state]`.
     let breakerStates: [[Gauge]]
+    /// `meshsim_proxy_concurrency_limit{cluster}`: the adaptive concurrency limit, the mean over event loops,
+    /// refreshed when `/metrics` is read (clusters with a limit).
+    let concurrencyLimits: [Gauge?]
     /// Hedges sent (attempts sent after the hedging delay or a failed hedged attempt), by cluster.
     let hedges: [Counter]
     /// Requests answered with a success (below 500) by a hedge, by cluster.
@@ -218,6 +224,16 @@ final class ProxyMetrics: Sendable {
             metricName: "breaker_state",
             helpText: "Event loops on which the cluster's circuit breaker is in each state (clusters with a breaker)."
         )
+        let limitName = MetricNameDescriptor(
+            namespace: "meshsim",
+            subsystem: "proxy",
+            metricName: "concurrency_limit",
+            helpText: "The cluster's adaptive concurrency limit, the mean over event loops."
+        )
+        concurrencyLimits = configuration.clusters.map { cluster in
+            cluster.concurrencyLimit == nil
+                ? nil : registry.makeGauge(descriptor: limitName, labels: [("cluster", cluster.name)])
+        }
         breakerStates = configuration.clusters.map { cluster in
             guard cluster.policy.breaker != nil else { return [] }
             return ProxyMetrics.breakerStateLabels.map {

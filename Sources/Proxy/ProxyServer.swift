@@ -4,6 +4,7 @@
 
 import Breakers
 import Foundation
+import Limiters
 import MeshTLS
 public import NIOCore
 import NIOPosix
@@ -183,9 +184,18 @@ public final class ProxyServer: Sendable {
 
     /// The metrics in Prometheus text format, the breaker-state gauges first read from every event loop.
     public func refreshedMetricsText() -> EventLoopFuture<String> {
-        breakerStates().map { [shared] perCluster in
+        let limits = loops.map { state in
+            state.loop.submit { state.clusters.map { $0.concurrency?.limit } }
+        }
+        let limitsFuture = EventLoopFuture.whenAllSucceed(limits, on: loops[0].loop)
+        return breakerStates().and(limitsFuture).map { [shared] perCluster, perLoop in
             for (c, counts) in perCluster.enumerated() where !shared.metrics.breakerStates[c].isEmpty {
                 for (s, count) in counts.enumerated() { shared.metrics.breakerStates[c][s].set(Int64(count)) }
+            }
+            for (c, gauge) in shared.metrics.concurrencyLimits.enumerated() {
+                let values = perLoop.compactMap { $0[c] }
+                guard let gauge, !values.isEmpty else { continue }
+                gauge.set(Double(values.reduce(0, +)) / Double(values.count))
             }
             return shared.metrics.registry.emitToString()
         }

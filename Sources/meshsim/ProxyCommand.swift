@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Foundation
+import Limiters
 import Live
 import MeshTLS
 import NIOCore
@@ -108,6 +109,11 @@ extension MeshSim {
             help: "With --tls-dir: talk plain HTTP to the backends (a server-side proxy in front of a local backend)."
         ) var plainUpstream = false
         @Option(
+            name: .customLong("concurrency-limit"),
+            help:
+                "An adaptive concurrency limit per cluster: aimd, vegas or gradient2 (their default settings), or with --scenario `scenario` (each cluster takes its service's concurrency_limit)."
+        ) var concurrencyLimit: String?
+        @Option(
             name: .customLong("max-pending"),
             parsing: .unconditional,
             help: "Requests in flight per event loop beyond which new ones are answered 503."
@@ -134,6 +140,7 @@ extension MeshSim {
                 configuration = try flagConfiguration(listen: listenAddress, admin: adminAddress)
             }
             configuration.tls = try tlsConfiguration(spec: spec)
+            if let concurrencyLimit { try applyConcurrencyLimit(concurrencyLimit, spec: spec, to: &configuration) }
             configuration.seed = seed
             configuration.threads = threads ?? System.coreCount
             if let upstreamTimeout {
@@ -146,6 +153,33 @@ extension MeshSim {
             configuration.maxHeadBytes = maxHeaderBytes
             configuration.maxPendingPerLoop = maxPending
             return configuration
+        }
+
+        /// Sets each cluster's adaptive concurrency limit from `--concurrency-limit`.
+        func applyConcurrencyLimit(_ kind: String, spec: MeshSpec?, to configuration: inout ProxyConfiguration) throws {
+            for c in configuration.clusters.indices {
+                switch kind {
+                case "aimd": configuration.clusters[c].concurrencyLimit = .aimd(try AIMDLimit.Configuration())
+                case "vegas": configuration.clusters[c].concurrencyLimit = .vegas(try VegasLimit.Configuration())
+                case "gradient2":
+                    configuration.clusters[c].concurrencyLimit = .gradient2(try Gradient2Limit.Configuration())
+                case "scenario":
+                    guard let spec else {
+                        throw ValidationError("--concurrency-limit scenario needs --scenario")
+                    }
+                    let service = spec.services.first { $0.name == configuration.clusters[c].service }
+                    configuration.clusters[c].concurrencyLimit = service?.concurrencyLimit
+                default:
+                    throw ValidationError(
+                        "--concurrency-limit must be aimd, vegas, gradient2 or scenario, got \"\(kind)\""
+                    )
+                }
+            }
+            if kind == "scenario" && !configuration.clusters.contains(where: { $0.concurrencyLimit != nil }) {
+                throw ValidationError(
+                    "--concurrency-limit scenario: no service the proxy calls has a concurrency_limit"
+                )
+            }
         }
 
         /// The mutual TLS of `--tls-dir` and its companions, or `nil` without it.

@@ -120,6 +120,11 @@ struct LiveCLITests {
             (["serve", "--max-connections", "9223372036854775807", "--replicas", "2"], "needs more descriptors"),
             (["live", "x.yaml", "--proxy", "nginx", "--proxy-port", "70000"], "--proxy-port must be in 1...65535"),
             (["live", "x.yaml", "--proxy", "nginx", "--backend-port", "-2"], "--backend-port must be in 1...65535"),
+            (
+                ["proxy", "--backends", "127.0.0.1:9", "--concurrency-limit", "bogus"],
+                "must be aimd, vegas, gradient2 or scenario"
+            ),
+            (["proxy", "--backends", "127.0.0.1:9", "--concurrency-limit", "scenario"], "scenario needs --scenario"),
         ]
     )
     func usageErrors(arguments: [String], message: String) throws {

@@ -132,6 +132,37 @@ struct PolicyTests {
         }
     }
 
+    @Test("an adaptive concurrency limit answers 503 beyond it, learns from the answers, and shows its limit")
+    func concurrencyLimit() async throws {
+        try await withBackends(replicas(1, serviceTime: "constant:300ms", workers: 64)) { backends, _ in
+            var configuration = cluster(backends, CallPolicy())
+            configuration.clusters[0].concurrencyLimit = .aimd(try AIMDLimit.Configuration())  // limit 20 at first
+            configuration.admin = ProxyAddress(host: "127.0.0.1", port: 0)
+            try await withProxy(configuration) { server, port in
+                var clients: [RawClient] = []
+                for _ in 0..<30 {
+                    let client = try RawClient(port: port)
+                    client.send(get("/"))
+                    clients.append(client)
+                }
+                let statuses = clients.map { $0.readResponse()?.status ?? 0 }
+                #expect(statuses.filter { $0 == 200 }.count == 20, "\(statuses)")
+                #expect(statuses.filter { $0 == 503 }.count == 10, "\(statuses)")
+                let adminPort = try #require(server.adminAddress?.port)
+                let metrics = try #require(try fetch(port: adminPort, get("/metrics"))).body
+                #expect(metrics.contains("meshsim_proxy_rejections_total{reason=\"concurrency_limited\"} 10"))
+                // Twenty successes with the limit in use: AIMD grew it past its start.
+                let line = try #require(
+                    metrics.split(separator: "\n").first {
+                        $0.hasPrefix("meshsim_proxy_concurrency_limit{cluster=\"default\"}")
+                    }
+                )
+                let limit = try #require(Double(line.split(separator: " ").last!))
+                #expect(limit > 20, "\(line)")
+            }
+        }
+    }
+
     @Test("a token bucket rate limit answers 503 once its tokens are spent")
     func rateLimit() async throws {
         try await withBackends(replicas(1)) { backends, _ in
