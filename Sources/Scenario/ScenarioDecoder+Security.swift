@@ -19,13 +19,7 @@ extension ScenarioDecoder {
         var spec = SecuritySpec()
         spec.mtls = reader.bool(f["mtls"], f.path("mtls"), default: false)
         if let node = f["trust_domain"], let domain = reader.string(node, f.path("trust_domain"), maxLength: 255) {
-            // SPIFFE ID specification §2.1: lowercase letters, digits, dots, dashes and underscores.
-            let allowed = domain.utf8.allSatisfy {
-                ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
-                    || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
-                    || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
-            }
-            if domain.isEmpty || !allowed {
+            if !SecuritySpec.isValidTrustDomain(domain) {
                 reader.fail(
                     .outOfRange,
                     node,

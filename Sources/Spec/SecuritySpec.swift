@@ -28,6 +28,17 @@ public struct SecuritySpec: Sendable, Equatable {
     /// mutual-TLS connection against plain HTTP (`docs/performance.md`, "mTLS").
     public static let measuredRequestCost = Distribution.constant(60_000)
 
+    /// Whether `domain` is a SPIFFE trust domain: not empty, only lowercase letters, digits, `.`, `-` and `_`
+    /// (SPIFFE ID specification §2.1).
+    public static func isValidTrustDomain(_ domain: String) -> Bool {
+        !domain.isEmpty
+            && domain.utf8.allSatisfy {
+                ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z"))
+                    || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                    || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+            }
+    }
+
     /// Creates the settings; the costs default to the figures measured on the proxy.
     public init(
         mtls: Bool = true,

@@ -43,16 +43,11 @@ extension MeshSim {
             {
                 throw ValidationError("--names: a comma-separated list of non-empty names, got \"\(names)\"")
             }
-            if let trustDomain, trustDomain.isEmpty || !trustDomain.utf8.allSatisfy(Self.isDomainByte) {
+            if let trustDomain, !SecuritySpec.isValidTrustDomain(trustDomain) {
                 throw ValidationError(
                     "--trust-domain: lowercase letters, digits, '.', '-' and '_' only, got \"\(trustDomain)\""
                 )
             }
-        }
-
-        static func isDomainByte(_ b: UInt8) -> Bool {
-            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
-                || b == UInt8(ascii: ".") || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")
         }
 
         func run() throws {
