@@ -100,14 +100,14 @@ struct CLITests {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: Self.binary)
         server.arguments = [
-            "serve", "--replicas", "1", "--port", "20401", "--service-time", "constant:2ms", "--duration", "20s",
+            "serve", "--replicas", "1", "--port", "20461", "--service-time", "constant:2ms", "--duration", "20s",
         ]
         server.standardOutput = Pipe()
         try server.run()
         defer { server.terminate(); server.waitUntilExit() }
         Thread.sleep(forTimeInterval: 0.5)
         let result = try Self.meshsim([
-            "load", "http://127.0.0.1:20401/", "--rate", "100", "--duration", "2s", "--warmup", "500ms", "--out",
+            "load", "http://127.0.0.1:20461/", "--rate", "100", "--duration", "2s", "--warmup", "500ms", "--out",
             directory,
         ])
         #expect(result.status == 0, "\(result.stderr)")

@@ -230,16 +230,23 @@ struct LiveCLITests {
             try? FileManager.default.removeItem(atPath: scenario)
             try? FileManager.default.removeItem(atPath: out)
         }
-        let proxyPort = try await LiveCLI.freePort()
-        let backendPort = try await LiveCLI.backendPort(avoiding: proxyPort)
-        let outcome = try LiveCLI.run(
-            [
-                "live", scenario, "--proxy", "nginx", "--proxy-port", String(proxyPort),
-                "--backend-port", String(backendPort), "--out", out, "--quiet",
-            ],
-            limit: 60,
-            interruptWhen: out + "/summary.csv"
-        )
+        // Ports picked free can be taken by another test's socket before meshsim binds them: a run refused only for
+        // a port in use (exit 69) is repeated on new ports, at most four times.
+        var outcome = LiveCLI.Outcome(status: -1, stdout: "", stderr: "")
+        for _ in 0..<4 {
+            let proxyPort = try await LiveCLI.freePort()
+            let backendPort = try await LiveCLI.backendPort(avoiding: proxyPort)
+            outcome = try LiveCLI.run(
+                [
+                    "live", scenario, "--proxy", "nginx", "--proxy-port", String(proxyPort),
+                    "--backend-port", String(backendPort), "--out", out, "--quiet",
+                ],
+                limit: 60,
+                interruptWhen: out + "/summary.csv"
+            )
+            guard outcome.status == 69, outcome.stderr.contains("in use") else { break }
+            try? FileManager.default.removeItem(atPath: out)
+        }
         #expect(outcome.status == 130, "\(outcome.stdout) \(outcome.stderr)")
         #expect(
             outcome.stderr.contains("interrupted: kept 1 finished run(s) in \(out)/: least_request seed 7"),

@@ -76,11 +76,62 @@ struct MeshTLSCLITests {
             return false
         }
 
+        /// What the process has printed so far.
+        var printed: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+
         func stop() {
             if process.isRunning { kill(process.processIdentifier, SIGTERM) }
             process.waitUntilExit()
             try? FileManager.default.removeItem(atPath: output)
         }
+    }
+
+    /// Starts `serve` and three proxies: the client's, api's own behind a mutual-TLS listener, and one in front of
+    /// api's proxy checking that it is api.
+    func startMesh(
+        scenario: String,
+        directory: String,
+        ports: (serve: Int, front: Int, back: Int, chain: Int)
+    ) throws -> [Background] {
+        var started: [Background] = []
+        started.append(
+            try Background(
+                ["serve", "--scenario", scenario, "--tls-dir", directory, "--port", "\(ports.serve)"],
+                name: "serve"
+            )
+        )
+        // The client's proxy: plain listener, mutual TLS to the replicas with the identity `users`.
+        started.append(
+            try Background(
+                [
+                    "proxy", "--scenario", scenario, "--backend-port", "\(ports.serve)", "--listen",
+                    "127.0.0.1:\(ports.front)", "--tls-dir", directory, "--threads", "1",
+                ],
+                name: "front"
+            )
+        )
+        // api's own proxy: a mutual-TLS listener enforcing the rules, mutual TLS on to the replicas as `api`.
+        started.append(
+            try Background(
+                [
+                    "proxy", "--scenario", scenario, "--backend-port", "\(ports.serve)", "--listen",
+                    "127.0.0.1:\(ports.back)", "--tls-dir", directory, "--identity", "api", "--tls-listen",
+                    "--threads", "1",
+                ],
+                name: "back"
+            )
+        )
+        // A proxy in front of api's proxy, checking that it is api.
+        started.append(
+            try Background(
+                [
+                    "proxy", "--backends", "127.0.0.1:\(ports.back)", "--listen", "127.0.0.1:\(ports.chain)",
+                    "--tls-dir", directory, "--identity", "users", "--upstream-service", "api", "--threads", "1",
+                ],
+                name: "chain"
+            )
+        )
+        return started
     }
 
     /// The status code of `GET path` on `port`.
@@ -104,46 +155,30 @@ struct MeshTLSCLITests {
         #expect(certs.status == 0, "\(certs.stderr)")
         #expect(certs.stdout.contains("spiffe://cli.test/ns/default/sa/api"))
         #expect(certs.stdout.contains("spiffe://cli.test/ns/default/sa/users"))
-        let servePort = try await LiveCLI.backendPort(avoiding: 0)
-        let frontPort = try await LiveCLI.freePort()
-        let backPort = try await LiveCLI.freePort()
-        let chainPort = try await LiveCLI.freePort()
+        // Ports picked free can be taken by another test's socket before a process binds them: a start that fails
+        // only for a port in use is repeated on new ports, at most four times.
         var running: [Background] = []
         defer { for process in running { process.stop() } }
-        let serve = try Background(
-            ["serve", "--scenario", scenario, "--tls-dir", directory, "--port", "\(servePort)"],
-            name: "serve"
-        )
-        running.append(serve)
-        #expect(serve.wait(for: "api replica 1"))
-        // The client's proxy: plain listener, mutual TLS to the replicas with the identity `users`.
-        let front = try Background(
-            [
-                "proxy", "--scenario", scenario, "--backend-port", "\(servePort)", "--listen", "127.0.0.1:\(frontPort)",
-                "--tls-dir", directory, "--threads", "1",
-            ],
-            name: "front"
-        )
-        running.append(front)
-        // api's own proxy: a mutual-TLS listener enforcing the rules, mutual TLS on to the replicas as `api`.
-        let back = try Background(
-            [
-                "proxy", "--scenario", scenario, "--backend-port", "\(servePort)", "--listen", "127.0.0.1:\(backPort)",
-                "--tls-dir", directory, "--identity", "api", "--tls-listen", "--threads", "1",
-            ],
-            name: "back"
-        )
-        running.append(back)
-        // A proxy in front of api's proxy, checking that it is api.
-        let chain = try Background(
-            [
-                "proxy", "--backends", "127.0.0.1:\(backPort)", "--listen", "127.0.0.1:\(chainPort)", "--tls-dir",
-                directory, "--identity", "users", "--upstream-service", "api", "--threads", "1",
-            ],
-            name: "chain"
-        )
-        running.append(chain)
-        #expect(front.wait(for: "proxying") && back.wait(for: "proxying") && chain.wait(for: "proxying"))
+        var ports = (serve: 0, front: 0, back: 0, chain: 0)
+        for attempt in 1...4 {
+            ports = (
+                try await LiveCLI.backendPort(avoiding: 0), try await LiveCLI.freePort(),
+                try await LiveCLI.freePort(), try await LiveCLI.freePort()
+            )
+            running = try startMesh(scenario: scenario, directory: directory, ports: ports)
+            let ready =
+                running[0].wait(for: "api replica 1") && running[1].wait(for: "proxying")
+                && running[2].wait(for: "proxying") && running[3].wait(for: "proxying")
+            if ready { break }
+            let printed = running.map(\.printed).joined(separator: "\n")
+            for process in running { process.stop() }
+            running = []
+            guard printed.contains("in use"), attempt < 4 else {
+                Issue.record("the processes did not start: \(printed)")
+                return
+            }
+        }
+        let (servePort, frontPort, backPort, chainPort) = ports
         #expect(try status(port: frontPort, "/") == 200)
         #expect(try status(port: frontPort, "/admin/keys") == 403)
         #expect(try status(port: chainPort, "/") == 200)
