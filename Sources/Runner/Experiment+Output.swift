@@ -34,14 +34,15 @@ extension Experiment {
     }
 
     /// The text of `comparison.csv`: one row per variant, best first.
-    public var comparisonCSV: String {
+    public var comparisonCSV: String { Self.comparisonCSV(scenario: scenario.name, comparison) }
+
+    /// The text of `comparison.csv` for `rows` (best first) of the scenario named `scenario`.
+    static func comparisonCSV(scenario: String, _ rows: [VariantComparison]) -> String {
         var header = ["scenario", "variant", "rank", "seeds"]
         for metric in Experiment.comparisonMetrics { header += [metric + "_mean", metric + "_ci95"] }
         var text = header.joined(separator: ",") + "\n"
-        for row in comparison {
-            var cells = [
-                CSVFormat.field(scenario.name), CSVFormat.field(row.variant), String(row.rank), String(row.seeds),
-            ]
+        for row in rows {
+            var cells = [CSVFormat.field(scenario), CSVFormat.field(row.variant), String(row.rank), String(row.seeds)]
             for metric in Experiment.comparisonMetrics {
                 let digits = metric == "success_rate" ? 6 : 4
                 let value = row.metrics[metric] ?? (nil, nil)
@@ -54,45 +55,58 @@ extension Experiment {
         return text
     }
 
-    /// The provenance record written as `run.json`.
-    public var runJSON: String {
-        let seeds = Set(replications.map(\.seed)).sorted()
-        let simulated = replications.reduce(0.0) { $0 + $1.result.endTime.seconds }
-        let quote = JSONFormat.quote
-        let lines = [
-            "  \"meshsim_version\": \(quote(meshsimVersion))",
-            "  \"scenario\": \(quote(scenario.name))",
-            "  \"scenario_file\": \(quote(scenario.file))",
-            "  \"scenario_sha256\": \(quote(SHA256.hex(Array(scenario.source.utf8))))",
-            "  \"seeds\": [\(seeds.map(String.init).joined(separator: ", "))]",
-            "  \"variants\": [\(scenario.variants.map { quote($0.name) }.joined(separator: ", "))]",
-            "  \"rank_by\": \(quote(scenario.rankBy))",
-            "  \"jobs\": \(jobs)",
-            "  \"wall_seconds\": \(CSVFormat.fixed(wallSeconds, digits: 3))",
-            "  \"events\": \(events)",
-            "  \"events_per_second\": \(CSVFormat.fixed(Double(events) / max(wallSeconds, 1e-9), digits: 0))",
-            "  \"requests\": \(replications.reduce(UInt64(0)) { $0 + $1.result.summary.requests })",
-            "  \"completed_requests\": \(replications.reduce(UInt64(0)) { $0 + $1.result.completed })",
-            "  \"completed_requests_per_second\": \(CSVFormat.fixed(Double(replications.reduce(UInt64(0)) { $0 + $1.result.completed }) / max(wallSeconds, 1e-9), digits: 0))",
-            "  \"simulated_seconds\": \(CSVFormat.fixed(simulated, digits: 3))",
-        ]
-        return "{\n" + lines.joined(separator: ",\n") + "\n}\n"
+    /// The text of `sweep.csv`, or nil without a sweep: per variant, the entry of `variants` it comes from and its
+    /// value on each axis, so a notebook can pivot on them.
+    public var sweepCSV: String? {
+        guard !scenario.sweepAxes.isEmpty else { return nil }
+        var text = (["scenario", "variant", "base"] + scenario.sweepAxes).map(CSVFormat.field).joined(separator: ",")
+        text += "\n"
+        for variant in scenario.variants {
+            let cells = [scenario.name, variant.name, variant.base] + variant.axisLabels
+            text += cells.map(CSVFormat.field).joined(separator: ",") + "\n"
+        }
+        return text
     }
 
-    /// Writes `summary.csv`, `timeseries.csv`, `comparison.csv` and `run.json` into `directory`, creating it.
+    /// The provenance record written as `run.json`.
+    public var runJSON: String {
+        RunRecord(
+            scenario: scenario.name,
+            scenarioFile: scenario.file,
+            scenarioSHA256: SHA256.hex(Array(scenario.source.utf8)),
+            seeds: Set(replications.map(\.seed)).sorted(),
+            variants: scenario.variants.map(\.name),
+            rankBy: scenario.rankBy,
+            shards: nil,
+            jobs: jobs,
+            wallSeconds: wallSeconds,
+            events: events,
+            requests: replications.reduce(0) { $0 + $1.result.summary.requests },
+            completed: replications.reduce(0) { $0 + $1.result.completed },
+            simulatedSeconds: replications.reduce(0.0) { $0 + $1.result.endTime.seconds }
+        ).json
+    }
+
+    /// Writes `summary.csv`, `timeseries.csv`, `comparison.csv`, `run.json` (and `sweep.csv` with a sweep) into
+    /// `directory`, creating it.
     public func write(to directory: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let files = [
+        var files = [
             ("summary.csv", summaryCSV), ("timeseries.csv", timeseriesCSV), ("comparison.csv", comparisonCSV),
             ("run.json", runJSON),
         ]
+        if let sweepCSV { files.append(("sweep.csv", sweepCSV)) }
         for (name, text) in files {
             try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
         }
     }
 
     /// The ranked table printed on the terminal.
-    public var table: String {
+    public var table: String { Self.table(comparison) }
+
+    /// The ranked table of `ranked` (best first), aligned in columns.
+    public static func table(_ ranked: [VariantComparison]) -> String {
+        let comparison = ranked
         let header = ["rank", "variant", "success", "±95%", "p50 ms", "p99 ms", "p99.9 ms", "goodput/s", "attempts"]
         var rows: [[String]] = [header]
         for row in comparison {

@@ -18,6 +18,8 @@ import Synchronization
 public struct Experiment: Sendable {
     /// One replication's identity and result.
     public struct Replication: Sendable {
+        /// Its place in the run's (variant, seed) order: variant index × seeds + seed offset.
+        public var unit: Int
         /// The variant's name.
         public var variant: String
         /// The replication's seed.
@@ -65,19 +67,27 @@ public struct Experiment: Sendable {
     /// Events handled across all replications.
     public var events: UInt64 { replications.reduce(0) { $0 + $1.result.events } }
 
+    /// The shard run, or nil for the whole scenario.
+    public let shard: Shard?
+
     /// Runs `scenario` with up to `jobs` replications at once; `progress` receives (done fraction, events so far,
-    /// wall seconds) about twice a second.
+    /// wall seconds) about twice a second. With a `shard`, only the replications that shard owns are run.
     public static func run(
         _ scenario: Scenario,
         jobs requestedJobs: Int,
         maxMemory: Int = Int.max,
+        shard: Shard? = nil,
         progress: (@Sendable (Double, UInt64, Double) -> Void)? = nil
     ) -> Experiment {
-        var work: [(variant: Int, seed: UInt64)] = []
+        var work: [(unit: Int, variant: Int, seed: UInt64)] = []
         for v in scenario.variants.indices {
-            for i in 0..<scenario.seeds { work.append((v, scenario.seed &+ UInt64(i))) }
+            for i in 0..<scenario.seeds {
+                let unit = v * scenario.seeds + i
+                if let shard, !shard.owns(unit: unit) { continue }
+                work.append((unit, v, scenario.seed &+ UInt64(i)))
+            }
         }
-        let jobs = max(1, min(requestedJobs, work.count))
+        let jobs = max(1, min(requestedJobs, max(work.count, 1)))
         let results = Mutex<[Simulation.Result?]>(Array(repeating: nil, count: work.count))
         let next = Atomic<Int>(0)
         let simulatedDone = Mutex<[Int64]>(Array(repeating: 0, count: work.count))
@@ -136,37 +146,60 @@ public struct Experiment: Sendable {
             // After a memory overrun, replications that never started have no result.
             guard let result = collected[i] else { continue }
             replications.append(
-                Replication(variant: scenario.variants[item.variant].name, seed: item.seed, result: result)
+                Replication(
+                    unit: item.unit,
+                    variant: scenario.variants[item.variant].name,
+                    seed: item.seed,
+                    result: result
+                )
             )
+        }
+        let samples = replications.map { replication in
+            (replication.variant, comparisonValues(replication.result.summary))
         }
         return Experiment(
             scenario: scenario,
             replications: replications,
-            comparison: compare(scenario, replications),
+            comparison: compare(variants: scenario.variants.map(\.name), rankBy: scenario.rankBy, samples: samples),
             wallSeconds: wall,
-            jobs: jobs
+            jobs: jobs,
+            shard: shard
         )
     }
 
-    /// Means and confidence intervals per variant, ranked by the scenario's `rank_by` metric (then by p99, then name).
-    static func compare(_ scenario: Scenario, _ replications: [Replication]) -> [VariantComparison] {
+    /// A replication's values of the ``comparisonMetrics`` (a metric without a value is left out).
+    static func comparisonValues(_ summary: MetricRow) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for metric in comparisonMetrics { values[metric] = summary.value(of: metric) }
+        return values
+    }
+
+    /// Means and confidence intervals per variant, ranked by `rankBy` (then by p99, then file order).
+    ///
+    /// `samples` holds one replication's metric values each, in (variant, seed) order: a variant's values are
+    /// summed in that order, so a merge of shards ranks exactly as the run it splits.
+    static func compare(
+        variants: [String],
+        rankBy: String,
+        samples: [(variant: String, metrics: [String: Double])]
+    ) -> [VariantComparison] {
         var rows: [VariantComparison] = []
-        for variant in scenario.variants {
-            let mine = replications.filter { $0.variant == variant.name }
+        for variant in variants {
+            let mine = samples.filter { $0.variant == variant }
             var metrics: [String: (mean: Double?, halfWidth: Double?)] = [:]
             for metric in comparisonMetrics {
-                metrics[metric] = Statistics.meanWithCI95(mine.compactMap { $0.result.summary.value(of: metric) })
+                metrics[metric] = Statistics.meanWithCI95(mine.compactMap { $0.metrics[metric] })
             }
-            rows.append(VariantComparison(variant: variant.name, rank: 0, seeds: mine.count, metrics: metrics))
+            rows.append(VariantComparison(variant: variant, rank: 0, seeds: mine.count, metrics: metrics))
         }
-        let higherIsBetter = Scenario.rankMetrics.first { $0.name == scenario.rankBy }?.higherIsBetter ?? true
+        let higherIsBetter = Scenario.rankMetrics.first { $0.name == rankBy }?.higherIsBetter ?? true
         func key(_ row: VariantComparison, _ metric: String, _ higher: Bool) -> Double {
             guard let value = row.metrics[metric]?.mean ?? nil else { return .infinity }
             return higher ? -value : value
         }
         let order = rows.indices.sorted { a, b in
-            let ka = key(rows[a], scenario.rankBy, higherIsBetter)
-            let kb = key(rows[b], scenario.rankBy, higherIsBetter)
+            let ka = key(rows[a], rankBy, higherIsBetter)
+            let kb = key(rows[b], rankBy, higherIsBetter)
             if ka != kb { return ka < kb }
             let pa = key(rows[a], "p99_ms", false)
             let pb = key(rows[b], "p99_ms", false)

@@ -16,6 +16,11 @@ public struct Scenario: Sendable {
         public var description: String
         /// The resolved mesh.
         public var spec: MeshSpec
+        /// The entry of `variants` it comes from (`base` when the file lists none); with a sweep, many variants
+        /// share one.
+        public var base: String = "base"
+        /// With a `sweep`: the variant's label on each axis, in the order of ``Scenario/sweepAxes``.
+        public var axisLabels: [String] = []
     }
 
     /// The scenario's name.
@@ -32,8 +37,10 @@ public struct Scenario: Sendable {
     public var seeds: Int
     /// The metric that ranks variants in `comparison.csv`.
     public var rankBy: String
-    /// The variants, in file order.
+    /// The variants, in file order; a sweep's points follow each other with the first axis varying slowest.
     public var variants: [Variant]
+    /// The names of the `sweep` axes, in file order (empty without a sweep).
+    public var sweepAxes: [String] = []
 
     /// The most memory a run's reports may need: `timeseries.csv` rows are kept until the run ends.
     public static let maxReportBytes = 4 << 30

@@ -23,7 +23,7 @@ struct ScenarioDecoder {
 
     static let topKeys = [
         "name", "description", "seed", "seeds", "duration", "warmup", "window", "drain", "zones", "network",
-        "discovery", "services", "clients", "faults", "report", "variants", "security",
+        "discovery", "services", "clients", "faults", "report", "variants", "sweep", "security",
     ]
 
     /// Limits that keep a run within memory; documented in docs/scenario-format.md.
@@ -54,89 +54,7 @@ struct ScenarioDecoder {
                 reader.choice(report["rank_by"], "report.rank_by", choices: Scenario.rankMetrics.map(\.name)) ?? rankBy
         }
         guard let base = mesh(top, name: name) else { return nil }
-        var variants: [Scenario.Variant] = []
-        var variantNodes = reader.list(top["variants"], "variants")
-        if variantNodes.count > Self.maxVariants {
-            reader.fail(
-                .tooLarge,
-                top["variants"],
-                "variants",
-                "\(variantNodes.count) variants; a scenario may have at most \(Self.maxVariants)"
-            )
-            variantNodes = Array(variantNodes.prefix(Self.maxVariants))
-        }
-        if variantNodes.isEmpty {
-            variants.append(Scenario.Variant(name: "base", description: "", spec: base))
-        } else {
-            // Problems already reported for the base file are not repeated for each variant.
-            let baseProblems = Set(
-                reader.errors.map { "\($0.line ?? 0):\($0.column ?? 0):\($0.keyPath):\($0.message)" }
-            )
-            var names: Set<String> = []
-            for (i, node) in variantNodes.enumerated() {
-                let path = "variants[\(i)]"
-                guard let f = reader.fields(node, path, known: ["name", "description", "set"]) else { continue }
-                guard
-                    let variantName = f["name"].flatMap({
-                        reader.string($0, path + ".name", maxLength: Self.maxNameLength)
-                    })
-                else {
-                    if f["name"] == nil { reader.fail(.missingField, node, path + ".name", "a variant needs a name") }
-                    continue
-                }
-                if !names.insert(variantName).inserted {
-                    reader.fail(.duplicate, f["name"], path + ".name", "variant '\(variantName)' is defined twice")
-                    continue
-                }
-                var patched = tree
-                for pair in reader.entries(f["set"], path + ".set") {
-                    let root = String(pair.key.prefix { $0 != "." && $0 != "[" })
-                    if ["variants", "seeds", "seed", "name", "description", "report"].contains(root) {
-                        reader.fail(
-                            .outOfRange,
-                            pair.value,
-                            path + ".set." + pair.key,
-                            "a variant cannot change '\(pair.key)'",
-                            mark: pair.mark
-                        )
-                        continue
-                    }
-                    do {
-                        try patched.set(path: pair.key, to: pair.value)
-                    } catch {
-                        reader.fail(
-                            .danglingReference,
-                            pair.value,
-                            path + ".set." + pair.key,
-                            error.message,
-                            suggestion: error.suggestion,
-                            mark: pair.mark
-                        )
-                    }
-                }
-                let errorsBefore = reader.errors.count
-                guard let patchedTop = reader.fields(patched, "", known: Self.topKeys),
-                    let spec = mesh(patchedTop, name: name)
-                else { continue }
-                // Problems that only the variant's overrides create are reported under the variant.
-                var variantProblems = Array(reader.errors[errorsBefore...])
-                reader.errors.removeSubrange(errorsBefore...)
-                variantProblems.removeAll {
-                    baseProblems.contains("\($0.line ?? 0):\($0.column ?? 0):\($0.keyPath):\($0.message)")
-                }
-                for var problem in variantProblems {
-                    problem.keyPath = "\(path) (\(variantName)): " + problem.keyPath
-                    reader.errors.append(problem)
-                }
-                variants.append(
-                    Scenario.Variant(
-                        name: variantName,
-                        description: f["description"].flatMap { reader.string($0, path + ".description") } ?? "",
-                        spec: spec
-                    )
-                )
-            }
-        }
+        let (variants, axes) = self.variants(tree, top, name: name, base: base)
         reportSize(name: name, variants: variants, seeds: seeds, seedsNode: top["seeds"] ?? top.node)
         return Scenario(
             name: name,
@@ -146,7 +64,8 @@ struct ScenarioDecoder {
             seed: seed,
             seeds: seeds,
             rankBy: rankBy,
-            variants: variants
+            variants: variants,
+            sweepAxes: axes
         )
     }
 

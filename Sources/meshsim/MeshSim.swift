@@ -30,7 +30,7 @@ struct MeshSim: AsyncParsableCommand {
         version: meshsimVersion,
         subcommands: [
             Run.self, Validate.self, Serve.self, Load.self, Live.self, ProxyCommand.self, Certs.self,
-            RegressCommand.self,
+            RegressCommand.self, Merge.self,
         ],
         defaultSubcommand: Run.self
     )
@@ -88,7 +88,12 @@ extension MeshSim {
             discussion: """
                 With no SCENARIO, runs the bundled quickstart comparison (scenarios/quickstart.yaml).
                 Output goes to results/<scenario name>/ unless --out is given: summary.csv, timeseries.csv,
-                comparison.csv and run.json. The same scenario and seed give byte-identical CSVs whatever --jobs is.
+                comparison.csv and run.json (and sweep.csv for a scenario with a sweep). The same scenario and seed
+                give byte-identical CSVs whatever --jobs is.
+
+                --shard I/N runs only shard I (0 to N-1) of the run's variant × seed replications and writes its
+                rows with shard.json (default folder: results/<scenario name>/shards/I); `meshsim merge` puts the N
+                shards back together, byte-identical to the run in one process.
 
                 Exit codes: 0 success, 64 usage error, 65 bad scenario, 66 memory budget passed, 70 internal error.
                 """
@@ -131,10 +136,25 @@ extension MeshSim {
         )
         var maxMemory: String?
 
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Run only shard I of N (I from 0 to N-1, as JOB_COMPLETION_INDEX) and write it for `meshsim merge`.",
+                valueName: "I/N"
+            )
+        )
+        var shard: String?
+
         @Flag(help: "No progress line and no table.")
         var quiet = false
 
         func validate() throws {
+            if let shard, Shard(parsing: shard) == nil {
+                throw ValidationError(
+                    "--shard \(shard): expected I/N, a shard number I from 0 to N-1 and a count N from 1 to "
+                        + "\(Shard.maxCount) (e.g. 0/4)"
+                )
+            }
             if let seeds, !(1...10_000).contains(seeds) { throw ValidationError("--seeds must be in 1...10000") }
             if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
             if let maxMemory, MemorySize.parse(maxMemory) == nil {
@@ -163,7 +183,8 @@ extension MeshSim {
             }
 
             // The output folder is checked before any work, so that a run of minutes is not lost at the end.
-            let directory = out ?? "results/" + loaded.name
+            let shard = self.shard.flatMap(Shard.init(parsing:))
+            let directory = out ?? "results/" + loaded.name + (shard.map { "/shards/\($0.index)" } ?? "")
             try prepareOutputFolder(directory)
             let showProgress = !quiet && isatty(STDERR_FILENO) == 1
             let budget = maxMemory.flatMap(MemorySize.parse) ?? MemorySize.defaultBudget
@@ -171,6 +192,7 @@ extension MeshSim {
                 loaded,
                 jobs: jobs,
                 maxMemory: budget,
+                shard: shard,
                 progress: showProgress ? Self.printProgress : nil
             )
             if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
@@ -187,10 +209,24 @@ extension MeshSim {
                 throw Exit.badScenario
             }
             do {
-                try experiment.write(to: directory)
+                if shard != nil {
+                    try experiment.writeShard(to: directory)
+                } else {
+                    try experiment.write(to: directory)
+                }
             } catch {
                 printError("error: cannot write the reports to \(directory): \(error.localizedDescription)")
                 throw Exit.internalError
+            }
+            if let shard {
+                if !quiet {
+                    print(
+                        "\(loaded.name): shard \(shard): \(experiment.replications.count) of "
+                            + "\(loaded.variants.count * loaded.seeds) replication(s), \(experiment.events) events in "
+                            + "\(String(format: "%.2f", experiment.wallSeconds)) s → \(directory)/"
+                    )
+                }
+                return
             }
             if !quiet {
                 print(
