@@ -67,6 +67,14 @@ public struct LoadConfiguration: Sendable {
     public var scenario = "load"
     /// The variant column.
     public var variant = "direct"
+    /// With ``shardCount`` above 1: this generator sends arrivals `shardIndex`, `shardIndex + shardCount`, … of the
+    /// one global plan (`meshsim load --shard I/N`), so N generators together send what one would.
+    public var shardIndex = 0
+    /// How many generators share the plan.
+    public var shardCount = 1
+    /// When to start the schedule, in seconds since the Unix epoch (wall clock), so that the shards of a
+    /// distributed run, started at different moments, begin their shares together; nil starts at once.
+    public var startAt: Double?
 
     /// Creates a configuration for `host:port`.
     public init(host: String, port: Int, mode: Mode) {
@@ -227,6 +235,15 @@ public struct LoadConfiguration: Sendable {
             throw LiveError.invalid("--lag-threshold must be in \(range)")
         }
         if maxInFlight < 1 { throw LiveError.invalid("--max-inflight must be at least 1") }
+        if shardCount < 1 || !(0..<shardCount).contains(shardIndex) {
+            throw LiveError.invalid("--shard \(shardIndex)/\(shardCount): expected I/N with I from 0 to N-1")
+        }
+        if shardCount > 1, mode == .closed {
+            throw LiveError.invalid(
+                "--shard needs an open loop (--rate or --schedule): a closed loop has no global schedule to share; "
+                    + "run N closed-loop generators with a share of --connections each instead"
+            )
+        }
         if let problem = RunLimits.windowProblem(
             window: SimDuration(nanoseconds: window),
             duration: SimDuration(nanoseconds: duration)

@@ -2,6 +2,7 @@
 // meshsim — Live
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import Histogram
 public import NIOCore
 import NIOPosix
@@ -24,14 +25,18 @@ public struct LoadResult: Sendable {
     public var elapsed: Double
     /// Reasons the run should not be trusted (the generator fell behind, fewer connections than asked).
     public var flags: [String]
+    /// For a merge of a distributed run's shards: how many there were.
+    public var mergedShards: Int?
 
     /// The measured span in seconds.
     public var measuredSeconds: Double { Double(configuration.duration - configuration.warmup) / 1e9 }
 
-    /// The planned number of arrivals in the measured span (open loop), from the rate schedule.
+    /// The planned number of arrivals in the measured span (open loop), from the rate schedule: for one shard of a
+    /// distributed run, its share.
     public var plannedRequests: Double? {
         guard case .open(let schedule) = configuration.mode else { return nil }
-        return schedule.expectedArrivals(from: configuration.warmup, to: configuration.duration)
+        let all = schedule.expectedArrivals(from: configuration.warmup, to: configuration.duration)
+        return all / Double(configuration.shardCount)
     }
 
     /// The summary row in the simulator's schema.
@@ -101,7 +106,12 @@ public final class LoadGenerator: Sendable {
         }
         // Connect first; start the clock only when every loop is ready (one monotonic base for all).
         for worker in workers { try await worker.loop.flatSubmit { worker.prepare() }.get() }
-        let start = NIODeadline.now().uptimeNanoseconds + 2_000_000
+        var start = NIODeadline.now().uptimeNanoseconds + 2_000_000
+        var late: Double?
+        if let at = configuration.startAt {
+            let wait = at - Date().timeIntervalSince1970
+            if wait > 0 { start += UInt64(wait * 1e9) } else { late = -wait }
+        }
         onStart(.uptimeNanoseconds(start))
         for worker in workers {
             worker.loop.scheduleTask(deadline: .uptimeNanoseconds(start)) { worker.begin(at: start) }
@@ -150,6 +160,11 @@ public final class LoadGenerator: Sendable {
             flags: []
         )
         result.flags = Self.selfCheck(result)
+        if let late, late > 0.001 {
+            result.flags.append(
+                "started \(formatMs(late)) s after --start-at: this generator's schedule is shifted by as much"
+            )
+        }
         return result
     }
 

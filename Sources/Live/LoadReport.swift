@@ -107,6 +107,8 @@ public enum LoadReport {
         case .closed:
             add("load", quote("closed"))
         }
+        if c.shardCount > 1 { add("shard", quote("\(c.shardIndex)/\(c.shardCount)")) }
+        if let shards = r.mergedShards { add("shards", String(shards)) }
         add("threads", String(c.threads))
         add("connections", String(c.connections))
         add("max_connections", String(c.maxConnections))

@@ -126,7 +126,7 @@ public struct LoadStats: Sendable {
 }
 
 /// One window of the time series from one loop, with the gauges at its end.
-public struct LoadWindow: Sendable {
+public struct LoadWindow: Sendable, Codable {
     /// Window index (start = index × width).
     public var index: Int
     /// What finished in it.
@@ -140,7 +140,7 @@ public struct LoadWindow: Sendable {
 }
 
 /// Connection counts of one loop.
-public struct ConnectionCounts: Sendable, Equatable {
+public struct ConnectionCounts: Sendable, Equatable, Codable {
     /// Connections established.
     public var opened = 0
     /// Connect attempts that failed.

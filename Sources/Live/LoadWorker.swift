@@ -141,7 +141,9 @@ final class LoadWorker: @unchecked Sendable {
             guard let t = generator!.next() else { break }
             let k = arrivalIndex
             arrivalIndex += 1
-            if k % loopCount == index {
+            // This generator's share of the global plan, then this loop's share of that.
+            let shards = configuration.shardCount
+            if k % shards == configuration.shardIndex && (k / shards) % loopCount == index {
                 nextIntended = t0 + UInt64(t)
                 return
             }

@@ -133,3 +133,49 @@ public struct LatencyStats: Sendable {
         histogram.reset()
     }
 }
+
+/// Written as its counts and a ``HistogramRecord`` of its histogram (shards of a distributed load run keep these).
+extension LatencyStats: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case requests, measured, outcomes, attempts, latencySum, maxLatency, histogram
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let outcomes = try container.decode([UInt64].self, forKey: .outcomes)
+        guard outcomes.count == 4 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .outcomes,
+                in: container,
+                debugDescription: "expected 4 outcome counts (ok, failed, timed out, rejected)"
+            )
+        }
+        let record = try container.decode(HistogramRecord.self, forKey: .histogram)
+        do {
+            histogram = try record.histogram()
+        } catch {
+            throw DecodingError.dataCorruptedError(
+                forKey: .histogram,
+                in: container,
+                debugDescription: error.description
+            )
+        }
+        requests = try container.decode(UInt64.self, forKey: .requests)
+        measured = try container.decode(UInt64.self, forKey: .measured)
+        self.outcomes = (outcomes[0], outcomes[1], outcomes[2], outcomes[3])
+        attempts = try container.decode(UInt64.self, forKey: .attempts)
+        latencySum = try container.decode(Double.self, forKey: .latencySum)
+        maxLatency = try container.decode(UInt64.self, forKey: .maxLatency)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(requests, forKey: .requests)
+        try container.encode(measured, forKey: .measured)
+        try container.encode([outcomes.0, outcomes.1, outcomes.2, outcomes.3], forKey: .outcomes)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(latencySum, forKey: .latencySum)
+        try container.encode(maxLatency, forKey: .maxLatency)
+        try container.encode(HistogramRecord(histogram), forKey: .histogram)
+    }
+}

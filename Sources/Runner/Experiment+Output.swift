@@ -90,12 +90,30 @@ extension Experiment {
     /// Writes `summary.csv`, `timeseries.csv`, `comparison.csv`, `run.json` (and `sweep.csv` with a sweep) into
     /// `directory`, creating it.
     public func write(to directory: String) throws {
+        try Self.writeReports(
+            summary: summaryCSV,
+            timeseries: timeseriesCSV,
+            comparison: comparisonCSV,
+            run: runJSON,
+            sweep: sweepCSV,
+            to: directory
+        )
+    }
+
+    /// Writes a run's report files into `directory`, creating it: the one writer for a run and a merge of shards.
+    static func writeReports(
+        summary: String,
+        timeseries: String,
+        comparison: String,
+        run: String,
+        sweep: String?,
+        to directory: String
+    ) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var files = [
-            ("summary.csv", summaryCSV), ("timeseries.csv", timeseriesCSV), ("comparison.csv", comparisonCSV),
-            ("run.json", runJSON),
+            ("summary.csv", summary), ("timeseries.csv", timeseries), ("comparison.csv", comparison), ("run.json", run),
         ]
-        if let sweepCSV { files.append(("sweep.csv", sweepCSV)) }
+        if let sweep { files.append(("sweep.csv", sweep)) }
         for (name, text) in files {
             try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
         }

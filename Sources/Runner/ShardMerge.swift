@@ -293,14 +293,13 @@ public struct ShardMerge {
 
     /// Writes the merged reports into `directory`, creating it.
     public func write(to directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var files = [
-            ("summary.csv", summaryCSV), ("timeseries.csv", timeseriesCSV), ("comparison.csv", comparisonCSV),
-            ("run.json", runJSON),
-        ]
-        if let sweepCSV { files.append(("sweep.csv", sweepCSV)) }
-        for (name, text) in files {
-            try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
-        }
+        try Experiment.writeReports(
+            summary: summaryCSV,
+            timeseries: timeseriesCSV,
+            comparison: comparisonCSV,
+            run: runJSON,
+            sweep: sweepCSV,
+            to: directory
+        )
     }
 }

@@ -121,16 +121,7 @@ extension ScenarioDecoder {
 
     /// The `variants` list: names, descriptions and `set` changes, checked for duplicates and run keys.
     mutating func explicitVariants(_ top: Fields) -> [VariantDraft] {
-        var nodes = reader.list(top["variants"], "variants")
-        if nodes.count > Self.maxVariants {
-            reader.fail(
-                .tooLarge,
-                top["variants"],
-                "variants",
-                "\(nodes.count) variants; a scenario may have at most \(Self.maxVariants)"
-            )
-            nodes = Array(nodes.prefix(Self.maxVariants))
-        }
+        let nodes = reader.list(top["variants"], "variants", atMost: Self.maxVariants, of: "variants")
         var drafts: [VariantDraft] = []
         var names: Set<String> = []
         for (i, node) in nodes.enumerated() {

@@ -126,16 +126,8 @@ struct ScenarioDecoder {
         // Zones.
         var zones: [String] = []
         var zoneNames: Set<String> = []
-        let zoneList = reader.list(top["zones"], "zones")
-        if zoneList.count > MeshSpec.maxZones {
-            reader.fail(
-                .tooLarge,
-                top["zones"],
-                "zones",
-                "\(zoneList.count) zones; a scenario may have at most \(MeshSpec.maxZones)"
-            )
-        }
-        for (i, node) in zoneList.prefix(MeshSpec.maxZones).enumerated() {
+        let zoneList = reader.list(top["zones"], "zones", atMost: MeshSpec.maxZones, of: "zones")
+        for (i, node) in zoneList.enumerated() {
             guard let zone = reader.string(node, "zones[\(i)]") else { continue }
             if !zoneNames.insert(zone).inserted {
                 reader.fail(.duplicate, node, "zones[\(i)]", "zone '\(zone)' is listed twice")

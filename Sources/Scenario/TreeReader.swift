@@ -101,6 +101,15 @@ struct TreeReader {
         return items
     }
 
+    /// The items of a list, at most `limit` of them: more is reported (as "N what; a scenario may have at most
+    /// limit") and the rest dropped.
+    mutating func list(_ node: YAMLTree?, _ path: String, atMost limit: Int, of what: String) -> [YAMLTree] {
+        let items = list(node, path)
+        guard items.count > limit else { return items }
+        fail(.tooLarge, node, path, "\(items.count) \(what); a scenario may have at most \(limit)")
+        return Array(items.prefix(limit))
+    }
+
     /// The text of a scalar.
     mutating func string(_ node: YAMLTree?, _ path: String, maxLength: Int = 10_000) -> String? {
         guard let node else { return nil }

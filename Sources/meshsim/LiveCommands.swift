@@ -421,6 +421,23 @@ extension MeshSim {
         )
         var lagThreshold = "1ms"
         @Option(help: "Output folder.") var out = "results/load"
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Send only shard I of N of the arrival plan (open loop; I from 0 to N-1), for `meshsim merge`.",
+                valueName: "I/N"
+            )
+        )
+        var shard: String?
+        @Option(
+            name: .customLong("start-at"),
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Start the schedule at this wall-clock time: Unix seconds, or UTC as 2026-11-27T19:30:00Z (so shards begin together).",
+                valueName: "TIME"
+            )
+        )
+        var startAt: String?
         @Flag(help: "No live line per window.") var quiet = false
         @Flag(help: "Exit 1 when the run is flagged.") var strict = false
 
@@ -442,6 +459,12 @@ extension MeshSim {
                 throw ValidationError("--arrival must be constant or poisson, got \(arrival)")
             }
             if schedule != nil && rate != nil { throw ValidationError("give --rate or --schedule, not both") }
+            if let shard, Shard(parsing: shard) == nil {
+                throw ValidationError(
+                    "--shard \(shard): expected I/N, a shard number I from 0 to N-1 and a count N from 1 to "
+                        + "\(Shard.maxCount) (e.g. 0/4)"
+                )
+            }
             do {
                 _ = try LoadConfiguration.parseURL(url)
             } catch let error as LiveError {
@@ -496,6 +519,11 @@ extension MeshSim {
             configuration.window = try parseDuration(window, flag: "--window")
             configuration.seed = seed
             configuration.lagThreshold = try parseDuration(lagThreshold, flag: "--lag-threshold")
+            if let shard = shard.flatMap(Shard.init(parsing:)) {
+                configuration.shardIndex = shard.index
+                configuration.shardCount = shard.count
+            }
+            if let startAt { configuration.startAt = try Self.parseStart(startAt) }
             do {
                 try configuration.validate()
             } catch let error as LiveError {
@@ -512,9 +540,18 @@ extension MeshSim {
             let generator = LoadGenerator(configuration: configuration, group: group)
             let quiet = self.quiet
             let width = configuration.window
+            // A shard keeps its windows, histograms and all, for `meshsim merge`: written as they complete.
+            let log: LoadWindowLog?
+            do {
+                log = configuration.shardCount > 1 ? try LoadWindowLog(path: out + "/windows.jsonl") : nil
+            } catch {
+                printError("error: cannot write \(out)/windows.jsonl: \(error)")
+                throw Exit.internalError
+            }
             let result: LoadResult
             do {
                 result = try await generator.run(onWindow: { window in
+                    log?.append(window)
                     if !quiet { print(LoadReport.liveLine(window, width: width)) }
                 })
             } catch let error as LiveError {
@@ -531,12 +568,56 @@ extension MeshSim {
             )
             do {
                 try LoadReport.write([run], to: out, version: meshsimVersion)
+                if let log {
+                    // shard.json last: a shard folder without it did not finish.
+                    let record = LoadShardRecord(
+                        result: result,
+                        arguments: Self.ownArguments(),
+                        version: meshsimVersion,
+                        windows: try log.close()
+                    )
+                    let encoder = JSONEncoder()
+                    encoder.keyEncodingStrategy = .convertToSnakeCase
+                    encoder.outputFormatting = [.sortedKeys]
+                    try encoder.encode(record).write(to: URL(fileURLWithPath: out + "/shard.json"), options: .atomic)
+                }
             } catch {
                 printError("error: cannot write the reports to \(out): \(error.localizedDescription)")
                 throw Exit.internalError
             }
             printSummary(run, out: out)
             if strict && !result.flags.isEmpty { throw ExitCode(1) }
+        }
+
+        /// Reads `--start-at`: Unix seconds, or an RFC 3339 UTC time; at most a day ahead.
+        static func parseStart(_ text: String) throws -> Double {
+            var seconds = Double(text)
+            if seconds == nil {
+                let formatter = ISO8601DateFormatter()
+                formatter.formatOptions = [.withInternetDateTime]
+                var date = formatter.date(from: text)
+                if date == nil {
+                    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                    date = formatter.date(from: text)
+                }
+                seconds = date?.timeIntervalSince1970
+            }
+            guard let seconds, seconds.isFinite, seconds > 0 else {
+                throw ValidationError(
+                    "--start-at \(text): expected Unix seconds (e.g. 1796000000) or a UTC time (e.g. 2026-11-27T19:30:00Z)"
+                )
+            }
+            if seconds > Date().timeIntervalSince1970 + 86_400 {
+                throw ValidationError("--start-at \(text) is more than a day ahead")
+            }
+            return seconds
+        }
+
+        /// The arguments this `load` was given (after the subcommand), for a shard's record.
+        static func ownArguments() -> [String] {
+            let all = Array(CommandLine.arguments.dropFirst())
+            guard let at = all.firstIndex(of: "load") else { return all }
+            return Array(all[(at + 1)...])
         }
     }
 

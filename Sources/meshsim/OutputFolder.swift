@@ -10,6 +10,10 @@ import Foundation
 #elseif canImport(Musl)
     import Musl
 #endif
+#if canImport(CoreFoundation)
+    // With swift-nio-ssl in the graph, `stat` can resolve through CoreFoundation's copy of the C headers.
+    import CoreFoundation
+#endif
 
 /// Makes sure the output folder `path` exists and can be written, before any work is done: creates it (and its
 /// parents) and writes and removes a probe file in it.
