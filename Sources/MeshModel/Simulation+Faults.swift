@@ -133,6 +133,7 @@ extension Simulation {
         for l in links.indices {
             links[l].extraDelay = 0
             links[l].partitioned = false
+            links[l].heldUntil = 0
         }
         for (i, fault) in spec.faults.enumerated() where faultActive[i] {
             switch fault.kind {
@@ -142,9 +143,15 @@ extension Simulation {
             case .latency(let a, let b, let delay):
                 links[link(from: a, to: b)].extraDelay += delay.nanoseconds
                 if a != b { links[link(from: b, to: a)].extraDelay += delay.nanoseconds }
-            case .partition(let a, let b):
-                links[link(from: a, to: b)].partitioned = true
-                links[link(from: b, to: a)].partitioned = true
+            case .partition(let a, let b, let holds):
+                for l in [link(from: a, to: b), link(from: b, to: a)] {
+                    if holds {
+                        let end = fault.duration.map { (fault.at + $0).nanoseconds } ?? Int64.max
+                        links[l].heldUntil = max(links[l].heldUntil, end)
+                    } else {
+                        links[l].partitioned = true
+                    }
+                }
             case .crash, .zoneOutage, .scale, .loadSpike:
                 break
             }

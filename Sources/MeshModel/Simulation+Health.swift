@@ -62,7 +62,11 @@ extension Simulation {
     mutating func probe(edge e: Int, replica r: Int, timeout: Int64) -> (result: UInt8, after: Int64) {
         let from = Int(edges[e].checkZone)
         let to = Int(replicas[r].zone)
-        guard !links[link(from: from, to: to)].partitioned, !links[link(from: to, to: from)].partitioned,
+        let outward = link(from: from, to: to)
+        let back = link(from: to, to: from)
+        // A partition, dropping or holding, makes the check time out.
+        guard !links[outward].partitioned, !links[back].partitioned, links[outward].heldUntil <= now,
+            links[back].heldUntil <= now,
             let rng = edges[e].healthRng
         else {
             return (2, timeout)

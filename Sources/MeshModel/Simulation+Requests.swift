@@ -247,13 +247,18 @@ extension Simulation {
         }
     }
 
-    /// The one-way delay of a message between two zones, or `nil` when the message is lost to a partition.
+    /// The one-way delay of a message between two zones, or `nil` when the message never arrives: lost to a `drop`
+    /// partition, or held by a `hold` partition that lasts to the run's end. A message held by a `hold` partition
+    /// leaves when it heals, then takes the link's delay.
     @inline(__always)
     mutating func transit(from: Int, to: Int) -> Int64? {
         let l = link(from: from, to: to)
-        if links[l].instant && links[l].extraDelay == 0 && !links[l].partitioned { return 0 }
-        if links[l].partitioned { return nil }
+        if links[l].instant && links[l].extraDelay == 0 && !links[l].partitioned && links[l].heldUntil == 0 {
+            return 0
+        }
+        if links[l].partitioned || links[l].heldUntil == Int64.max { return nil }
         var delay = links[l].spec.delay.sample(using: links[l].rng) + links[l].extraDelay
+        if links[l].heldUntil > now { delay += links[l].heldUntil - now }
         let loss = links[l].spec.loss
         if loss > 0 {
             let rng = links[l].rng
@@ -415,11 +420,20 @@ extension Simulation {
         }
         let c = Int(attempts[a].call)
         let from = Int(replicas[Int(attempts[a].replica)].zone)
-        guard calls[c].generation == attempts[a].callGeneration,
-            let delay = transit(from: from, to: Int(calls[c].callerZone))
-        else {
+        guard calls[c].generation == attempts[a].callGeneration else {
             releaseFromBalancer(a)
-            freeAttempt(a)  // nobody is waiting, or the response is lost
+            freeAttempt(a)  // nobody is waiting
+            return
+        }
+        guard let delay = transit(from: from, to: Int(calls[c].callerZone)) else {
+            if attempts[a].waitedOn {
+                // The response is lost on its way back: the caller still waits, and only its timeout, its deadline
+                // or the run's end can end this attempt (and free the caller's worker, between services).
+                attempts[a].phase = .lost
+            } else {
+                releaseFromBalancer(a)
+                freeAttempt(a)
+            }
             return
         }
         if delay == 0 {

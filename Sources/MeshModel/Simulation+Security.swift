@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Reports
+import SimCore
 import SimRandom
 import Spec
 

@@ -162,6 +162,10 @@ struct LinkState {
     var spec: LinkSpec
     var instant: Bool
     var extraDelay: Int64 = 0
+    /// Messages are lost (a `drop` partition).
     var partitioned = false
+    /// Messages sent before this instant (ns) are held and leave then (a `hold` partition); 0 when none is active,
+    /// `Int64.max` for one that lasts to the run's end.
+    var heldUntil: Int64 = 0
     var rng: RandomStream
 }

@@ -43,12 +43,12 @@ public struct Simulation {
     var recorder: ReplicationRecorder
 
     // Model state (see Simulation+State.swift for the types).
-    var replicas: [ReplicaState] = []
+    var replicas = Slab<ReplicaState>()
     var serviceFirstReplica: [Int] = []
     var views: [[EndpointState]] = []
     /// The replicas in each service's endpoint list per zone (the originating cluster of zone-aware routing).
     var viewZoneCounts: [[Int]] = []
-    var edges: [CallEdge] = []
+    var edges = Slab<CallEdge>()
     /// Mutual TLS's connections and costs, when the scenario turns it on (see Simulation+Security.swift).
     var security: SecurityState?
     /// Per edge and request path, whether authorization denies the edge's caller; empty when nothing is denied.
@@ -60,15 +60,17 @@ public struct Simulation {
     /// Every request path and host named by clients, for routes.
     var pathNames: [String] = []
     var hostNames: [String] = []
-    var clients: [ClientState] = []
+    var clients = Slab<ClientState>()
     /// The links in use, in order of first use (see ``link(from:to:)``).
-    var links: [LinkState] = []
+    var links = Slab<LinkState>()
     /// For each ordered zone pair (`from × zones + to`), its index in `links`, or -1 before its first use.
     var linkIndex: [Int32] = []
-    var calls: [CallState] = []
-    var freeCalls: [Int32] = []
-    var attempts: [AttemptState] = []
-    var freeAttempts: [Int32] = []
+    // The per-request records and the model's parts live in slabs: written in place, with no copy-on-write check
+    // per write (see `Slab`).
+    var calls = Slab<CallState>(capacity: 256)
+    var freeCalls = Slab<Int32>(capacity: 256)
+    var attempts = Slab<AttemptState>(capacity: 256)
+    var freeAttempts = Slab<Int32>(capacity: 256)
     var faultActive: [Bool] = []
     var scaleChanges: [[Int]] = []
     var rootsInFlight = 0

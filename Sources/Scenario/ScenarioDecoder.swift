@@ -1389,7 +1389,7 @@ struct ScenarioDecoder {
     ]
     static let faultKeys = [
         "at", "for", "kind", "service", "replica", "replicas", "factor", "dist", "rate", "zones", "zone", "delay",
-        "every", "length", "client", "delta",
+        "every", "length", "client", "delta", "mode",
     ]
 
     mutating func fault(_ node: YAMLTree, _ path: String, spec: MeshSpec, clientNames: [String]) -> FaultSpec? {
@@ -1457,7 +1457,7 @@ struct ScenarioDecoder {
             let rate = reader.probability(f["rate"], path + ".rate", default: 0)
             kind = selection(f, path, spec).map { .errors($0, rate: rate) }
         case "latency", "partition":
-            allowed = kindName == "latency" ? ["zones", "delay"] : ["zones"]
+            allowed = kindName == "latency" ? ["zones", "delay"] : ["zones", "mode"]
             let pair = reader.list(f["zones"], path + ".zones")
             var indices: [Int] = []
             for (i, z) in pair.enumerated() {
@@ -1481,7 +1481,8 @@ struct ScenarioDecoder {
                 if indices.count == 2 && indices[0] == indices[1] {
                     reader.fail(.outOfRange, f["zones"], path + ".zones", "a partition needs two different zones")
                 }
-                kind = indices.count == 2 ? .partition(a: indices[0], b: indices[1]) : nil
+                let mode = f["mode"].map { reader.choice($0, path + ".mode", choices: ["drop", "hold"]) } ?? "drop"
+                kind = indices.count == 2 ? .partition(a: indices[0], b: indices[1], holds: mode == "hold") : nil
             }
         case "zone_outage":
             allowed = ["zone"]

@@ -356,7 +356,12 @@ struct Fields {
         self.node = node
     }
 
-    subscript(key: String) -> YAMLTree? { values[key] }
+    /// The value of `key`; a key written with no value or `null` reads as absent, so the default applies (and a
+    /// variant can remove a policy: `hedging: null`).
+    subscript(key: String) -> YAMLTree? {
+        guard let value = values[key], !value.isNull else { return nil }
+        return value
+    }
 
     /// The key path of a field.
     func path(_ key: String) -> String { path.isEmpty ? key : path + "." + key }

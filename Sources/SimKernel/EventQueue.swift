@@ -9,7 +9,8 @@ public import SimCore
 /// Simultaneous events run first-in first-out, as in SimPy, ns-3 and OMNeT++, which makes every run with the same
 /// inputs replay the same order. Time is integer nanoseconds. `Event` is the model's own payload (an enum of small
 /// integers in the mesh model), stored inline, so scheduling allocates nothing once the heap has grown to its working
-/// size. A queue is single-threaded by design: one per replication.
+/// size. A queue is single-threaded by design: one per replication. Its heap is a `Slab`, so copies of a queue
+/// share their pending events: never copy a queue to fork a simulation.
 ///
 /// Cancellation is lazy: `cancel(_:)` records the token and the entry is dropped when it reaches the top.
 public struct EventQueue<Event> {
@@ -38,7 +39,8 @@ public struct EventQueue<Event> {
         }
     }
 
-    @usableFromInline var heap: ContiguousArray<Entry> = []
+    /// The heap, in a slab: sifting writes entries in place with no copy-on-write check per write.
+    @usableFromInline var heap = Slab<Entry>(capacity: 64)
     @usableFromInline var nextSequence: UInt64 = 0
     @usableFromInline var cancelled: Set<UInt64> = []
 
@@ -55,7 +57,7 @@ public struct EventQueue<Event> {
 
     /// Creates an empty queue with room for `capacity` pending events.
     public init(reservingCapacity capacity: Int) {
-        heap.reserveCapacity(capacity)
+        heap = Slab(capacity: capacity)
     }
 
     /// The number of pending events, cancelled ones included until they are dropped.
@@ -142,7 +144,7 @@ public struct EventQueue<Event> {
 
     @inlinable
     mutating func removeTop() -> Entry {
-        let last = heap.removeLast()
+        let last = heap.popLast()!
         guard !heap.isEmpty else { return last }
         let top = heap[0]
         heap[0] = last

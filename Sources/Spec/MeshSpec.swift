@@ -547,8 +547,9 @@ public enum FaultKind: Sendable, Equatable {
     case errors(ReplicaSelection, rate: Double)
     /// Every message between zones `a` and `b` (both ways) takes `delay` longer.
     case latency(a: Int, b: Int, delay: SimDuration)
-    /// Every message between zones `a` and `b` (both ways) is lost.
-    case partition(a: Int, b: Int)
+    /// Every message between zones `a` and `b` (both ways) is lost (`holds` false), or held and delivered when the
+    /// partition heals (`holds` true: TCP retransmits across an outage; never, for a partition to the run's end).
+    case partition(a: Int, b: Int, holds: Bool)
     /// Every replica in the zone crashes.
     case zoneOutage(zone: Int)
     /// Stop-the-world pauses of `length` every `every` (the first at the fault's start).
