@@ -23,6 +23,8 @@ let package = Package(
                 .product(name: "Retries", package: "meshsim"),
                 .product(name: "SimKernel", package: "meshsim"),
                 .product(name: "LiveHTTP", package: "meshsim"),
+                .product(name: "MeshModel", package: "meshsim"),
+                .product(name: "Scenario", package: "meshsim"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

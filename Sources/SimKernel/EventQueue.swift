@@ -4,7 +4,7 @@
 
 public import SimCore
 
-/// The future-event set of one simulation: a binary min-heap ordered by (time, insertion sequence).
+/// The future-event set of one simulation: a 4-ary min-heap ordered by (time, insertion sequence).
 ///
 /// Simultaneous events run first-in first-out, as in SimPy, ns-3 and OMNeT++, which makes every run with the same
 /// inputs replay the same order. Time is integer nanoseconds. `Event` is the model's own payload (an enum of small
@@ -152,12 +152,16 @@ public struct EventQueue<Event> {
         return top
     }
 
+    /// Children per node. A 4-ary heap is half as deep as a binary one and finds a node's children in one or two
+    /// cache lines, so it stays fast when a million events are pending (the hold benchmark, docs/performance.md).
+    @usableFromInline static var arity: Int { 4 }
+
     @inlinable
     mutating func siftUp(_ start: Int) {
         var child = start
         let item = heap[child]
         while child > 0 {
-            let parent = (child - 1) >> 1
+            let parent = (child - 1) / Self.arity
             if !item.precedes(heap[parent]) { break }
             heap[child] = heap[parent]
             child = parent
@@ -171,9 +175,16 @@ public struct EventQueue<Event> {
         var parent = start
         let item = heap[parent]
         while true {
-            var child = 2 * parent + 1
-            if child >= count { break }
-            if child + 1 < count && heap[child + 1].precedes(heap[child]) { child += 1 }
+            let first = Self.arity * parent + 1
+            if first >= count { break }
+            // The earliest of up to `arity` children.
+            var child = first
+            let end = min(first + Self.arity, count)
+            var next = first + 1
+            while next < end {
+                if heap[next].precedes(heap[child]) { child = next }
+                next += 1
+            }
             if !heap[child].precedes(item) { break }
             heap[parent] = heap[child]
             parent = child

@@ -20,7 +20,7 @@ struct NetworkFaultTests {
         services:
           frontend:
             zones: [a]
-            workers: 40
+            workers: 16
             service_time: "constant:1ms"
             calls: [{service: api, timeout: \(callTimeout)}]
           api: {zones: [b], service_time: "constant:50ms", workers: 100}
@@ -29,6 +29,33 @@ struct NetworkFaultTests {
         faults:
           - \(partition)
         """
+    }
+
+    /// Users in zone a call api in zone b directly for 4 s (1 ms of work), with `timeout` and `partition`.
+    static func oneHop(partition: String, timeout: String = "") -> String {
+        """
+        duration: 4s
+        drain: 1s
+        zones: [a, b]
+        services:
+          api: {zones: [b], service_time: "constant:1ms", workers: 10}
+        clients:
+          users: {target: api, zone: a, rate: 100, arrival: constant\(timeout.isEmpty ? "" : ", timeout: " + timeout)}
+        faults:
+          - \(partition)
+        """
+    }
+
+    /// A check shared by the two-tier runs: after the partition, every request succeeds again, as fast as before
+    /// it: frontend has all its 16 workers back (a leak of the 10 or so held by lost answers would leave it 6, too
+    /// few for 200 requests/s of 51 ms, and its queue would grow without end).
+    static func recovered(_ windows: [[String]]) {
+        for second in 5..<10 {
+            #expect(MeshBehaviourTests.column(windows[second], "success_rate") == 1, "window \(second)")
+        }
+        for second in 6..<10 {
+            #expect(MeshBehaviourTests.column(windows[second], "p99_ms") < 100, "window \(second)")
+        }
     }
 
     @Test("responses lost in a partition end at the caller's timeout and free the caller's worker")
@@ -40,26 +67,16 @@ struct NetworkFaultTests {
         #expect(summary.unfinished == 0, "\(summary)")
         // About 10 responses were on their way back when the partition began (200/s × 50 ms): they were lost, and
         // their calls timed out like the ones lost on the way out. Before the fix they held 10 of frontend's
-        // 40 workers for ever; now, after the partition, every request succeeds again.
-        #expect(summary.failed + summary.timedOut >= 200, "\(summary)")
-        for second in 5..<10 {
-            #expect(MeshBehaviourTests.column(windows[second], "success_rate") == 1, "window \(second)")
-        }
+        // 16 workers for ever; now, after the partition, every request succeeds again.
+        // In the partition, each of frontend's 16 workers holds a call for its 100 ms timeout: about 160 calls fail
+        // (the rest wait in frontend's queue and succeed after it).
+        #expect(summary.failed + summary.timedOut >= 150, "\(summary)")
+        Self.recovered(windows)
     }
 
     @Test("without a timeout, a lost attempt waits until the run's end, and is counted unfinished")
     func lostWithoutTimeoutIsUnfinished() throws {
-        let yaml = """
-            duration: 4s
-            drain: 1s
-            zones: [a, b]
-            services:
-              api: {zones: [b], service_time: "constant:1ms", workers: 10}
-            clients:
-              users: {target: api, zone: a, rate: 100, arrival: constant}
-            faults:
-              - {at: 1s, for: 1s, kind: partition, zones: [a, b]}
-            """
+        let yaml = Self.oneHop(partition: "{at: 1s, for: 1s, kind: partition, zones: [a, b]}")
         let (summary, _, _) = try MeshBehaviourTests.run(yaml)
         #expect(summary.unfinished == 100, "\(summary)")
         #expect(summary.ok == summary.requests - 100)
@@ -99,25 +116,14 @@ struct NetworkFaultTests {
             )
         )
         #expect(summary.unfinished == 0, "\(summary)")
-        #expect(summary.timedOut + summary.failed > 150, "\(summary)")
-        for second in 5..<10 {
-            #expect(MeshBehaviourTests.column(windows[second], "success_rate") == 1, "window \(second)")
-        }
+        // 16 workers, each holding a call for its 200 ms timeout: about 80 fail in the second of the partition.
+        #expect(summary.timedOut + summary.failed >= 70, "\(summary)")
+        Self.recovered(windows)
     }
 
     @Test("a hold partition to the run's end holds for ever: callers with a timeout time out")
     func holdForEver() throws {
-        let yaml = """
-            duration: 4s
-            drain: 1s
-            zones: [a, b]
-            services:
-              api: {zones: [b], service_time: "constant:1ms", workers: 10}
-            clients:
-              users: {target: api, zone: a, rate: 100, arrival: constant, timeout: 100ms}
-            faults:
-              - {at: 3s, kind: partition, zones: [a, b], mode: hold}
-            """
+        let yaml = Self.oneHop(partition: "{at: 3s, kind: partition, zones: [a, b], mode: hold}", timeout: "100ms")
         let (summary, _, _) = try MeshBehaviourTests.run(yaml)
         #expect(summary.timedOut == 100, "\(summary)")
         #expect(summary.unfinished == 0)

@@ -6,20 +6,84 @@ import Retries
 import SimCore
 import SimKernel
 
-/// The event queue as the simulator uses it: 1,000 pending events; each call pops the earliest and schedules one
-/// more at a pseudo-random delay (the hold model of event-list benchmarks).
+/// The event queue as the simulator uses it, in the hold model of event-list benchmarks: N events pending; each
+/// call pops the earliest and schedules one more at a pseudo-random delay. N from 10 to 1,000,000, for meshsim's
+/// 4-ary `EventQueue` and, side by side, a binary heap as the queue was before (`ReferenceBinaryHeap`): the cost
+/// per event should stay nearly flat as N grows.
 func benchmarkKernel() {
-    print("Kernel: EventQueue pop + schedule (1,000 pending)")
-    var queue = EventQueue<Int32>(reservingCapacity: 2_048)
-    var rng = SplitMix(state: 3)
-    for i in 0..<1_000 { _ = queue.schedule(Int32(i), at: SimInstant(nanoseconds: Int64(rng.next() % 1_000_000))) }
-    measure("EventQueue pop+schedule, 1000 pending", iterations: Options.iterations) {
-        let event = queue.popNext()!
-        _ = queue.schedule(event, after: .nanoseconds(Int64(rng.next() % 1_000_000) + 1))
-        return Int(event)
+    print("Kernel: EventQueue pop + schedule (the hold model)")
+    for pending in [10, 1_000, 100_000, 1_000_000] {
+        var queue = EventQueue<Int32>(reservingCapacity: pending + 1)
+        var reference = ReferenceBinaryHeap(capacity: pending + 1)
+        var rng = SplitMix(state: 3)
+        for i in 0..<pending {
+            let time = Int64(rng.next() % 1_000_000)
+            _ = queue.schedule(Int32(i), at: SimInstant(nanoseconds: time))
+            reference.push(time: time, event: Int32(i))
+        }
+        let name = pending == 1_000 ? "EventQueue pop+schedule, 1000 pending" : "EventQueue hold, \(pending) pending"
+        measure(name, iterations: Options.iterations) {
+            let event = queue.popNext()!
+            _ = queue.schedule(event, after: .nanoseconds(Int64(rng.next() % 1_000_000) + 1))
+            return Int(event)
+        }
+        if let m = measurements.last { print("  → \(Int(1e9 / m.nanosecondsPerCall)) events per second") }
+        measure("binary heap (reference) hold, \(pending) pending", iterations: Options.iterations) {
+            let (time, event) = reference.pop()
+            reference.push(time: time + Int64(rng.next() % 1_000_000) + 1, event: event)
+            return Int(event)
+        }
     }
-    if let m = measurements.last, m.name.hasPrefix("EventQueue") {
-        print("  → \(Int(1e9 / m.nanosecondsPerCall)) events per second")
+}
+
+/// The event queue's algorithm before it became 4-ary: a binary min-heap of (time, sequence, event), for the hold
+/// benchmark to compare against in the same run.
+struct ReferenceBinaryHeap {
+    struct Entry {
+        var time: Int64
+        var sequence: UInt64
+        var event: Int32
+        func precedes(_ other: Entry) -> Bool {
+            time < other.time || (time == other.time && sequence < other.sequence)
+        }
+    }
+
+    var heap = Slab<Entry>()
+    var sequence: UInt64 = 0
+
+    init(capacity: Int) { heap = Slab(capacity: capacity) }
+
+    mutating func push(time: Int64, event: Int32) {
+        heap.append(Entry(time: time, sequence: sequence, event: event))
+        sequence &+= 1
+        var child = heap.count - 1
+        let item = heap[child]
+        while child > 0 {
+            let parent = (child - 1) >> 1
+            if !item.precedes(heap[parent]) { break }
+            heap[child] = heap[parent]
+            child = parent
+        }
+        heap[child] = item
+    }
+
+    mutating func pop() -> (Int64, Int32) {
+        let top = heap[0]
+        let last = heap.popLast()!
+        if !heap.isEmpty {
+            let count = heap.count
+            var parent = 0
+            while true {
+                var child = 2 * parent + 1
+                if child >= count { break }
+                if child + 1 < count && heap[child + 1].precedes(heap[child]) { child += 1 }
+                if !heap[child].precedes(last) { break }
+                heap[parent] = heap[child]
+                parent = child
+            }
+            heap[parent] = last
+        }
+        return (top.time, top.event)
     }
 }
 
