@@ -191,6 +191,11 @@ extension Simulation {
             edgeDenied.append(pathNames.map { !authorization.allows(caller: identity, service: service, path: $0) })
         }
         edges.append(edge)
+        // Every timeout of the edge is its per-try timeout from when it is set: they come due in the order set,
+        // so they wait in one FIFO lane of the event queue rather than in its heap.
+        timeoutLanes.append(
+            edge.timeoutNs > 0 ? Int32(queue.lane(forDelay: SimDuration(nanoseconds: edge.timeoutNs))) : -1
+        )
         edgesByTarget[target].append(Int32(edges.count - 1))
         return Int32(edges.count - 1)
     }

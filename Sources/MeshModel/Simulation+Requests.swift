@@ -170,10 +170,16 @@ extension Simulation {
             timeoutAt = min(timeoutAt ?? Int64.max, calls[c].deadline.instant.nanoseconds)
         }
         if let timeoutAt {
-            schedule(
-                .timeout(call: Int32(c), generation: calls[c].generation, attemptNumber: calls[c].attemptsMade),
-                at: max(timeoutAt, now)
+            let event = MeshEvent.timeout(
+                call: Int32(c),
+                generation: calls[c].generation,
+                attemptNumber: calls[c].attemptsMade
             )
+            if edges[edge].timeoutNs > 0, timeoutAt == now + edges[edge].timeoutNs {
+                queue.schedule(event, inLane: Int(timeoutLanes[edge]))  // the edge's own timeout: its FIFO lane
+            } else {
+                schedule(event, at: max(timeoutAt, now))  // cut short by the deadline
+            }
         }
         if pool == .pending {
             // Every connection of the Envoy pool is in use: the attempt waits for one (its timeout runs).

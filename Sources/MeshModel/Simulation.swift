@@ -49,6 +49,8 @@ public struct Simulation {
     /// The replicas in each service's endpoint list per zone (the originating cluster of zone-aware routing).
     var viewZoneCounts: [[Int]] = []
     var edges = Slab<CallEdge>()
+    /// Per edge, the event-queue lane of its per-try timeouts (-1 without a timeout).
+    var timeoutLanes: [Int32] = []
     /// Mutual TLS's connections and costs, when the scenario turns it on (see Simulation+Security.swift).
     var security: SecurityState?
     /// Per edge and request path, whether authorization denies the edge's caller; empty when nothing is denied.

@@ -102,3 +102,84 @@ extension Slab: RandomAccessCollection {
     public var endIndex: Int { storage.count }
     public var indices: Range<Int> { 0..<storage.count }
 }
+
+/// A first-in first-out queue in a growable ring, read and written in place (the companion of `Slab`).
+///
+/// Copies of a ring are the same ring; it is used by one thread.
+public struct Ring<Element> {
+    @usableFromInline
+    final class Storage {
+        @usableFromInline @exclusivity(unchecked) var base: UnsafeMutablePointer<Element>
+        @usableFromInline @exclusivity(unchecked) var head = 0
+        @usableFromInline @exclusivity(unchecked) var count = 0
+        /// A power of two, so that positions wrap with a mask.
+        @usableFromInline @exclusivity(unchecked) var capacity: Int
+
+        init(capacity: Int) {
+            var size = 16
+            while size < capacity { size <<= 1 }
+            self.capacity = size
+            base = .allocate(capacity: size)
+        }
+
+        deinit {
+            for k in 0..<count { (base + ((head + k) & (capacity - 1))).deinitialize(count: 1) }
+            base.deallocate()
+        }
+
+        /// Doubles the capacity, moving the elements to the start.
+        @usableFromInline
+        func grow() {
+            let larger = capacity * 2
+            let moved = UnsafeMutablePointer<Element>.allocate(capacity: larger)
+            for k in 0..<count { (moved + k).moveInitialize(from: base + ((head + k) & (capacity - 1)), count: 1) }
+            base.deallocate()
+            base = moved
+            head = 0
+            capacity = larger
+        }
+    }
+
+    @usableFromInline let storage: Storage
+
+    /// An empty ring with room for `capacity` elements before it grows.
+    public init(capacity: Int = 16) { storage = Storage(capacity: capacity) }
+
+    /// How many elements wait.
+    @inlinable public var count: Int { storage.count }
+
+    /// Whether none waits.
+    @inlinable public var isEmpty: Bool { storage.count == 0 }
+
+    /// The bytes the ring holds (its capacity).
+    public var storageBytes: Int { storage.capacity * MemoryLayout<Element>.stride }
+
+    /// The oldest element, if any.
+    @inlinable public var first: Element? {
+        storage.count == 0 ? nil : storage.base[storage.head]
+    }
+
+    /// Adds `element` behind the others.
+    ///
+    /// - Complexity: amortised O(1).
+    @inlinable
+    public func append(_ element: Element) {
+        let storage = self.storage
+        if storage.count == storage.capacity { storage.grow() }
+        (storage.base + ((storage.head + storage.count) & (storage.capacity - 1))).initialize(to: element)
+        storage.count += 1
+    }
+
+    /// Removes and returns the oldest element, if any.
+    ///
+    /// - Complexity: O(1).
+    @inlinable
+    public func removeFirst() -> Element? {
+        let storage = self.storage
+        guard storage.count > 0 else { return nil }
+        let element = (storage.base + storage.head).move()
+        storage.head = (storage.head + 1) & (storage.capacity - 1)
+        storage.count -= 1
+        return element
+    }
+}

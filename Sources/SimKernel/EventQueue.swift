@@ -27,11 +27,14 @@ public struct EventQueue<Event> {
         @usableFromInline var time: Int64
         @usableFromInline var sequence: UInt64
         @usableFromInline var event: Event
+        /// The lane the entry waits in, or -1 for one scheduled at an arbitrary time.
+        @usableFromInline var lane: Int32
 
-        @inlinable init(time: Int64, sequence: UInt64, event: Event) {
+        @inlinable init(time: Int64, sequence: UInt64, event: Event, lane: Int32 = -1) {
             self.time = time
             self.sequence = sequence
             self.event = event
+            self.lane = lane
         }
 
         @inlinable func precedes(_ other: Entry) -> Bool {
@@ -42,6 +45,12 @@ public struct EventQueue<Event> {
     /// The heap, in a slab: sifting writes entries in place with no copy-on-write check per write.
     @usableFromInline var heap = Slab<Entry>(capacity: 64)
     @usableFromInline var nextSequence: UInt64 = 0
+    /// Events scheduled after one constant delay each (a call edge's timeout, say) come due in the order they were
+    /// scheduled: each lane is a FIFO, and only its earliest event sits in the heap. Tens of thousands of pending
+    /// timeouts then cost the heap nothing (the large-mesh benchmark, docs/performance.md).
+    @usableFromInline var lanes = Slab<(delay: Int64, fifo: Ring<Entry>)>(capacity: 8)
+    /// Events waiting in lanes behind their lane's earliest.
+    @usableFromInline var laneWaiting = 0
     @usableFromInline var cancelled: Set<UInt64> = []
 
     @usableFromInline var _now: SimInstant = .zero
@@ -61,13 +70,15 @@ public struct EventQueue<Event> {
     }
 
     /// The number of pending events, cancelled ones included until they are dropped.
-    @inlinable public var count: Int { heap.count }
+    @inlinable public var count: Int { heap.count + laneWaiting }
 
     /// Whether no event is pending.
     @inlinable public var isEmpty: Bool { heap.isEmpty }
 
     /// The bytes the queue's storage holds (its capacity, not only the pending events).
-    public var storageBytes: Int { heap.capacity * MemoryLayout<Entry>.stride }
+    public var storageBytes: Int {
+        lanes.reduce(heap.capacity * MemoryLayout<Entry>.stride) { $0 + $1.fifo.storageBytes }
+    }
 
     /// The time of the earliest pending event, if any.
     @inlinable public var nextTime: SimInstant? { heap.first.map { SimInstant(nanoseconds: $0.time) } }
@@ -91,6 +102,41 @@ public struct EventQueue<Event> {
     @inlinable @discardableResult
     public mutating func schedule(_ event: Event, after delay: SimDuration) -> Token {
         schedule(event, at: now + delay)
+    }
+
+    /// The lane for events scheduled after `delay`, made on first use; pass it to ``schedule(_:inLane:)``.
+    ///
+    /// - Complexity: O(lanes).
+    public mutating func lane(forDelay delay: SimDuration) -> Int {
+        precondition(delay >= .zero, "a lane's delay cannot be negative")
+        if let index = lanes.firstIndex(where: { $0.delay == delay.nanoseconds }) { return index }
+        lanes.append((delay.nanoseconds, Ring(capacity: 64)))
+        return lanes.count - 1
+    }
+
+    /// Schedules `event` after its lane's delay. The order of events is exactly as ``schedule(_:at:)`` would make
+    /// it (time, then scheduling order), but the event waits in the lane's FIFO until the ones before it are due.
+    ///
+    /// - Complexity: O(1) when the lane already holds an event, O(log n) otherwise.
+    @inlinable @discardableResult
+    public mutating func schedule(_ event: Event, inLane lane: Int) -> Token {
+        let sequence = nextSequence
+        nextSequence &+= 1
+        let entry = Entry(
+            time: now.nanoseconds &+ lanes[lane].delay,
+            sequence: sequence,
+            event: event,
+            lane: Int32(lane)
+        )
+        let fifo = lanes[lane].fifo
+        fifo.append(entry)
+        if fifo.count == 1 {
+            heap.append(entry)
+            siftUp(heap.count - 1)
+        } else {
+            laneWaiting += 1
+        }
+        return Token(sequence: sequence)
     }
 
     /// Cancels a pending event; cancelling one that already ran or was cancelled does nothing.
@@ -144,9 +190,20 @@ public struct EventQueue<Event> {
 
     @inlinable
     mutating func removeTop() -> Entry {
+        let top = heap[0]
+        if top.lane >= 0 {
+            // The lane's earliest leaves; the next of the lane, if any, takes its place in the heap.
+            let fifo = lanes[Int(top.lane)].fifo
+            _ = fifo.removeFirst()
+            if let next = fifo.first {
+                laneWaiting -= 1
+                heap[0] = next
+                siftDown(0)
+                return top
+            }
+        }
         let last = heap.popLast()!
         guard !heap.isEmpty else { return last }
-        let top = heap[0]
         heap[0] = last
         siftDown(0)
         return top

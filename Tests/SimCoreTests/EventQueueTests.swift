@@ -35,6 +35,65 @@ struct EventQueueTests {
         #expect(seen == Array(0..<2_000))
     }
 
+    @Test("lanes of constant delays pop in exactly the order of a plain heap, with cancellation and growth")
+    func lanesMatchTheHeap() {
+        // The same random schedule twice: once every event at its time in the heap, once the constant-delay ones
+        // in their lanes. Handlers schedule more as they run, as the simulator's do.
+        func play(lanes useLanes: Bool) -> [(Int64, Int)] {
+            var queue = EventQueue<Int>()
+            let delays: [Int64] = [0, 7, 100, 3_000]
+            let lanes = delays.map { queue.lane(forDelay: .nanoseconds($0)) }
+            var state: UInt64 = 99
+            func next() -> UInt64 {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return state >> 33
+            }
+            var tokens: [EventQueue<Int>.Token] = []
+            for i in 0..<50 { tokens.append(queue.schedule(i, at: SimInstant(nanoseconds: Int64(next() % 500)))) }
+            var order: [(Int64, Int)] = []
+            var label = 50
+            queue.run { q, event in
+                order.append((q.now.nanoseconds, event))
+                guard label < 20_000 else { return }
+                for _ in 0..<Int(next() % 3) {
+                    let k = Int(next() % UInt64(delays.count))
+                    let token: EventQueue<Int>.Token
+                    if useLanes {
+                        token = q.schedule(label, inLane: lanes[k])
+                    } else {
+                        token = q.schedule(label, after: .nanoseconds(delays[k]))
+                    }
+                    if next() % 10 == 0 { q.cancel(token) }
+                    label += 1
+                }
+                if next() % 4 == 0 { q.schedule(label, after: .nanoseconds(Int64(next() % 200))); label += 1 }
+            }
+            _ = tokens
+            return order
+        }
+        let heap = play(lanes: false)
+        let lanes = play(lanes: true)
+        #expect(heap.count > 1_000)
+        #expect(heap.map(\.0) == lanes.map(\.0))
+        #expect(heap.map(\.1) == lanes.map(\.1))
+        #expect(zip(heap, heap.dropFirst()).allSatisfy { $0.0 <= $1.0 })
+    }
+
+    @Test("a lane's pending events count, and its delay is found again by value")
+    func laneCounting() {
+        var queue = EventQueue<Int>()
+        let lane = queue.lane(forDelay: .nanoseconds(10))
+        #expect(queue.lane(forDelay: .nanoseconds(10)) == lane)
+        #expect(queue.lane(forDelay: .nanoseconds(11)) != lane)
+        for i in 0..<5 { queue.schedule(i, inLane: lane) }
+        #expect(queue.count == 5)
+        #expect(queue.nextTime == SimInstant(nanoseconds: 10))
+        var seen: [Int] = []
+        queue.run { _, event in seen.append(event) }
+        #expect(seen == [0, 1, 2, 3, 4])
+        #expect(queue.count == 0)
+    }
+
     @Test("cancelled events never run; cancelling twice or after running is harmless")
     func cancellation() {
         var queue = EventQueue<Int>()
