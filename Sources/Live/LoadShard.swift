@@ -159,7 +159,7 @@ public enum LoadShardMerge {
         guard record.format == LoadShardRecord.currentFormat else {
             throw LiveError.invalid("\(path): format '\(record.format)', expected '\(LoadShardRecord.currentFormat)'")
         }
-        guard record.shards >= 1, (0..<record.shards).contains(record.shard) else {
+        guard (1...100_000).contains(record.shards), (0..<record.shards).contains(record.shard) else {
             throw LiveError.invalid("\(path): shard \(record.shard)/\(record.shards) is not a possible split")
         }
         return record

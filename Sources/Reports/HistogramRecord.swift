@@ -44,8 +44,9 @@ public struct HistogramRecord: Codable, Sendable, Equatable {
     ///
     /// - Throws: ``Problem`` for a layout the library refuses or a bucket outside it.
     public func histogram() throws(Problem) -> Histogram<UInt64> {
-        guard let digits = SignificantDigits(rawValue: Int8(clamping: significantDigits)),
-            lowestDiscernibleValue >= 1, highestTrackableValue >= 2 * lowestDiscernibleValue
+        // Only the layouts meshsim writes: a hostile record must not make the library trap or allocate without end.
+        guard let digits = SignificantDigits(rawValue: Int8(clamping: significantDigits)), significantDigits <= 3,
+            (1...1_000).contains(lowestDiscernibleValue), highestTrackableValue == LatencyStats.highestTrackable
         else {
             throw Problem(
                 description: "a histogram layout of \(lowestDiscernibleValue)...\(highestTrackableValue) with "
@@ -57,8 +58,11 @@ public struct HistogramRecord: Codable, Sendable, Equatable {
             highestTrackableValue: highestTrackableValue,
             numberOfSignificantValueDigits: digits
         )
+        var total: UInt64 = 0
         for bucket in buckets {
-            guard bucket.count == 2, bucket[0] <= highestTrackableValue, bucket[1] > 0 else {
+            let (sum, overflow) = total.addingReportingOverflow(bucket.count == 2 ? bucket[1] : 0)
+            total = sum
+            guard bucket.count == 2, bucket[0] <= highestTrackableValue, bucket[1] > 0, !overflow else {
                 throw Problem(description: "the histogram bucket \(bucket) is not a [value, count] pair it holds")
             }
             // The exact extremes go into their buckets as themselves, so the histogram tracks them again.

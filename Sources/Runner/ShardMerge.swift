@@ -123,7 +123,9 @@ public struct ShardMerge {
             var summaryAt = summary.utf8.startIndex
             var timeseriesAt = timeseries.utf8.startIndex
             for unit in shard.units {
-                guard (0..<total).contains(unit.unit), unit.unit % count == shard.shard else {
+                guard (0..<total).contains(unit.unit), unit.unit % count == shard.shard, unit.summaryBytes >= 0,
+                    unit.timeseriesBytes >= 0
+                else {
                     throw MergeError(
                         description: "\(folder)/shard.json: unit \(unit.unit) does not belong to shard "
                             + "\(shard.shard)/\(count) of \(total) replications"
@@ -251,7 +253,8 @@ public struct ShardMerge {
                 description: "\(path): format '\(record.format)', expected '\(ShardRecord.currentFormat)'"
             )
         }
-        guard record.shards >= 1, (0..<record.shards).contains(record.shard), record.seeds >= 1,
+        guard (1...Shard.maxCount).contains(record.shards), (0..<record.shards).contains(record.shard),
+            record.seeds >= 1,
             !record.variants.isEmpty, record.variants.count <= 1_000_000 / record.seeds
         else {
             throw MergeError(

@@ -53,6 +53,13 @@ struct LoadShardTests {
         bad = record
         bad.significantDigits = 9
         #expect(throws: HistogramRecord.Problem.self) { try bad.histogram() }
+        // Hostile layouts and counts are refused, not trapped on or allocated for.
+        bad = record
+        bad.highestTrackableValue = UInt64.max
+        #expect(throws: HistogramRecord.Problem.self) { try bad.histogram() }
+        bad = record
+        bad.buckets = [[1_000, UInt64.max], [2_000, 2]]
+        #expect(throws: HistogramRecord.Problem.self) { try bad.histogram() }
     }
 
     @Test("N shards send exactly the arrivals of one generator, and their merge adds the histograms exactly")

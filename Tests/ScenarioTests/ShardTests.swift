@@ -143,6 +143,17 @@ struct ShardTests {
         try String(summary.dropLast(10)).write(toFile: copy + "/summary.csv", atomically: true, encoding: .utf8)
         #expect(refusal([folders[0], copy, folders[2]])?.contains("shorter than shard.json says") == true)
 
+        // Hostile records: a split too large to list, a negative row length.
+        let recordText = try Self.read(folders[1] + "/shard.json")
+        try recordText.replacingOccurrences(of: "\"shards\" : 3", with: "\"shards\" : 1000000000000000000")
+            .write(toFile: copy + "/shard.json", atomically: true, encoding: .utf8)
+        #expect(refusal([copy])?.contains("not a possible split") == true)
+        let firstLength = try #require(recordText.range(of: #""summary_bytes" : \d+"#, options: .regularExpression))
+        try recordText.replacingCharacters(in: firstLength, with: "\"summary_bytes\" : -50")
+            .write(toFile: copy + "/shard.json", atomically: true, encoding: .utf8)
+        try summary.write(toFile: copy + "/summary.csv", atomically: true, encoding: .utf8)
+        #expect(refusal([folders[0], copy, folders[2]])?.contains("does not belong to shard") == true)
+
         // A record that is not one.
         try "{\"format\": 3}".write(toFile: copy + "/shard.json", atomically: true, encoding: .utf8)
         #expect(refusal([folders[0], copy, folders[2]])?.contains("not a meshsim shard record") == true)
